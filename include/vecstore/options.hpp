@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT
+// Options of a store and of a collection; field names are part of the API contract.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <thread>
+
+#include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+struct store_options {
+  std::filesystem::path path;  ///< the store file (SQLite database)
+  bool create_if_missing = true;
+  open_mode mode = open_mode::shared;
+  int max_retries = 3;                                ///< retries of a busy database or lock
+  std::chrono::milliseconds retry_delay{1000};        ///< backoff base, doubled per retry
+  std::chrono::milliseconds lock_timeout{10000};      ///< wait for the writer lock per attempt
+  std::chrono::seconds health_check_interval{300};    ///< how long health() is cached
+  bool auto_recover = true;  ///< let the RecoveryPolicy act; false: detect and report only
+  durability sync = durability::full;
+  std::filesystem::path backup_dir;  ///< default: "<store>.backups" beside the store
+  int backups_to_keep = 5;
+};
+
+struct collection_options {
+  std::size_t dim = 0;
+  metric space = metric::cosine;
+};
+
+}  // namespace v0
+}  // namespace vecstore
