@@ -7,6 +7,10 @@
 #include <filesystem>
 #include <thread>
 
+#include <string>
+#include <vector>
+
+#include <vecstore/filter.hpp>
 #include <vecstore/types.hpp>
 
 namespace vecstore {
@@ -29,6 +33,26 @@ struct store_options {
 struct collection_options {
   std::size_t dim = 0;
   metric space = metric::cosine;
+};
+
+/// What `collection::get` selects and returns. With `ids` empty, every
+/// record matching the filters, in insertion order; with `ids`, those ids
+/// (in the order given, absent ones skipped) that also match the filters.
+struct get_options {
+  std::vector<std::string> ids;
+  filter where;
+  document_filter where_document;
+  std::size_t limit = 0;  ///< 0: no limit
+  std::size_t offset = 0;
+  include fields = include::documents | include::metadatas;
+};
+
+/// What `collection::query` searches and returns.
+struct query_options {
+  std::size_t k = 10;  ///< neighbours per query, 1 to limits::max_k
+  filter where;
+  document_filter where_document;
+  include fields = include::documents | include::metadatas;
 };
 
 }  // namespace v0

@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: MIT
+// Every read and write of collections, records and metadata, as SQL over one
+// connection. The store validates input and holds the locks; this file only
+// talks to SQLite.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <SQLiteCpp/Statement.h>
+
+#include <vecstore/detail/checksum.hpp>
+#include <vecstore/errors.hpp>
+#include <vecstore/filter.hpp>
+#include <vecstore/storage/sqlite.hpp>
+#include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+#if defined(__BYTE_ORDER__) && defined(__ORDER_LITTLE_ENDIAN__)
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "vecstore: embeddings are stored as little-endian float32; big-endian hosts are not supported");
+#endif
+
+struct collection_row {
+  std::int64_t collection_id = 0;
+  std::string name;
+  std::size_t dim = 0;
+  metric space = metric::cosine;
+};
+
+/// A record's embedding as read for the index: row id, owner, id and vector.
+struct embedding_row {
+  std::int64_t rid = 0;
+  std::int64_t collection_id = 0;
+  std::string id;
+  std::vector<float> vector;  // empty: the record has no embedding
+};
+
+/// A record read back for `get` or a query's includes.
+struct record_row {
+  std::int64_t rid = 0;
+  record value;
+};
+
+inline void bind_value(SQLite::Statement& st, int index, const metadata_value& v) {
+  switch (v.index()) {
+    case 0: st.bind(index, std::get<std::int64_t>(v)); break;
+    case 1: st.bind(index, std::get<double>(v)); break;
+    case 2: st.bind(index, std::get<std::string>(v)); break;
+    default: st.bind(index, static_cast<std::int64_t>(std::get<bool>(v) ? 1 : 0)); break;
+  }
+}
+
+/// SQL access to one store file. Methods that write expect the caller to
+/// hold the writer lock and an open `write_transaction`.
+class record_tables {
+ public:
+  explicit record_tables(connection& c) : c_(c) {}
+
+  // --- change sequence -----------------------------------------------------
+
+  std::int64_t current_seq() { return meta_int("seq"); }
+  std::int64_t compacted_seq() { return meta_int("compacted_seq"); }
+
+  /// The sequence number of the transaction being written.
+  std::int64_t next_seq() {
+    auto st = c_.statement("UPDATE store_meta SET value = value + 1 WHERE key = 'seq' RETURNING value");
+    st->executeStep();
+    return st->getColumn(0).getInt64();
+  }
+
+  // --- collections ---------------------------------------------------------
+
+  std::vector<collection_row> collections() {
+    std::vector<collection_row> out;
+    auto st = c_.statement("SELECT collection_id, name, dim, space FROM collections ORDER BY name");
+    while (st->executeStep()) out.push_back(read_collection(*st));
+    return out;
+  }
+
+  std::optional<collection_row> find_collection(std::string_view name) {
+    auto st = c_.statement("SELECT collection_id, name, dim, space FROM collections WHERE name = ?");
+    st->bind(1, std::string(name));
+    if (!st->executeStep()) return std::nullopt;
+    return read_collection(*st);
+  }
+
+  collection_row insert_collection(const std::string& name, std::size_t dim, metric space, std::int64_t seq) {
+    auto st = c_.statement("INSERT INTO collections (name, dim, space, seq) VALUES (?, ?, ?, ?) RETURNING collection_id");
+    st->bind(1, name);
+    st->bind(2, static_cast<std::int64_t>(dim));
+    st->bind(3, to_string(space));
+    st->bind(4, seq);
+    st->executeStep();
+    return collection_row{st->getColumn(0).getInt64(), name, dim, space};
+  }
+
+  /// Deletes the collection and, by cascade, its records and their metadata.
+  void delete_collection(std::int64_t collection_id) {
+    auto st = c_.statement("DELETE FROM collections WHERE collection_id = ?");
+    st->bind(1, collection_id);
+    st->exec();
+  }
+
+  std::size_t count_records(std::int64_t collection_id) {
+    auto st = c_.statement("SELECT count(*) FROM records WHERE collection_id = ?");
+    st->bind(1, collection_id);
+    st->executeStep();
+    return static_cast<std::size_t>(st->getColumn(0).getInt64());
+  }
+
+  std::size_t count_embeddings(std::int64_t collection_id) {
+    auto st = c_.statement("SELECT count(*) FROM records WHERE collection_id = ? AND embedding IS NOT NULL");
+    st->bind(1, collection_id);
+    st->executeStep();
+    return static_cast<std::size_t>(st->getColumn(0).getInt64());
+  }
+
+  // --- records: writes -----------------------------------------------------
+
+  /// The row id and whether an embedding is stored, if the id exists.
+  std::optional<std::pair<std::int64_t, bool>> find(std::int64_t collection_id, const std::string& id) {
+    auto st = c_.statement("SELECT rid, embedding IS NOT NULL FROM records WHERE collection_id = ? AND id = ?");
+    st->bind(1, collection_id);
+    st->bind(2, id);
+    if (!st->executeStep()) return std::nullopt;
+    return std::make_pair(st->getColumn(0).getInt64(), st->getColumn(1).getInt() != 0);
+  }
+
+  std::int64_t insert(std::int64_t collection_id, const record& r, std::int64_t seq) {
+    auto st = c_.statement(
+        "INSERT INTO records (collection_id, id, embedding, document, checksum, seq) VALUES (?, ?, ?, ?, ?, ?) "
+        "RETURNING rid");
+    st->bind(1, collection_id);
+    st->bind(2, r.id);
+    bind_embedding(*st, 3, 5, collection_id, r.id, r.embedding);
+    bind_document(*st, 4, r.document);
+    st->bind(6, seq);
+    st->executeStep();
+    const std::int64_t rid = st->getColumn(0).getInt64();
+    insert_metadata(rid, r.meta);
+    return rid;
+  }
+
+  /// Replaces embedding, document and metadata of an existing record (upsert).
+  void replace(std::int64_t rid, std::int64_t collection_id, const record& r, std::int64_t seq) {
+    auto st = c_.statement("UPDATE records SET embedding = ?, document = ?, checksum = ?, seq = ? WHERE rid = ?");
+    bind_embedding(*st, 1, 3, collection_id, r.id, r.embedding);
+    bind_document(*st, 2, r.document);
+    st->bind(4, seq);
+    st->bind(5, rid);
+    st->exec();
+    delete_metadata(rid);
+    insert_metadata(rid, r.meta);
+  }
+
+  /// Changes what `r` carries: the embedding if non-empty, the document if
+  /// set, and the given metadata keys (others are kept).
+  void update(std::int64_t rid, std::int64_t collection_id, const record& r, std::int64_t seq) {
+    {
+      auto st = c_.statement("UPDATE records SET seq = ? WHERE rid = ?");
+      st->bind(1, seq);
+      st->bind(2, rid);
+      st->exec();
+    }
+    if (!r.embedding.empty()) {
+      auto st = c_.statement("UPDATE records SET embedding = ?, checksum = ? WHERE rid = ?");
+      bind_embedding(*st, 1, 2, collection_id, r.id, r.embedding);
+      st->bind(3, rid);
+      st->exec();
+    }
+    if (r.document) {
+      auto st = c_.statement("UPDATE records SET document = ? WHERE rid = ?");
+      bind_document(*st, 1, r.document);
+      st->bind(2, rid);
+      st->exec();
+    }
+    insert_metadata(rid, r.meta);  // INSERT OR REPLACE per key: a merge
+  }
+
+  /// Deletes a record and leaves a tombstone so other processes drop it from
+  /// their index without rescanning.
+  void remove(std::int64_t rid, std::int64_t collection_id, std::int64_t seq) {
+    {
+      auto st = c_.statement("DELETE FROM records WHERE rid = ?");
+      st->bind(1, rid);
+      st->exec();
+    }
+    auto st = c_.statement("INSERT INTO tombstones (seq, collection_id, rid) VALUES (?, ?, ?)");
+    st->bind(1, seq);
+    st->bind(2, collection_id);
+    st->bind(3, rid);
+    st->exec();
+  }
+
+  // --- records: reads ------------------------------------------------------
+
+  /// Row ids of the collection's records that match both filters, in row id
+  /// order. `limit` 0 means no limit.
+  std::vector<std::int64_t> select(std::int64_t collection_id, const filter& where, const document_filter& where_document,
+                                   bool embedded_only, std::size_t limit = 0, std::size_t offset = 0) {
+    const sql_fragment meta_sql = to_sql(where, "r.rid");
+    const sql_fragment doc_sql = to_sql(where_document, "r.document");
+    std::string sql = "SELECT r.rid FROM records r WHERE r.collection_id = ? AND (" + meta_sql.sql + ") AND (" +
+                      doc_sql.sql + ")";
+    if (embedded_only) sql += " AND r.embedding IS NOT NULL";
+    sql += " ORDER BY r.rid LIMIT ? OFFSET ?";
+    // Not cached: the text depends on the filter's shape, which is unbounded.
+    SQLite::Statement st(c_.db(), sql);
+    int i = 1;
+    st.bind(i++, collection_id);
+    for (const auto& p : meta_sql.params) bind_value(st, i++, p);
+    for (const auto& p : doc_sql.params) bind_value(st, i++, p);
+    st.bind(i++, limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit));
+    st.bind(i++, static_cast<std::int64_t>(offset));
+    std::vector<std::int64_t> rids;
+    while (st.executeStep()) rids.push_back(st.getColumn(0).getInt64());
+    return rids;
+  }
+
+  /// Reads one record by row id with what `fields` asks for; nullopt if gone.
+  /// A stored embedding is verified against its checksum before it is returned.
+  std::optional<record_row> read(std::int64_t rid, include fields) {
+    auto st = c_.statement("SELECT collection_id, id, embedding, document, checksum FROM records WHERE rid = ?");
+    st->bind(1, rid);
+    if (!st->executeStep()) return std::nullopt;
+    return read_row(*st, rid, fields);
+  }
+
+  std::optional<record_row> read(std::int64_t collection_id, const std::string& id, include fields) {
+    auto st = c_.statement(
+        "SELECT collection_id, id, embedding, document, checksum, rid FROM records WHERE collection_id = ? AND id = ?");
+    st->bind(1, collection_id);
+    st->bind(2, id);
+    if (!st->executeStep()) return std::nullopt;
+    return read_row(*st, st->getColumn(5).getInt64(), fields);
+  }
+
+  /// Calls `fn(embedding_row&&)` for every stored embedding, verified.
+  template <class Fn>
+  void for_each_embedding(Fn&& fn) {
+    auto st = c_.statement(
+        "SELECT rid, collection_id, id, embedding, checksum FROM records WHERE embedding IS NOT NULL ORDER BY rid");
+    while (st->executeStep()) fn(read_embedding(*st));
+  }
+
+  /// Calls `fn(embedding_row&&)` for every record changed after `seq`
+  /// (an empty vector: the record has no embedding now).
+  template <class Fn>
+  void for_each_change_since(std::int64_t seq, Fn&& fn) {
+    auto st = c_.statement("SELECT rid, collection_id, id, embedding, checksum FROM records WHERE seq > ? ORDER BY rid");
+    st->bind(1, seq);
+    while (st->executeStep()) fn(read_embedding(*st));
+  }
+
+  /// Calls `fn(collection_id, rid)` for every record deleted after `seq`.
+  template <class Fn>
+  void for_each_tombstone_since(std::int64_t seq, Fn&& fn) {
+    auto st = c_.statement("SELECT collection_id, rid FROM tombstones WHERE seq > ?");
+    st->bind(1, seq);
+    while (st->executeStep()) fn(st->getColumn(0).getInt64(), st->getColumn(1).getInt64());
+  }
+
+ private:
+  std::int64_t meta_int(const char* key) {
+    auto st = c_.statement("SELECT value FROM store_meta WHERE key = ?");
+    st->bind(1, key);
+    if (!st->executeStep()) {
+      throw_error<corruption_error>("the store's bookkeeping is damaged", c_.file(),
+                                    std::string("store_meta has no '") + key + "' row",
+                                    "Restore a backup or open the store with a recovery policy");
+    }
+    return st->getColumn(0).getInt64();
+  }
+
+  static collection_row read_collection(SQLite::Statement& st) {
+    collection_row row;
+    row.collection_id = st.getColumn(0).getInt64();
+    row.name = st.getColumn(1).getString();
+    row.dim = static_cast<std::size_t>(st.getColumn(2).getInt64());
+    row.space = metric_from_string(st.getColumn(3).getString()).value_or(metric::cosine);
+    return row;
+  }
+
+  static void bind_embedding(SQLite::Statement& st, int blob_index, int checksum_index, std::int64_t collection_id,
+                             const std::string& id, const std::vector<float>& v) {
+    if (v.empty()) {
+      st.bind(blob_index);
+      st.bind(checksum_index);
+      return;
+    }
+    st.bindNoCopy(blob_index, v.data(), static_cast<int>(v.size() * sizeof(float)));
+    st.bind(checksum_index, static_cast<std::int64_t>(embedding_checksum(collection_id, id, v.data(), v.size())));
+  }
+
+  static void bind_document(SQLite::Statement& st, int index, const std::optional<std::string>& doc) {
+    if (doc)
+      st.bind(index, *doc);
+    else
+      st.bind(index);
+  }
+
+  void insert_metadata(std::int64_t rid, const metadata& meta) {
+    if (meta.empty()) return;
+    auto st = c_.statement("INSERT OR REPLACE INTO metadata (record_id, key, type, value) VALUES (?, ?, ?, ?)");
+    for (const auto& [key, value] : meta) {
+      st->reset();
+      st->bind(1, rid);
+      st->bind(2, key);
+      st->bind(3, static_cast<std::int64_t>(type_of(value)));
+      bind_value(*st, 4, value);
+      st->exec();
+    }
+  }
+
+  void delete_metadata(std::int64_t rid) {
+    auto st = c_.statement("DELETE FROM metadata WHERE record_id = ?");
+    st->bind(1, rid);
+    st->exec();
+  }
+
+  metadata read_metadata(std::int64_t rid) {
+    metadata meta;
+    auto st = c_.statement("SELECT key, type, value FROM metadata WHERE record_id = ?");
+    st->bind(1, rid);
+    while (st->executeStep()) {
+      const SQLite::Column value = st->getColumn(2);
+      switch (st->getColumn(1).getInt()) {
+        case 0: meta.emplace(st->getColumn(0).getString(), metadata_value(std::int64_t{value.getInt64()})); break;
+        case 1: meta.emplace(st->getColumn(0).getString(), metadata_value(value.getDouble())); break;
+        case 2: meta.emplace(st->getColumn(0).getString(), metadata_value(value.getString())); break;
+        default: meta.emplace(st->getColumn(0).getString(), metadata_value(value.getInt64() != 0)); break;
+      }
+    }
+    return meta;
+  }
+
+  /// Columns: collection_id, id, embedding, document, checksum.
+  record_row read_row(SQLite::Statement& st, std::int64_t rid, include fields) {
+    record_row row;
+    row.rid = rid;
+    row.value.id = st.getColumn(1).getString();
+    if (has(fields, include::embeddings) && !st.getColumn(2).isNull()) {
+      row.value.embedding = verified_vector(st.getColumn(0).getInt64(), row.value.id, st.getColumn(2), st.getColumn(4));
+    }
+    if (has(fields, include::documents) && !st.getColumn(3).isNull()) row.value.document = st.getColumn(3).getString();
+    if (has(fields, include::metadatas)) row.value.meta = read_metadata(rid);
+    return row;
+  }
+
+  /// Columns: rid, collection_id, id, embedding, checksum.
+  embedding_row read_embedding(SQLite::Statement& st) {
+    embedding_row row;
+    row.rid = st.getColumn(0).getInt64();
+    row.collection_id = st.getColumn(1).getInt64();
+    row.id = st.getColumn(2).getString();
+    if (!st.getColumn(3).isNull()) row.vector = verified_vector(row.collection_id, row.id, st.getColumn(3), st.getColumn(4));
+    return row;
+  }
+
+  /// Copies a stored vector out after checking its checksum; damage raises
+  /// corruption_error rather than reaching a caller or the index.
+  std::vector<float> verified_vector(std::int64_t collection_id, const std::string& id, const SQLite::Column& blob,
+                                     const SQLite::Column& checksum) {
+    const auto bytes = static_cast<std::size_t>(blob.getBytes());
+    if (bytes == 0 || bytes % sizeof(float) != 0 || checksum.isNull()) {
+      throw_error<corruption_error>("a stored embedding is damaged", c_.file(),
+                                    "record \"" + id + "\" has an embedding of " + std::to_string(bytes) +
+                                        " bytes or no checksum",
+                                    "Restore a backup or open the store with a recovery policy");
+    }
+    std::vector<float> v(bytes / sizeof(float));
+    std::memcpy(v.data(), blob.getBlob(), bytes);
+    const auto expected = static_cast<std::uint64_t>(checksum.getInt64());
+    if (embedding_checksum(collection_id, id, v.data(), v.size()) != expected) {
+      throw_error<corruption_error>("a stored embedding is damaged", c_.file(),
+                                    "the checksum of record \"" + id + "\" (collection " +
+                                        std::to_string(collection_id) + ") does not match its bytes",
+                                    "Restore a backup or open the store with a recovery policy");
+    }
+    return v;
+  }
+
+  connection& c_;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore

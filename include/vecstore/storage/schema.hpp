@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+// The on-disk schema: its DDL, creation of a new store, validation of an
+// existing one at open, and forward migrations.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <vecstore/errors.hpp>
+#include <vecstore/storage/sqlite.hpp>
+#include <vecstore/version.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// Schema version 1. STRICT tables with NOT NULL: a NaN bound to REAL would
+/// become NULL and a TEXT key would accept NULL otherwise (RELIABILITY.md).
+/// AUTOINCREMENT keeps row ids from being reused, so a row id names one
+/// record for ever and other processes can apply deletes by row id.
+inline constexpr const char* schema_v1 = R"sql(
+CREATE TABLE collections (
+  collection_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  dim INTEGER NOT NULL CHECK (dim > 0),
+  space TEXT NOT NULL CHECK (space IN ('cosine', 'l2', 'ip')),
+  seq INTEGER NOT NULL
+) STRICT;
+CREATE TABLE records (
+  rid INTEGER PRIMARY KEY AUTOINCREMENT,
+  collection_id INTEGER NOT NULL REFERENCES collections (collection_id) ON DELETE CASCADE,
+  id TEXT NOT NULL,
+  embedding BLOB,
+  document TEXT,
+  checksum INTEGER,
+  seq INTEGER NOT NULL,
+  UNIQUE (collection_id, id)
+) STRICT;
+CREATE INDEX records_by_seq ON records (seq);
+CREATE TABLE metadata (
+  record_id INTEGER NOT NULL REFERENCES records (rid) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  type INTEGER NOT NULL CHECK (type BETWEEN 0 AND 3),
+  value ANY NOT NULL,
+  PRIMARY KEY (record_id, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX metadata_by_value ON metadata (key, type, value);
+CREATE TABLE tombstones (
+  seq INTEGER NOT NULL,
+  collection_id INTEGER NOT NULL,
+  rid INTEGER NOT NULL
+) STRICT;
+CREATE INDEX tombstones_by_seq ON tombstones (seq);
+CREATE TABLE store_meta (
+  key TEXT PRIMARY KEY,
+  value ANY NOT NULL
+) STRICT;
+INSERT INTO store_meta (key, value) VALUES ('seq', 0), ('compacted_seq', 0);
+)sql";
+
+/// One row of sqlite_master: what the schema check compares.
+using schema_entry = std::tuple<std::string, std::string, std::string, std::string>;
+
+inline std::vector<schema_entry> read_schema(SQLite::Database& db) {
+  std::vector<schema_entry> out;
+  SQLite::Statement st(db,
+                       "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master "
+                       "WHERE name NOT LIKE 'sqlite_stat%' ORDER BY type, name");
+  while (st.executeStep()) {
+    out.emplace_back(st.getColumn(0).getString(), st.getColumn(1).getString(), st.getColumn(2).getString(),
+                     st.getColumn(3).getString());
+  }
+  return out;
+}
+
+/// The sqlite_master of a freshly created store, made once per process in
+/// memory: the reference an opened file must match byte for byte. A flipped
+/// byte in a table name otherwise reads as an empty table without any error.
+inline const std::vector<schema_entry>& expected_schema() {
+  static const std::vector<schema_entry> expected = [] {
+    SQLite::Database mem(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    mem.exec(schema_v1);
+    return read_schema(mem);
+  }();
+  return expected;
+}
+
+inline std::int64_t pragma_int(connection& c, const char* pragma) {
+  SQLite::Statement st(c.db(), pragma);
+  st.executeStep();
+  return st.getColumn(0).getInt64();
+}
+
+/// Creates the schema in an empty file, or checks the one an existing file
+/// has, migrating it forward when it is older. Runs in one `BEGIN IMMEDIATE`
+/// transaction, re-reading the version inside it, so two processes opening
+/// a new or old store at once create or migrate it exactly once.
+inline void prepare_schema(connection& c) {
+  const auto& file = c.file();
+  try {
+    // WAL must be chosen outside a transaction; it persists in the file.
+    std::string mode;
+    {
+      SQLite::Statement wal(c.db(), "PRAGMA journal_mode = WAL");
+      if (wal.executeStep()) mode = wal.getColumn(0).getString();
+    }
+    if (mode != "wal") {
+      throw_error<io_error>("cannot switch the store to WAL mode", file, "SQLite refused journal_mode=WAL",
+                            "Use a local file system that supports shared memory (not NFS)");
+    }
+    write_transaction tx(c);
+    const std::int64_t app = pragma_int(c, "PRAGMA application_id");
+    const std::int64_t version = pragma_int(c, "PRAGMA user_version");
+    const std::int64_t tables = pragma_int(c, "SELECT count(*) FROM sqlite_master");
+    if (app == 0 && version == 0 && tables == 0) {
+      c.exec(schema_v1);
+      c.exec(("PRAGMA application_id = " + std::to_string(application_id)).c_str());
+      c.exec(("PRAGMA user_version = " + std::to_string(schema_version)).c_str());
+      tx.commit();
+      return;
+    }
+    if (app != application_id) {
+      throw_error<schema_error>("not a vecstore store", file,
+                                "its application_id is " + std::to_string(app) + ", vecstore's is " +
+                                    std::to_string(application_id),
+                                "Open a file created by vecstore, or move this file away");
+    }
+    if (version > schema_version) {
+      throw_error<schema_error>("store written by a newer vecstore", file,
+                                "its schema version is " + std::to_string(version) + ", this build reads up to " +
+                                    std::to_string(schema_version),
+                                "Upgrade vecstore to open it; nothing was changed");
+    }
+    if (version < 1) {
+      throw_error<schema_error>("unknown schema version", file, "user_version is " + std::to_string(version),
+                                "The file was not written by a released vecstore; restore a backup");
+    }
+    // Version 1 is the first format; migrations from older versions go here.
+    tx.commit();
+    if (read_schema(c.db()) != expected_schema()) {
+      throw_error<corruption_error>("the store's schema is damaged", file,
+                                    "its table definitions differ from schema version " +
+                                        std::to_string(schema_version),
+                                    "Restore a backup or open the store with a recovery policy");
+    }
+  } catch (const SQLite::Exception& e) {
+    rethrow_sqlite(e, file, "cannot read the store's schema");
+  }
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore

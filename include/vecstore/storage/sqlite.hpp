@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: MIT
+// The SQLite connection: opening with the right pragmas, cached statements,
+// write transactions, retries, and translation of SQLite errors into vecstore's.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include <sqlite3.h>
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <vecstore/errors.hpp>
+#include <vecstore/options.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// True for the errors a retry may cure: another connection held the database.
+inline bool is_busy(int extended_code) noexcept {
+  const int primary = extended_code & 0xff;
+  return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+}
+
+/// Rethrows a SQLite failure as the vecstore error a caller can act on,
+/// keeping the original as a nested exception. Called only from storage/.
+[[noreturn]] inline void rethrow_sqlite(const SQLite::Exception& e, const std::filesystem::path& file,
+                                        const std::string& what) {
+  const int code = e.getExtendedErrorCode();
+  const std::string why = std::string(e.what()) + " [SQLite error " + std::to_string(code) + "]";
+  switch (code & 0xff) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      std::throw_with_nested(corruption_error(
+          message(what, file, why, "The file is damaged or is not a vecstore store; restore a backup or open it with a recovery policy"),
+          file));
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      std::throw_with_nested(lock_timeout(
+          message(what, file, why, "Another connection kept the database busy; retry later or raise lock_timeout"),
+          file));
+    case SQLITE_FULL:
+      std::throw_with_nested(io_error(
+          message(what, file, why, "The disk is full; free space and retry (nothing of this operation was stored)"),
+          file));
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN:
+    case SQLITE_AUTH:
+      std::throw_with_nested(io_error(
+          message(what, file, why, "Check that the file and its folder exist and are readable and writable by this user"),
+          file));
+    default:
+      std::throw_with_nested(io_error(message(what, file, why, "Nothing of this operation was stored"), file));
+  }
+}
+
+/// A prepared statement borrowed from the connection's cache: reset and
+/// unbound when borrowed, reset again when returned, so that no statement
+/// keeps a read snapshot open (which would also starve WAL checkpoints).
+class borrowed_statement {
+ public:
+  explicit borrowed_statement(SQLite::Statement& st) : st_(&st) {
+    st_->reset();
+    st_->clearBindings();
+  }
+  borrowed_statement(const borrowed_statement&) = delete;
+  borrowed_statement& operator=(const borrowed_statement&) = delete;
+  ~borrowed_statement() {
+    try {
+      st_->reset();
+    } catch (...) {  // reset reports the last step's error again; it was handled there
+    }
+  }
+  SQLite::Statement* operator->() const noexcept { return st_; }
+  SQLite::Statement& operator*() const noexcept { return *st_; }
+
+ private:
+  SQLite::Statement* st_;
+};
+
+/// One SQLite connection to a store file. Not thread-safe: the store
+/// serializes access to it.
+class connection {
+ public:
+  connection(const std::filesystem::path& file, const store_options& options) : file_(file) {
+    int flags = SQLite::OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW;
+    if (options.create_if_missing) flags |= SQLite::OPEN_CREATE;
+    try {
+      db_ = std::make_unique<SQLite::Database>(file.string(), flags,
+                                               static_cast<int>(options.lock_timeout.count()));
+      db_->exec("PRAGMA foreign_keys = ON");
+      db_->exec("PRAGMA trusted_schema = OFF");
+      db_->exec(options.sync == durability::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+    } catch (const SQLite::Exception& e) {
+      rethrow_sqlite(e, file, "cannot open the store");
+    }
+  }
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  const std::filesystem::path& file() const noexcept { return file_; }
+  SQLite::Database& db() noexcept { return *db_; }
+  sqlite3* handle() const noexcept { return db_->getHandle(); }
+
+  /// A cached prepared statement for `sql` (a string literal of the storage layer).
+  borrowed_statement statement(const std::string& sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) it = cache_.emplace(sql, std::make_unique<SQLite::Statement>(*db_, sql)).first;
+    return borrowed_statement(*it->second);
+  }
+
+  void exec(const char* sql) { db_->exec(sql); }
+
+  /// Changes when another connection commits; unchanged by this connection's
+  /// own commits (SQLite's pragma.html), which the store applies itself.
+  std::int64_t data_version() {
+    auto st = statement("PRAGMA data_version");
+    st->executeStep();
+    return st->getColumn(0).getInt64();
+  }
+
+  /// Drops every cached statement (before closing, or after a schema change).
+  void clear_cache() noexcept { cache_.clear(); }
+
+ private:
+  std::filesystem::path file_;
+  std::unique_ptr<SQLite::Database> db_;
+  std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> cache_;
+};
+
+/// One write transaction, `BEGIN IMMEDIATE` (a deferred one that later writes
+/// can fail with SQLITE_BUSY_SNAPSHOT without waiting: RELIABILITY.md §2.2).
+/// Rolled back unless committed, so a failed statement never leaves half a batch.
+class write_transaction {
+ public:
+  explicit write_transaction(connection& c) : c_(c) { c_.exec("BEGIN IMMEDIATE"); }
+  write_transaction(const write_transaction&) = delete;
+  write_transaction& operator=(const write_transaction&) = delete;
+  ~write_transaction() {
+    if (open_) {
+      try {
+        c_.exec("ROLLBACK");
+      } catch (...) {  // the connection is closing or the transaction already ended
+      }
+    }
+  }
+  void commit() {
+    c_.exec("COMMIT");
+    open_ = false;
+  }
+
+ private:
+  connection& c_;
+  bool open_ = true;
+};
+
+/// Runs `body` (one whole transaction) and retries it while the database is
+/// busy: `max_retries` more times, waiting `retry_delay`, doubled each time.
+/// SQLite errors become vecstore errors; `what` names the operation.
+template <class Body>
+auto with_retries(const store_options& options, const std::filesystem::path& file, const std::string& what,
+                  Body&& body) -> decltype(body()) {
+  auto delay = options.retry_delay;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      return body();
+    } catch (const SQLite::Exception& e) {
+      if (!is_busy(e.getExtendedErrorCode()) || attempt >= options.max_retries) rethrow_sqlite(e, file, what);
+    }
+    std::this_thread::sleep_for(delay);
+    delay *= 2;
+  }
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore

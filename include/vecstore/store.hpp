@@ -1,0 +1,825 @@
+// SPDX-License-Identifier: MIT
+// basic_store, the policy-composed store, and basic_collection, the handle
+// through which records are written, read and searched.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
+
+#include <vecstore/detail/detect.hpp>
+#include <vecstore/detail/validate.hpp>
+#include <vecstore/errors.hpp>
+#include <vecstore/health.hpp>
+#include <vecstore/index/requirements.hpp>
+#include <vecstore/lock/requirements.hpp>
+#include <vecstore/options.hpp>
+#include <vecstore/recovery/requirements.hpp>
+#include <vecstore/registry.hpp>
+#include <vecstore/storage/records.hpp>
+#include <vecstore/storage/schema.hpp>
+#include <vecstore/storage/sqlite.hpp>
+#include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+/// A handle to one collection of a store. Cheap to copy; it keeps the store
+/// open. Every call checks that the collection still exists (another process
+/// may have deleted it) and throws `not_found` otherwise.
+template <class Store>
+class basic_collection {
+ public:
+  const std::string& name() const noexcept { return name_; }
+  std::size_t dim() const noexcept { return options_.dim; }
+  metric space() const noexcept { return options_.space; }
+
+  /// Adds new records, all or none. A record whose id exists is an error
+  /// (`duplicate_id`), as is an id repeated within the batch.
+  void add(const std::vector<record>& records) { store_->add_records(*this, records, write_kind::add); }
+  /// Adds records, or replaces existing ones entirely (embedding, document
+  /// and metadata; what the new record lacks is removed).
+  void upsert(const std::vector<record>& records) { store_->add_records(*this, records, write_kind::upsert); }
+  /// Changes existing records: the embedding if given (non-empty), the
+  /// document if set, and the metadata keys given (other keys are kept).
+  /// An id that does not exist is an error (`not_found`); nothing is written.
+  void update(const std::vector<record>& records) { store_->add_records(*this, records, write_kind::update); }
+
+  /// Removes the records with these ids; absent ids are ignored. Returns how many were removed.
+  std::size_t remove(const std::vector<std::string>& ids) { return store_->remove_ids(*this, ids); }
+  /// Removes every record matching the filters; at least one must be non-empty.
+  std::size_t remove(const filter& where, const document_filter& where_document = {}) {
+    return store_->remove_matching(*this, where, where_document);
+  }
+
+  /// Reads records by id (in the order given; absent ids are skipped).
+  std::vector<record> get(const std::vector<std::string>& ids,
+                          include fields = include::documents | include::metadatas) {
+    get_options o;
+    o.ids = ids;
+    o.fields = fields;
+    return store_->get_records(*this, o);
+  }
+  /// Reads records by ids and/or filters, with limit and offset.
+  std::vector<record> get(const get_options& options) { return store_->get_records(*this, options); }
+
+  /// Number of records (with or without an embedding).
+  std::size_t count() { return store_->count_records(*this); }
+
+  /// The given ids that have no stored embedding: absent, or stored without
+  /// one. What an ingestion job embeds next ("fill missing embeddings").
+  std::vector<std::string> missing(const std::vector<std::string>& ids) { return store_->missing_ids(*this, ids); }
+
+  /// The k nearest records to one embedding, nearest first.
+  std::vector<hit> query(const std::vector<float>& embedding, const query_options& options = {}) {
+    return std::move(store_->query_many(*this, {&embedding}, options).front());
+  }
+  /// The k nearest records to each embedding: one list of hits per query.
+  std::vector<std::vector<hit>> query(const std::vector<std::vector<float>>& embeddings,
+                                      const query_options& options = {}) {
+    std::vector<const std::vector<float>*> queries;
+    queries.reserve(embeddings.size());
+    for (const auto& e : embeddings) queries.push_back(&e);
+    return store_->query_many(*this, queries, options);
+  }
+
+ private:
+  friend Store;
+  enum class write_kind { add, upsert, update };
+
+  basic_collection(std::shared_ptr<Store> store, std::int64_t id, std::string name, collection_options options)
+      : store_(std::move(store)), id_(id), name_(std::move(name)), options_(options) {}
+
+  std::shared_ptr<Store> store_;
+  std::int64_t id_;
+  std::string name_;
+  collection_options options_;
+};
+
+/// The store: one SQLite file shared safely by threads and processes, with
+/// an in-memory index per collection derived from it.
+///
+/// - LockPolicy (`file_lock`, `null_lock`; lock/requirements.hpp): writer exclusion.
+/// - IndexPolicy (`flat_index`; index/requirements.hpp): the search structure.
+/// - RecoveryPolicy (`strict_recovery`; recovery/requirements.hpp): what damage triggers.
+///
+/// Threads: any number may call any member at once; searches run
+/// concurrently, writes are serialized. Processes: every write is one
+/// `BEGIN IMMEDIATE` transaction under the writer lock; before answering a
+/// read, a process applies the commits other processes made since its last
+/// read (only the changed rows).
+template <class LockPolicy, class IndexPolicy, class RecoveryPolicy>
+class basic_store : public std::enable_shared_from_this<basic_store<LockPolicy, IndexPolicy, RecoveryPolicy>> {
+  static_assert(detail::checked<lock_requirements<LockPolicy>>);
+  static_assert(detail::checked<index_requirements<IndexPolicy>>);
+  static_assert(detail::checked<recovery_requirements<RecoveryPolicy>>);
+  static_assert(!RecoveryPolicy::replaces_file || LockPolicy::cross_process,
+                "vecstore: a RecoveryPolicy that replaces the store file needs a cross-process LockPolicy "
+                "(not null_lock): another process could otherwise keep writing into the moved file");
+
+  struct private_tag {};
+
+ public:
+  using lock_policy = LockPolicy;
+  using index_policy = IndexPolicy;
+  using recovery_policy = RecoveryPolicy;
+  using collection = basic_collection<basic_store>;
+
+  /// Opens (or creates) the store at `options.path`. Returns the instance
+  /// already open in this process for the same file (paths are compared
+  /// after resolving symlinks and relative parts).
+  static std::shared_ptr<basic_store> open(store_options options) {
+    check_options(options);
+    const std::filesystem::path file = canonical_store_path(options);
+    options.path = file;
+    return detail::registry::instance().find_or_open<basic_store>(
+        file, [&] { return std::make_shared<basic_store>(private_tag{}, std::move(options)); },
+        [&] {
+          detail::throw_error<invalid_argument>(
+              "store already open", file, "this process has it open as another policy composition",
+              "Open each store file with one basic_store type per process");
+        });
+  }
+
+  basic_store(private_tag, store_options options) : options_(std::move(options)), lock_(lock_file(options_.path)) {
+    open_connection();
+  }
+
+  basic_store(const basic_store&) = delete;
+  basic_store& operator=(const basic_store&) = delete;
+  ~basic_store() { close(); }
+
+  const std::filesystem::path& path() const noexcept { return options_.path; }
+  const store_options& options() const noexcept { return options_; }
+
+  /// The last recovery the RecoveryPolicy performed for this instance, if any.
+  std::optional<recovery_report> last_recovery() const {
+    std::lock_guard<std::mutex> guard(db_mutex_);
+    return last_recovery_;
+  }
+
+  /// Creates a collection; `invalid_argument` if the name is taken.
+  collection create_collection(std::string name, collection_options options) {
+    return make_collection(std::move(name), options, false);
+  }
+
+  /// The existing collection `name`; `not_found` otherwise.
+  collection get_collection(std::string_view name) {
+    detail::check_collection_name(name);
+    std::lock_guard<std::mutex> db_guard(db_mutex_);
+    refresh_locked();
+    std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
+    for (const auto& [id, state] : collections_) {
+      if (state.row.name == name) return handle(state.row);
+    }
+    throw_unknown_collection(name);
+  }
+
+  /// The collection `name`, created with `options` if it does not exist. An
+  /// existing one with another dim or metric is an error, not silently reused.
+  collection get_or_create_collection(std::string name, collection_options options) {
+    return make_collection(std::move(name), options, true);
+  }
+
+  /// Deletes a collection and all its records; `not_found` if absent.
+  void delete_collection(std::string_view name) {
+    detail::check_collection_name(name);
+    write("cannot delete the collection", [&](detail::record_tables& t, std::int64_t) {
+      const auto row = t.find_collection(name);
+      if (!row) throw_unknown_collection(name);
+      t.delete_collection(row->collection_id);
+    });
+  }
+
+  /// Every collection with its record count, by name.
+  std::vector<collection_info> list_collections() {
+    std::lock_guard<std::mutex> db_guard(db_mutex_);
+    refresh_locked();
+    return read_snapshot("cannot list collections", [&](detail::record_tables& t) {
+      std::vector<collection_info> out;
+      for (const auto& row : t.collections()) {
+        out.push_back(collection_info{row.name, row.dim, row.space, t.count_records(row.collection_id)});
+      }
+      return out;
+    });
+  }
+
+  /// Runs the health checks, or returns the last report if it is younger than
+  /// `health_check_interval` (unless `force`).
+  health_report health(bool force = false) {
+    std::lock_guard<std::mutex> db_guard(db_mutex_);
+    const auto now = std::chrono::system_clock::now();
+    if (!force && last_health_ && now - last_health_->checked_at < options_.health_check_interval) return *last_health_;
+    last_health_ = run_health_checks_locked();
+    return *last_health_;
+  }
+
+  /// Closes the connection (checkpointing the WAL) and releases the lock
+  /// file. Later calls on this instance throw. Also run by the destructor.
+  void close() noexcept {
+    detail::registry::instance().close(options_.path, this, [&] {
+      std::lock_guard<std::mutex> db_guard(db_mutex_);
+      close_connection_locked();
+    });
+  }
+
+ private:
+  friend collection;
+  using write_kind = typename collection::write_kind;
+
+  struct collection_state {
+    detail::collection_row row;
+    IndexPolicy index;
+    std::unordered_map<std::int64_t, std::string> ids;  // row id -> record id, for hits
+
+    explicit collection_state(detail::collection_row r) : row(std::move(r)), index(row.dim, row.space) {}
+  };
+
+  // --- opening and closing -------------------------------------------------
+
+  static void check_options(const store_options& o) {
+    const auto bad = [](const std::string& why, const std::string& todo) {
+      detail::throw_error<invalid_argument>("invalid store options", {}, why, todo);
+    };
+    if (o.path.empty()) bad("path is empty", "Set store_options::path to the store file");
+    if (o.max_retries < 0) bad("max_retries is negative", "Use 0 for no retries");
+    if (o.retry_delay.count() < 0 || o.lock_timeout.count() < 0) bad("a negative duration", "Use durations >= 0");
+    if (o.backups_to_keep < 1) bad("backups_to_keep is below 1", "Keep at least one backup");
+  }
+
+  /// The canonical store path: symlinks and relative parts resolved, so every
+  /// spelling of one file maps to one registry entry and one lock file.
+  static std::filesystem::path canonical_store_path(const store_options& o) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path absolute = fs::absolute(o.path, ec);
+    const fs::path parent = absolute.parent_path();
+    if (!fs::is_directory(parent, ec)) {
+      detail::throw_error<io_error>("cannot open the store", o.path, "the folder " + parent.string() + " does not exist",
+                                    "Create the folder first");
+    }
+    if (fs::is_directory(absolute, ec)) {
+      detail::throw_error<invalid_argument>("cannot open the store", o.path, "the path is a directory",
+                                            "Give the path of the store file, e.g. " + (absolute / "store.db").string());
+    }
+    if (fs::exists(absolute, ec)) return fs::canonical(absolute);
+    if (!o.create_if_missing) {
+      detail::throw_error<not_found>("cannot open the store", o.path, "the file does not exist",
+                                     "Set create_if_missing, or check the path");
+    }
+    return fs::canonical(parent) / absolute.filename();
+  }
+
+  static std::filesystem::path lock_file(const std::filesystem::path& store_file) {
+    return std::filesystem::path(store_file.string() + ".lock");
+  }
+
+  /// Opens the connection, creates or checks the schema and loads every
+  /// collection's index. Damage found on the way goes to the RecoveryPolicy
+  /// (or straight to the caller with auto_recover off), and opening is tried
+  /// once more after a recovery.
+  void open_connection() {
+    try {
+      open_and_load();
+    } catch (const corruption_error& e) {
+      close_connection_locked();
+      if (!options_.auto_recover) throw;
+      recovery_context ctx{options_.path, &options_, e.what()};
+      std::unique_lock<LockPolicy> writer(lock_);
+      last_recovery_ = RecoveryPolicy::recover(ctx);
+      writer.unlock();
+      open_and_load();
+    }
+  }
+
+  void open_and_load() {
+    const bool created = !std::filesystem::exists(options_.path);
+    conn_ = std::make_unique<detail::connection>(options_.path, options_);
+    if (created) restrict_permissions();
+    detail::prepare_schema(*conn_);
+    owner_pid_ = ::getpid();
+    data_version_ = conn_->data_version();
+    rebuild_locked();
+  }
+
+  /// New store files are owner-only (DESIGN.md, Security). chmod does not
+  /// open the file, so SQLite's locks are not disturbed; -wal and -shm take
+  /// the database file's mode when SQLite creates them.
+  void restrict_permissions() {
+    std::error_code ec;
+    std::filesystem::permissions(options_.path,
+                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                 std::filesystem::perm_options::replace, ec);
+  }
+
+  void close_connection_locked() noexcept {
+    if (!conn_) return;
+    if (owner_pid_ != ::getpid()) {
+      // A child after fork(): closing an inherited SQLite connection is
+      // unsafe (howtocorrupt §2.6); leave it to the parent.
+      (void)conn_.release();
+      return;
+    }
+    try {
+      conn_->clear_cache();
+      conn_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch (...) {  // another connection is reading; the last one out checkpoints
+    }
+    conn_.reset();
+    std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+    collections_.clear();
+  }
+
+  /// Throws unless this instance is open and used in the process that opened it.
+  void check_usable_locked() const {
+    if (!conn_) {
+      detail::throw_error<closed_error>("the store is closed", options_.path, "close() was called",
+                                        "Open the store again with vecstore::open");
+    }
+    if (owner_pid_ != ::getpid()) {
+      detail::throw_error<closed_error>(
+          "the store was opened in another process", options_.path,
+          "it was opened in process " + std::to_string(owner_pid_) + " and is used in " + std::to_string(::getpid()) +
+              " after fork()",
+          "Open the store in the child process instead of using the parent's instance");
+    }
+  }
+
+  // --- keeping the index in step with SQLite ------------------------------
+
+  /// Reads in one snapshot (a deferred read transaction), so that the values
+  /// read together belong to one commit.
+  template <class Body>
+  auto read_snapshot(const std::string& what, Body&& body) {
+    check_usable_locked();
+    return detail::with_retries(options_, options_.path, what, [&] {
+      detail::record_tables tables(*conn_);
+      conn_->exec("BEGIN");
+      try {
+        auto result = body(tables);
+        conn_->exec("COMMIT");
+        return result;
+      } catch (...) {
+        conn_->exec("ROLLBACK");
+        throw;
+      }
+    });
+  }
+
+  /// Before a read: applies what other processes committed since the last
+  /// look. The cheap check is `PRAGMA data_version`, which moves only for
+  /// other connections' commits; this connection's own commits are applied
+  /// right after they are made.
+  void refresh_locked() {
+    check_usable_locked();
+    const std::int64_t version = detail::with_retries(options_, options_.path, "cannot read the store",
+                                                      [&] { return conn_->data_version(); });
+    if (version == data_version_) return;
+    data_version_ = version;
+    apply_changes_locked();
+  }
+
+  /// Applies every change with a sequence number above the last one seen:
+  /// tombstones first (row ids are never reused), then changed rows. A
+  /// process that fell behind a tombstone compaction rebuilds instead.
+  void apply_changes_locked() {
+    const bool changed = read_snapshot("cannot read the store's changes", [&](detail::record_tables& t) {
+      const std::int64_t seq = t.current_seq();
+      if (seq == seen_seq_) return false;
+      if (t.compacted_seq() > seen_seq_) {
+        load_all(t);
+        return true;
+      }
+      std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+      sync_collections(t.collections());
+      t.for_each_tombstone_since(seen_seq_, [&](std::int64_t collection_id, std::int64_t rid) {
+        auto it = collections_.find(collection_id);
+        if (it == collections_.end()) return;
+        it->second.index.erase(rid);
+        it->second.ids.erase(rid);
+      });
+      t.for_each_change_since(seen_seq_, [&](detail::embedding_row&& row) { apply_row(std::move(row)); });
+      seen_seq_ = seq;
+      return true;
+    });
+    (void)changed;
+  }
+
+  void rebuild_locked() {
+    read_snapshot("cannot load the store", [&](detail::record_tables& t) {
+      load_all(t);
+      return true;
+    });
+  }
+
+  /// Loads every collection and every embedding (each verified against its
+  /// checksum as it is read).
+  void load_all(detail::record_tables& t) {
+    const std::int64_t seq = t.current_seq();
+    std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+    collections_.clear();
+    sync_collections(t.collections());
+    for (auto& [id, state] : collections_) state.index.reserve(t.count_embeddings(id));
+    t.for_each_embedding([&](detail::embedding_row&& row) { apply_row(std::move(row)); });
+    seen_seq_ = seq;
+  }
+
+  /// Makes `collections_` hold exactly the collections stored, keeping the
+  /// indexes of those that remain.
+  void sync_collections(const std::vector<detail::collection_row>& rows) {
+    std::unordered_set<std::int64_t> present;
+    for (const auto& row : rows) {
+      present.insert(row.collection_id);
+      if (collections_.find(row.collection_id) == collections_.end()) {
+        collections_.emplace(row.collection_id, collection_state(row));
+      }
+    }
+    for (auto it = collections_.begin(); it != collections_.end();) {
+      it = present.count(it->first) ? std::next(it) : collections_.erase(it);
+    }
+  }
+
+  void apply_row(detail::embedding_row&& row) {
+    auto it = collections_.find(row.collection_id);
+    if (it == collections_.end()) return;
+    collection_state& state = it->second;
+    if (row.vector.empty()) {
+      state.index.erase(row.rid);
+      state.ids.erase(row.rid);
+      return;
+    }
+    if (row.vector.size() != state.row.dim) {
+      detail::throw_error<corruption_error>(
+          "a stored embedding is damaged", options_.path,
+          "record \"" + row.id + "\" has " + std::to_string(row.vector.size()) + " values in a collection of dim " +
+              std::to_string(state.row.dim),
+          "Restore a backup or open the store with a recovery policy");
+    }
+    state.index.upsert(row.rid, row.vector.data());
+    state.ids[row.rid] = std::move(row.id);
+  }
+
+  // --- writes ----------------------------------------------------------------
+
+  /// Runs `body(tables, seq)` as one write transaction under the writer
+  /// lock, then applies the committed changes to this process's indexes.
+  template <class Body>
+  auto write(const std::string& what, Body&& body) {
+    std::unique_lock<LockPolicy> writer = acquire_writer(what);
+    std::lock_guard<std::mutex> db_guard(db_mutex_);
+    check_usable_locked();
+    // Apply other processes' commits first, so the checks `body` makes
+    // (does this id exist?) see the same state the transaction will.
+    refresh_locked();
+    auto commit = [&] {
+      detail::record_tables tables(*conn_);
+      detail::write_transaction tx(*conn_);
+      const std::int64_t seq = tables.next_seq();
+      if constexpr (std::is_void_v<decltype(body(tables, seq))>) {
+        body(tables, seq);
+        tx.commit();
+        return true;
+      } else {
+        auto result = body(tables, seq);
+        tx.commit();
+        return result;
+      }
+    };
+    auto result = detail::with_retries(options_, options_.path, what, commit);
+    apply_changes_locked();
+    return result;
+  }
+
+  /// The writer lock, waited for `lock_timeout`, retried `max_retries` times
+  /// with doubling backoff; then `lock_timeout` naming the holder.
+  std::unique_lock<LockPolicy> acquire_writer(const std::string& what) {
+    auto delay = options_.retry_delay;
+    for (int attempt = 0;; ++attempt) {
+      if (lock_.try_lock_for(options_.lock_timeout)) return std::unique_lock<LockPolicy>(lock_, std::adopt_lock);
+      if (attempt >= options_.max_retries) break;
+      std::this_thread::sleep_for(delay);
+      delay *= 2;
+    }
+    const auto holder = lock_.holder_pid();
+    detail::throw_error<lock_timeout>(
+        what, options_.path,
+        "the writer lock stayed busy through " + std::to_string(options_.max_retries + 1) + " waits of " +
+            std::to_string(options_.lock_timeout.count()) + " ms" +
+            (holder ? ", held by process " + std::to_string(*holder) : std::string()),
+        "Check what that process is doing, or raise lock_timeout / max_retries");
+  }
+
+  collection make_collection(std::string name, const collection_options& options, bool existing_ok) {
+    detail::check_collection_name(name);
+    detail::check_collection_options(options);
+    const detail::collection_row row =
+        write("cannot create the collection", [&](detail::record_tables& t, std::int64_t seq) {
+          if (auto found = t.find_collection(name)) {
+            if (!existing_ok) {
+              detail::throw_error<invalid_argument>(
+                  "cannot create the collection", options_.path, "a collection named \"" + name + "\" exists already",
+                  "Use get_collection or get_or_create_collection, or choose another name");
+            }
+            if (found->dim != options.dim || found->space != options.space) {
+              detail::throw_error<invalid_argument>(
+                  "cannot get the collection", options_.path,
+                  "\"" + name + "\" exists with dim " + std::to_string(found->dim) + " and metric " +
+                      to_string(found->space) + ", not dim " + std::to_string(options.dim) + " and metric " +
+                      to_string(options.space),
+                  "Ask for the collection with its own options, or use another name");
+            }
+            return *found;
+          }
+          return t.insert_collection(name, options.dim, options.space, seq);
+        });
+    return handle(row);
+  }
+
+  collection handle(const detail::collection_row& row) {
+    return collection(this->shared_from_this(), row.collection_id, row.name, collection_options{row.dim, row.space});
+  }
+
+  [[noreturn]] void throw_unknown_collection(std::string_view name) const {
+    detail::throw_error<not_found>("unknown collection", options_.path,
+                                   "there is no collection named \"" + std::string(name) + "\"",
+                                   "Create it first, or check the name with list_collections()");
+  }
+
+  /// Inside a write: the collection must still be there (another process may have deleted it).
+  void check_collection_exists(detail::record_tables& t, const collection& c) const {
+    const auto row = t.find_collection(c.name_);
+    if (!row || row->collection_id != c.id_) throw_unknown_collection(c.name_);
+  }
+
+  void add_records(const collection& c, const std::vector<record>& records, write_kind kind) {
+    detail::check_batch(records, c.options_);
+    if (records.empty()) return;
+    write("cannot write records", [&](detail::record_tables& t, std::int64_t seq) {
+      check_collection_exists(t, c);
+      for (std::size_t i = 0; i < records.size(); ++i) {
+        const record& r = records[i];
+        const auto found = t.find(c.id_, r.id);
+        if (kind == write_kind::add && found) {
+          detail::throw_error<duplicate_id>("cannot add records", options_.path,
+                                            detail::batch_item(i, r.id) + " exists already in collection \"" +
+                                                c.name_ + "\"",
+                                            "Use upsert to replace it, or update to change it; nothing was written");
+        }
+        if (kind == write_kind::update && !found) {
+          detail::throw_error<not_found>("cannot update records", options_.path,
+                                         detail::batch_item(i, r.id) + " does not exist in collection \"" + c.name_ +
+                                             "\"",
+                                         "Use upsert to add it; nothing was written");
+        }
+        if (!found) {
+          t.insert(c.id_, r, seq);
+        } else if (kind == write_kind::upsert) {
+          t.replace(found->first, c.id_, r, seq);
+        } else {
+          t.update(found->first, c.id_, r, seq);
+        }
+      }
+    });
+  }
+
+  std::size_t remove_ids(const collection& c, const std::vector<std::string>& ids) {
+    detail::check_ids(ids);
+    if (ids.empty()) return 0;
+    return write("cannot remove records", [&](detail::record_tables& t, std::int64_t seq) {
+      check_collection_exists(t, c);
+      std::size_t removed = 0;
+      for (const auto& id : ids) {
+        if (const auto found = t.find(c.id_, id)) {
+          t.remove(found->first, c.id_, seq);
+          ++removed;
+        }
+      }
+      return removed;
+    });
+  }
+
+  std::size_t remove_matching(const collection& c, const filter& where, const document_filter& where_document) {
+    if (where.empty() && where_document.empty()) {
+      detail::throw_error<invalid_argument>("cannot remove records", options_.path,
+                                            "both filters are empty, which would remove every record",
+                                            "Pass a filter, or use delete_collection to drop everything");
+    }
+    return write("cannot remove records", [&](detail::record_tables& t, std::int64_t seq) {
+      check_collection_exists(t, c);
+      const auto rids = t.select(c.id_, where, where_document, false);
+      for (const auto rid : rids) t.remove(rid, c.id_, seq);
+      return rids.size();
+    });
+  }
+
+  // --- reads -------------------------------------------------------------------
+
+  /// Refreshes, then runs `body(tables)` in one read snapshot on a collection that must exist.
+  template <class Body>
+  auto read_collection(const collection& c, const std::string& what, Body&& body) {
+    std::lock_guard<std::mutex> db_guard(db_mutex_);
+    refresh_locked();
+    {
+      std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
+      if (collections_.find(c.id_) == collections_.end()) throw_unknown_collection(c.name_);
+    }
+    return read_snapshot(what, std::forward<Body>(body));
+  }
+
+  std::vector<record> get_records(const collection& c, const get_options& o) {
+    detail::check_ids(o.ids);
+    return read_collection(c, "cannot read records", [&](detail::record_tables& t) {
+      std::vector<record> out;
+      const bool filtered = !o.where.empty() || !o.where_document.empty();
+      if (o.ids.empty()) {
+        for (const auto rid : t.select(c.id_, o.where, o.where_document, false, o.limit, o.offset)) {
+          if (auto row = t.read(rid, o.fields)) out.push_back(std::move(row->value));
+        }
+        return out;
+      }
+      std::unordered_set<std::int64_t> matching;
+      if (filtered) {
+        const auto rids = t.select(c.id_, o.where, o.where_document, false);
+        matching.insert(rids.begin(), rids.end());
+      }
+      std::size_t skipped = 0;
+      for (const auto& id : o.ids) {
+        if (o.limit != 0 && out.size() >= o.limit) break;
+        auto row = t.read(c.id_, id, o.fields);
+        if (!row || (filtered && matching.count(row->rid) == 0)) continue;
+        if (skipped++ < o.offset) continue;
+        out.push_back(std::move(row->value));
+      }
+      return out;
+    });
+  }
+
+  std::size_t count_records(const collection& c) {
+    return read_collection(c, "cannot count records", [&](detail::record_tables& t) { return t.count_records(c.id_); });
+  }
+
+  std::vector<std::string> missing_ids(const collection& c, const std::vector<std::string>& ids) {
+    detail::check_ids(ids);
+    return read_collection(c, "cannot read records", [&](detail::record_tables& t) {
+      std::vector<std::string> out;
+      for (const auto& id : ids) {
+        const auto found = t.find(c.id_, id);
+        if (!found || !found->second) out.push_back(id);
+      }
+      return out;
+    });
+  }
+
+  std::vector<std::vector<hit>> query_many(const collection& c, const std::vector<const std::vector<float>*>& queries,
+                                           const query_options& o) {
+    detail::check_k(o.k);
+    std::vector<float> packed;
+    packed.reserve(queries.size() * c.options_.dim);
+    for (std::size_t i = 0; i < queries.size(); ++i) {
+      const auto& q = *queries[i];
+      detail::check_embedding(q.data(), q.size(), c.options_.dim, c.options_.space, "query " + std::to_string(i));
+      packed.insert(packed.end(), q.begin(), q.end());
+    }
+    std::vector<std::vector<hit>> out(queries.size());
+    if (queries.empty()) return out;
+
+    // 1. Catch up, and let SQL pick the allowed rows when filtered.
+    std::optional<std::vector<std::int64_t>> allowed;
+    {
+      std::lock_guard<std::mutex> db_guard(db_mutex_);
+      refresh_locked();
+      if (!o.where.empty() || !o.where_document.empty()) {
+        allowed = read_snapshot("cannot filter records", [&](detail::record_tables& t) {
+          return t.select(c.id_, o.where, o.where_document, true);
+        });
+      }
+    }
+    // 2. Search under the shared state lock only: searches run in parallel.
+    std::vector<std::vector<neighbor>> found;
+    {
+      std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
+      auto it = collections_.find(c.id_);
+      if (it == collections_.end()) throw_unknown_collection(c.name_);
+      found = it->second.index.search(packed.data(), queries.size(), o.k, allowed ? &*allowed : nullptr);
+      for (std::size_t q = 0; q < found.size(); ++q) {
+        for (const auto& n : found[q]) {
+          auto id = it->second.ids.find(n.key);
+          if (id != it->second.ids.end()) out[q].push_back(hit{id->second, n.distance, std::nullopt, {}, {}});
+        }
+      }
+    }
+    // 3. Fetch what the caller asked to include.
+    if (o.fields != include::none) {
+      std::lock_guard<std::mutex> db_guard(db_mutex_);
+      read_snapshot("cannot read records", [&](detail::record_tables& t) {
+        for (std::size_t q = 0; q < out.size(); ++q) {
+          std::vector<hit> kept;
+          for (std::size_t i = 0; i < out[q].size(); ++i) {
+            auto row = t.read(found[q][i].key, o.fields);
+            if (!row) continue;  // removed since the search; not returned
+            hit h = std::move(out[q][i]);
+            h.document = std::move(row->value.document);
+            h.meta = std::move(row->value.meta);
+            h.embedding = std::move(row->value.embedding);
+            kept.push_back(std::move(h));
+          }
+          out[q] = std::move(kept);
+        }
+        return true;
+      });
+    }
+    return out;
+  }
+
+  // --- health ----------------------------------------------------------------
+
+  template <class Check>
+  static health_check timed(const std::string& name, Check&& check) {
+    const auto start = std::chrono::steady_clock::now();
+    health_check c{name, health_status::healthy, {}, {}};
+    try {
+      check(c);
+    } catch (const std::exception& e) {
+      c.status = health_status::unhealthy;
+      c.detail = e.what();
+    }
+    c.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+    return c;
+  }
+
+  health_report run_health_checks_locked() {
+    health_report report;
+    report.path = options_.path;
+    report.checked_at = std::chrono::system_clock::now();
+    report.add(timed("open", [&](health_check& c) {
+      check_usable_locked();
+      refresh_locked();
+      c.detail = "open in process " + std::to_string(owner_pid_);
+    }));
+    if (report.status == health_status::unhealthy) return report;
+    report.add(timed("quick_check", [&](health_check& c) {
+      c.detail = read_snapshot("cannot run quick_check", [&](detail::record_tables&) {
+        SQLite::Statement st(conn_->db(), "PRAGMA quick_check");
+        std::string result;
+        while (st.executeStep()) result += (result.empty() ? "" : "; ") + st.getColumn(0).getString();
+        return result;
+      });
+      if (c.detail != "ok") c.status = health_status::unhealthy;
+    }));
+    report.add(timed("schema", [&](health_check& c) {
+      const auto app = detail::pragma_int(*conn_, "PRAGMA application_id");
+      const auto version = detail::pragma_int(*conn_, "PRAGMA user_version");
+      c.detail = "schema version " + std::to_string(version);
+      if (app != application_id || version != schema_version || detail::read_schema(conn_->db()) != detail::expected_schema()) {
+        c.status = health_status::unhealthy;
+        c.detail += ", differs from the expected schema version " + std::to_string(schema_version);
+      }
+    }));
+    report.add(timed("index_counts", [&](health_check& c) {
+      std::size_t mismatched = 0;
+      read_snapshot("cannot count records", [&](detail::record_tables& t) {
+        std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
+        for (const auto& [id, state] : collections_) {
+          collection_health h{state.row.name, t.count_records(id), t.count_embeddings(id), state.index.size()};
+          if (h.embeddings != h.indexed) ++mismatched;
+          report.collections.push_back(std::move(h));
+        }
+        return true;
+      });
+      c.detail = std::to_string(report.collections.size()) + " collections, " + std::to_string(mismatched) +
+                 " with index count != stored count";
+      if (mismatched) c.status = health_status::unhealthy;
+    }));
+    return report;
+  }
+
+  store_options options_;
+  LockPolicy lock_;
+  mutable std::mutex db_mutex_;  // the connection and the fields below it
+  std::unique_ptr<detail::connection> conn_;
+  long owner_pid_ = 0;
+  std::int64_t data_version_ = -1;
+  std::int64_t seen_seq_ = 0;
+  std::optional<health_report> last_health_;
+  std::optional<recovery_report> last_recovery_;
+  mutable std::shared_mutex state_mutex_;  // collections_ (taken after db_mutex_ when both are held)
+  std::map<std::int64_t, collection_state> collections_;
+};
+
+}  // namespace v0
+}  // namespace vecstore
