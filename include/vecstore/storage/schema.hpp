@@ -97,6 +97,22 @@ inline std::int64_t pragma_int(connection& c, const char* pragma) {
   return st.getColumn(0).getInt64();
 }
 
+/// A file with no tables and no ids: a new store to create.
+inline bool is_empty_file(connection& c) {
+  return pragma_int(c, "PRAGMA application_id") == 0 && pragma_int(c, "PRAGMA user_version") == 0 &&
+         pragma_int(c, "SELECT count(*) FROM sqlite_master") == 0;
+}
+
+/// Throws schema_error unless the file is empty or carries vecstore's application_id.
+inline void check_not_foreign(connection& c) {
+  const std::int64_t app = pragma_int(c, "PRAGMA application_id");
+  if (app == application_id || is_empty_file(c)) return;
+  throw_error<schema_error>("not a vecstore store", c.file(),
+                            "its application_id is " + std::to_string(app) + ", vecstore's is " +
+                                std::to_string(application_id),
+                            "Open a file created by vecstore, or move this file away");
+}
+
 /// Creates the schema in an empty file, or checks the one an existing file
 /// has, migrating it forward when it is older. Runs in one `BEGIN IMMEDIATE`
 /// transaction, re-reading the version inside it, so two processes opening
@@ -104,6 +120,8 @@ inline std::int64_t pragma_int(connection& c, const char* pragma) {
 inline void prepare_schema(connection& c) {
   const auto& file = c.file();
   try {
+    // Refuse a foreign file before changing anything in it (even its journal mode).
+    check_not_foreign(c);
     // WAL must be chosen outside a transaction; it persists in the file.
     std::string mode;
     {
@@ -115,22 +133,15 @@ inline void prepare_schema(connection& c) {
                             "Use a local file system that supports shared memory (not NFS)");
     }
     write_transaction tx(c);
-    const std::int64_t app = pragma_int(c, "PRAGMA application_id");
-    const std::int64_t version = pragma_int(c, "PRAGMA user_version");
-    const std::int64_t tables = pragma_int(c, "SELECT count(*) FROM sqlite_master");
-    if (app == 0 && version == 0 && tables == 0) {
+    if (is_empty_file(c)) {
       c.exec(schema_v1);
       c.exec(("PRAGMA application_id = " + std::to_string(application_id)).c_str());
       c.exec(("PRAGMA user_version = " + std::to_string(schema_version)).c_str());
       tx.commit();
       return;
     }
-    if (app != application_id) {
-      throw_error<schema_error>("not a vecstore store", file,
-                                "its application_id is " + std::to_string(app) + ", vecstore's is " +
-                                    std::to_string(application_id),
-                                "Open a file created by vecstore, or move this file away");
-    }
+    check_not_foreign(c);
+    const std::int64_t version = pragma_int(c, "PRAGMA user_version");
     if (version > schema_version) {
       throw_error<schema_error>("store written by a newer vecstore", file,
                                 "its schema version is " + std::to_string(version) + ", this build reads up to " +
