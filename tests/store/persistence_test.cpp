@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: MIT
+// Persistence across processes, and damage planted in the file being caught at open.
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <random>
+
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+#include <vecstore/vecstore.hpp>
+
+#include "support/dump.hpp"
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace vecstore;
+using vecstore_test::temp_dir;
+
+namespace {
+
+/// Records whose values are easy to get subtly wrong: denormals, -0.0,
+/// extreme doubles, multi-byte UTF-8, bools next to ints.
+std::vector<record> tricky_records(std::size_t dim, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<record> out;
+  for (int i = 0; i < 50; ++i) {
+    record r;
+    r.id = "rec-" + std::to_string(i) + (i % 7 == 0 ? "-é中" : "");
+    r.embedding.resize(dim);
+    for (auto& x : r.embedding) x = dist(rng);
+    if (i == 3) r.embedding[0] = std::numeric_limits<float>::denorm_min();
+    if (i == 4) r.embedding[1] = -0.0f;
+    if (i % 4 != 0) r.document = "document " + std::to_string(i) + " \xe2\x9c\x93";
+    r.meta["int"] = std::int64_t{i} * 1000000007LL;
+    r.meta["double"] = i == 5 ? 1e300 : 0.1 * i;
+    r.meta["string"] = std::string("naïve ") + std::to_string(i);
+    r.meta["bool"] = i % 2 == 0;
+    r.meta["one"] = std::int64_t{1};  // must stay an int, not become true
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST_CASE("what one process writes, a new process reads back bit-exact", "[store][persistence][multiprocess]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  const auto papers = tricky_records(8, 1);
+  const auto notes = tricky_records(3, 2);
+  {
+    store_options o;
+    o.path = path;
+    auto db = open(o);
+    db->create_collection("papers", {8, metric::cosine}).add(papers);
+    auto n = db->create_collection("notes", {3, metric::l2});
+    n.add(notes);
+    n.remove({notes[0].id});
+    db->close();
+  }
+  auto expected_notes = notes;
+  expected_notes.erase(expected_notes.begin());
+  const nlohmann::json expected = nlohmann::json::array(
+      {{{"name", "notes"}, {"dim", 3}, {"space", "l2"}, {"records", vecstore_test::dump_records(expected_notes)}},
+       {{"name", "papers"}, {"dim", 8}, {"space", "cosine"}, {"records", vecstore_test::dump_records(papers)}}});
+
+  const auto child = vecstore_test::run_child({"dump", path.string()});
+  INFO(child.err);
+  REQUIRE(child.exit_code == 0);
+  CHECK(nlohmann::json::parse(child.out) == expected);
+
+  // The reopened store also searches what it loaded.
+  store_options o;
+  o.path = path;
+  auto db = open(o);
+  auto c = db->get_collection("papers");
+  query_options q;
+  q.fields = include::embeddings;
+  const auto hit = c.query(papers[17].embedding, q).front();
+  CHECK(hit.id == papers[17].id);
+  CHECK(hit.embedding == papers[17].embedding);
+}
+
+TEST_CASE("a store opened by several processes in turn keeps every write", "[store][persistence][multiprocess]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  store_options o;
+  o.path = path;
+  auto db = open(o);
+  auto c = db->create_collection("c", {2, metric::l2});
+  c.add({{"a", {1, 2}, "first", {}}});
+  // A second process reads while this one still has the store open.
+  auto child = vecstore_test::run_child({"dump", path.string()});
+  REQUIRE(child.exit_code == 0);
+  auto dumped = nlohmann::json::parse(child.out);
+  REQUIRE(dumped.size() == 1);
+  CHECK(dumped[0]["records"].size() == 1);
+  CHECK(dumped[0]["records"][0]["document"] == "first");
+  c.add({{"b", {3, 4}, "second", {}}});
+  child = vecstore_test::run_child({"dump", path.string()});
+  REQUIRE(child.exit_code == 0);
+  CHECK(nlohmann::json::parse(child.out)[0]["records"].size() == 2);
+}
+
+TEST_CASE("a checksum mismatch planted in the file is detected at open by strict_recovery",
+          "[store][corruption][multiprocess]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  // A vector whose bytes are easy to find in the file.
+  std::vector<float> marker(16);
+  for (std::size_t i = 0; i < marker.size(); ++i) marker[i] = 1000.0f + static_cast<float>(i) * 0.125f;
+  {
+    store_options o;
+    o.path = path;
+    auto db = open(o);
+    auto c = db->create_collection("c", {16, metric::l2});
+    c.add({{"victim", marker, std::nullopt, {}}, {"bystander", std::vector<float>(16, 1.0f), std::nullopt, {}}});
+    db->close();  // checkpoints: the bytes are now in the main file
+  }
+
+  SECTION("a flipped byte inside the stored embedding") {
+    std::string bytes = read_file(path);
+    const std::string needle(reinterpret_cast<const char*>(marker.data()), marker.size() * sizeof(float));
+    const auto at = bytes.find(needle);
+    REQUIRE(at != std::string::npos);
+    {
+      std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(static_cast<std::streamoff>(at + 21));
+      const char flipped = static_cast<char>(bytes[at + 21] ^ 0x10);
+      f.write(&flipped, 1);
+    }
+  }
+  SECTION("an embedding rewritten behind vecstore's back") {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(raw, "UPDATE records SET embedding = zeroblob(64) WHERE id = 'victim'", nullptr, nullptr,
+                         nullptr) == SQLITE_OK);
+    sqlite3_close(raw);
+  }
+
+  const std::string damaged = read_file(path);
+  using strict_store = basic_store<file_lock, flat_index, strict_recovery>;
+  store_options o;
+  o.path = path;
+  CHECK_THROWS_AS(strict_store::open(o), corruption_error);
+  CHECK_THROWS_WITH(strict_store::open(o),
+                    Catch::Contains("the checksum of record \"victim\" (collection 1) does not match its bytes") &&
+                        Catch::Contains("strict_recovery: nothing was changed"));
+  o.auto_recover = false;
+  CHECK_THROWS_AS(strict_store::open(o), corruption_error);
+  // strict_recovery touched nothing: same bytes, no quarantine file.
+  CHECK(read_file(path) == damaged);
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    CHECK(entry.path().filename().string().find("corrupt") == std::string::npos);
+  }
+  // And another process meets the same error.
+  const auto child = vecstore_test::run_child({"dump", path.string()});
+  CHECK(child.exit_code == 3);
+  CHECK_THAT(child.err, Catch::StartsWith("corruption: ") && Catch::Contains("record \"victim\""));
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The README's second command and CI's (.ci/run runs this file): installs what
+# is missing, then builds and runs the whole suite in every configuration CI
+# requires. Any warning fails the build (-Werror); any sanitizer report fails
+# its test. Ends with one "N passed, M failed" line over all configurations.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+
+jobs=${VECSTORE_JOBS:-2}
+total_passed=0
+total_failed=0
+failed_configs=()
+
+# run_config NAME CMAKE_ARGS...: configure, build, run ctest; tally the result.
+run_config() {
+  local name=$1; shift
+  local dir="build/test-$name"
+  echo "=== $name ==="
+  cmake -S . -B "$dir" -G Ninja -DVECSTORE_BUILD_TESTS=ON -DVECSTORE_BUILD_EXAMPLES=ON "$@" >/dev/null
+  if ! cmake --build "$dir" -j"$jobs"; then
+    failed_configs+=("$name (build)")
+    total_failed=$((total_failed + 1))
+    return
+  fi
+  local log="$dir/ctest.log"
+  local status=0
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 600) 2>&1 | tee "$log" || status=$?
+  local line
+  line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -n1 || true)
+  if [ -z "$line" ]; then
+    failed_configs+=("$name (no ctest summary)")
+    total_failed=$((total_failed + 1))
+    return
+  fi
+  local failed total
+  failed=$(echo "$line" | sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/')
+  total=$(echo "$line" | sed -E 's/.* tests failed out of ([0-9]+).*/\1/')
+  total_passed=$((total_passed + total - failed))
+  total_failed=$((total_failed + failed))
+  if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then failed_configs+=("$name"); fi
+}
+
+# g++, C++17, the headers in include/.
+run_config gcc-cxx17 -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 -DCMAKE_CXX_FLAGS=-O2
+# clang++, C++20, compiled against the generated single header instead.
+run_config clang-cxx20-single -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_STANDARD=20 -DCMAKE_CXX_FLAGS=-O2 \
+  -DVECSTORE_USE_SINGLE_INCLUDE=ON
+# AddressSanitizer + UndefinedBehaviorSanitizer.
+run_config asan-ubsan -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 -DCMAKE_CXX_FLAGS="-O1 -g" \
+  -DVECSTORE_SANITIZE=address,undefined
+
+echo
+if [ ${#failed_configs[@]} -ne 0 ]; then
+  echo "failing configurations: ${failed_configs[*]}"
+fi
+echo "vecstore: $total_passed passed, $total_failed failed"
+[ "$total_failed" -eq 0 ] && [ ${#failed_configs[@]} -eq 0 ]
