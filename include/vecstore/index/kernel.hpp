@@ -1,0 +1,451 @@
+// SPDX-License-Identifier: MIT
+// The similarity kernel shared by every index: Eigen products over contiguous float rows, then bounded top-k.
+#pragma once
+
+// The one header of vecstore that includes Eigen (STYLE.md §3.1: compile time,
+// §3.6: alignment). Everything Eigen stays in namespace detail below.
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+/// A read-only view of contiguous float rows: row `r` is the `dim` floats at
+/// `data + r * stride`. An index hands this out instead of its container so
+/// that the rows may later live in a memory-mapped file shared by processes.
+struct row_view {
+  const float* data = nullptr;
+  std::size_t rows = 0;
+  std::size_t dim = 0;
+  std::size_t stride = 0;  ///< distance between rows, in floats; at least `dim`
+
+  const float* row(std::size_t r) const noexcept { return data + r * stride; }
+};
+
+namespace detail {
+
+// Dynamic-size, unaligned maps only: rows live in a std::vector<float> (or a
+// mapped file) with no alignment promise (STYLE.md §3.6, Eigen's
+// UnalignedArrayAssert.dox).
+using row_major_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using const_rows_map = Eigen::Map<const row_major_matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
+using const_vector_map = Eigen::Map<const Eigen::VectorXf, Eigen::Unaligned>;
+using vector_map = Eigen::Map<Eigen::VectorXf, Eigen::Unaligned>;
+
+/// Bytes of rows scored per block. About 1 MiB stays in L2 while a block of
+/// queries is multiplied against it, so a batch reads each row from memory
+/// once per block of queries rather than once per query.
+inline constexpr std::size_t block_bytes = std::size_t{1} << 20;
+/// Row-count bounds of a block: the upper one keeps a block's scores
+/// (rows x queries_per_block floats, 1 MiB at most) in L2 for tiny dims.
+inline constexpr std::size_t min_block_rows = 16;
+inline constexpr std::size_t max_block_rows = 4096;
+/// Queries multiplied together: wide enough that a matrix-matrix product
+/// amortizes reading the rows, narrow enough that its scores stay in cache.
+inline constexpr std::size_t queries_per_block = 64;
+/// Below this many queries a block is scored by one matrix-vector product per
+/// query, re-reading the block from cache: Eigen's matrix-matrix product
+/// repacks the whole block on every call, which for a narrow product costs
+/// more than it saves (200k x 768 rows, one core: 2 queries 34 ms vs 90 ms,
+/// 7 queries 75 ms vs 129 ms at -O2; at 16 and more the product wins under
+/// -march=native).
+inline constexpr std::size_t min_queries_for_product = 8;
+/// A filter allowing at most rows / gather_divisor rows is served by reading
+/// only those rows; a larger one by the dense scan with a bitmap, since
+/// streaming every row beats hopping between most of them.
+inline constexpr std::size_t gather_divisor = 4;
+
+/// Rows scored per block for vectors of `dim` floats.
+inline std::size_t rows_per_block(std::size_t dim) noexcept {
+  const std::size_t row_bytes = (std::max)(dim, std::size_t{1}) * sizeof(float);
+  return (std::min)(max_block_rows, (std::max)(min_block_rows, block_bytes / row_bytes));
+}
+
+/// One result of the kernel: a row of the view and its distance to the query.
+struct scored_row {
+  std::size_t row;
+  float distance;
+};
+
+/// What the kernel reads besides the query: the rows, and facts about them.
+struct row_source {
+  row_view rows;
+  metric space = metric::cosine;
+  /// ||row||^2 per row; read only for l2. Null: computed per block on the fly
+  /// (a second pass over the block, while it is in cache).
+  const float* sq_norms = nullptr;
+  /// One key per row; equal distances rank the smaller key first. Null: the
+  /// smaller row index ranks first.
+  const std::int64_t* tie_keys = nullptr;
+};
+
+/// The top k candidates seen so far, in a bounded max-heap whose root is the
+/// worst one kept. A scan asks `admits` first: once the heap is full almost
+/// every score fails that one comparison, so selection costs O(N) compares
+/// plus O(log k) per improvement, and N scores are never sorted.
+///
+/// One accumulator per query and per thread: a threaded scan fills one per
+/// row range, then `merge`s them.
+class topk_accumulator {
+ public:
+  explicit topk_accumulator(std::size_t k = 0, std::size_t expected_candidates = 0) : k_(k) {
+    heap_.reserve((std::min)(k, expected_candidates));
+  }
+
+  std::size_t k() const noexcept { return k_; }
+  std::size_t size() const noexcept { return heap_.size(); }
+
+  /// False when `distance` cannot enter: worse than the k-th best so far
+  /// (ties still may enter, by key). Also false for NaN, which never enters.
+  bool admits(float distance) const noexcept { return distance <= threshold_; }
+
+  /// Offers a candidate; keeps it when it ranks among the best k so far.
+  void offer(float distance, std::int64_t tie, std::size_t row) {
+    if (!admits(distance) || k_ == 0) return;
+    const candidate c{distance, tie, row};
+    if (heap_.size() < k_) {
+      heap_.push_back(c);
+      std::push_heap(heap_.begin(), heap_.end(), ranks_before);
+      if (heap_.size() == k_) threshold_ = heap_.front().distance;
+      return;
+    }
+    if (!ranks_before(c, heap_.front())) return;
+    std::pop_heap(heap_.begin(), heap_.end(), ranks_before);
+    heap_.back() = c;
+    std::push_heap(heap_.begin(), heap_.end(), ranks_before);
+    threshold_ = heap_.front().distance;
+  }
+
+  /// Folds in another accumulator's candidates (from a disjoint row range).
+  void merge(const topk_accumulator& other) {
+    for (const candidate& c : other.heap_) offer(c.distance, c.tie, c.row);
+  }
+
+  /// The kept candidates, best first; leaves the accumulator empty.
+  std::vector<scored_row> take_sorted() {
+    std::sort_heap(heap_.begin(), heap_.end(), ranks_before);
+    std::vector<scored_row> out;
+    out.reserve(heap_.size());
+    for (const candidate& c : heap_) out.push_back(scored_row{c.row, c.distance});
+    heap_.clear();
+    threshold_ = std::numeric_limits<float>::infinity();
+    return out;
+  }
+
+ private:
+  struct candidate {
+    float distance;
+    std::int64_t tie;
+    std::size_t row;
+  };
+  // Strict weak order of "closer": the heap's root is the candidate that
+  // ranks last, i.e. the first to be evicted. A function object, not a
+  // function, so that the heap algorithms inline it.
+  struct closer {
+    bool operator()(const candidate& a, const candidate& b) const noexcept {
+      return a.distance < b.distance || (a.distance == b.distance && a.tie < b.tie);
+    }
+  };
+  static constexpr closer ranks_before{};
+
+  std::size_t k_;
+  float threshold_ = std::numeric_limits<float>::infinity();
+  std::vector<candidate> heap_;
+};
+
+/// The queries of one search, made ready for scoring: normalized for cosine
+/// (so that 1 - dot is 1 - cos), and with squared norms for l2.
+class query_set {
+ public:
+  query_set(const float* queries, std::size_t count, std::size_t dim, metric space)
+      : data_(queries), count_(count), dim_(dim) {
+    if (space == metric::cosine) {
+      normalized_.assign(queries, queries + count * dim);
+      for (std::size_t q = 0; q < count; ++q) {
+        vector_map v(normalized_.data() + q * dim, static_cast<Eigen::Index>(dim));
+        const float norm = v.norm();
+        // A zero query scores 1 - 0 = 1 against every row instead of NaN;
+        // the store rejects it before it gets here anyway.
+        if (norm > 0.0f) v /= norm;
+      }
+      data_ = normalized_.data();
+    } else if (space == metric::l2) {
+      sq_norms_.resize(count);
+      for (std::size_t q = 0; q < count; ++q)
+        sq_norms_[q] = const_vector_map(query(q), static_cast<Eigen::Index>(dim)).squaredNorm();
+    }
+  }
+
+  std::size_t count() const noexcept { return count_; }
+  std::size_t dim() const noexcept { return dim_; }
+  const float* query(std::size_t q) const noexcept { return data_ + q * dim_; }
+  /// ||q||^2; zero for metrics that do not need it.
+  float sq_norm(std::size_t q) const noexcept { return sq_norms_.empty() ? 0.0f : sq_norms_[q]; }
+
+ private:
+  const float* data_;
+  std::size_t count_;
+  std::size_t dim_;
+  std::vector<float> normalized_;
+  std::vector<float> sq_norms_;
+};
+
+/// Distance from a dot product, per ChromaDB's conventions (types.hpp).
+template <metric Space>
+inline float distance_from_dot(float dot, float row_sq_norm, float query_sq_norm) noexcept {
+  if constexpr (Space == metric::l2) {
+    // ||x||^2 - 2x.q + ||q||^2 turns the scan into a product, but rounding
+    // can make the distance of a vector to itself slightly negative.
+    return (std::max)(0.0f, row_sq_norm - 2.0f * dot + query_sq_norm);
+  } else if constexpr (Space == metric::cosine) {
+    // Rows and queries are unit vectors, yet rounding can push dot past
+    // +-1; types.hpp documents cosine distances as lying in [0, 2].
+    return (std::min)(2.0f, (std::max)(0.0f, 1.0f - dot));
+  } else {
+    return 1.0f - dot;
+  }
+}
+
+/// True when bit `row` of `bits` is set.
+inline bool bit_is_set(const std::uint64_t* bits, std::size_t row) noexcept {
+  return ((bits[row / 64] >> (row % 64)) & 1u) != 0;
+}
+
+/// Where the rows of a block came from: row `first + i`, or `ids[i]` when
+/// the block was gathered from a subset.
+struct block_rows {
+  std::size_t first = 0;
+  const std::size_t* ids = nullptr;
+  std::size_t row(std::size_t i) const noexcept { return ids != nullptr ? ids[i] : first + i; }
+};
+
+/// Turns `count` dot products of one query into distances and offers those
+/// that can enter to `acc`. `row_sq_norms` is per block row (l2 only);
+/// `allowed_bits` (nullable) masks rows by their view index.
+template <metric Space>
+inline void fold_block(const float* dots, std::size_t count, block_rows where, const float* row_sq_norms,
+                       float query_sq_norm, const row_source& src, const std::uint64_t* allowed_bits,
+                       topk_accumulator& acc) {
+  for (std::size_t i = 0; i < count; ++i) {
+    const float d =
+        distance_from_dot<Space>(dots[i], Space == metric::l2 ? row_sq_norms[i] : 0.0f, query_sq_norm);
+    if (!acc.admits(d)) continue;  // the common case once the heap is full
+    const std::size_t row = where.row(i);
+    if (allowed_bits != nullptr && !bit_is_set(allowed_bits, row)) continue;
+    acc.offer(d, src.tie_keys != nullptr ? src.tie_keys[row] : static_cast<std::int64_t>(row), row);
+  }
+}
+
+inline void fold_block(metric space, const float* dots, std::size_t count, block_rows where,
+                       const float* row_sq_norms, float query_sq_norm, const row_source& src,
+                       const std::uint64_t* allowed_bits, topk_accumulator& acc) {
+  // Dispatch once per block so the per-row loop has no switch in it.
+  switch (space) {
+    case metric::cosine:
+      fold_block<metric::cosine>(dots, count, where, row_sq_norms, query_sq_norm, src, allowed_bits, acc);
+      return;
+    case metric::l2:
+      fold_block<metric::l2>(dots, count, where, row_sq_norms, query_sq_norm, src, allowed_bits, acc);
+      return;
+    case metric::inner_product:
+      fold_block<metric::inner_product>(dots, count, where, row_sq_norms, query_sq_norm, src, allowed_bits,
+                                        acc);
+      return;
+  }
+}
+
+/// Buffers one scan reuses from block to block; one per call (and per
+/// thread), never shared, which is what keeps `search` const and reentrant.
+struct scan_scratch {
+  Eigen::MatrixXf scores;         // block rows x queries, column-major: one query's scores are contiguous
+  std::vector<float> sq_norms;    // a block's ||x||^2 when the source has none, or gathered ones
+  std::vector<float> gathered;    // a block of subset rows copied contiguously
+};
+
+/// Scores one block of rows (a `const_rows_map` over the view or over
+/// gathered rows) against every query, blocked by queries_per_block, and
+/// folds each query's scores into `acc[q]`.
+inline void score_block(const const_rows_map& block, block_rows where, const float* block_sq_norms,
+                        const row_source& src, const query_set& queries, const std::uint64_t* allowed_bits,
+                        scan_scratch& scratch, topk_accumulator* acc) {
+  const Eigen::Index n = block.rows();
+  const Eigen::Index dim = block.cols();
+  const std::size_t nq = queries.count();
+  for (std::size_t q0 = 0; q0 < nq; q0 += queries_per_block) {
+    const std::size_t m = (std::min)(queries_per_block, nq - q0);
+    if (m < min_queries_for_product) {
+      // Few queries: a matrix-vector product each; the first reads the block
+      // from memory (bandwidth-bound), the others find it in cache.
+      for (std::size_t j = 0; j < m; ++j) {
+        vector_map dots(scratch.scores.data() + static_cast<std::size_t>(scratch.scores.rows()) * j, n);
+        dots.noalias() = block * const_vector_map(queries.query(q0 + j), dim);
+      }
+    } else {
+      // Many queries: one matrix-matrix product reads the block once for all m.
+      const const_rows_map q(queries.query(q0), static_cast<Eigen::Index>(m), dim, Eigen::OuterStride<>(dim));
+      scratch.scores.topLeftCorner(n, static_cast<Eigen::Index>(m)).noalias() = block * q.transpose();
+    }
+    for (std::size_t j = 0; j < m; ++j) {
+      const float* dots = scratch.scores.data() + static_cast<std::size_t>(scratch.scores.rows()) * j;
+      fold_block(src.space, dots, static_cast<std::size_t>(n), where, block_sq_norms,
+                 queries.sq_norm(q0 + j), src, allowed_bits, acc[q0 + j]);
+    }
+  }
+}
+
+/// Scans rows [begin, end) of the view for every query into `acc[q]`. This is
+/// the unit of work of a later multi-threaded scan: split the rows into
+/// ranges, give each thread its own accumulators, then `merge` them.
+/// `allowed_bits` (nullable): one bit per view row; clear bits are skipped,
+/// but their rows are still scored, keeping the scan a dense product.
+inline void scan_rows(const row_source& src, const query_set& queries, std::size_t begin, std::size_t end,
+                      const std::uint64_t* allowed_bits, topk_accumulator* acc) {
+  end = (std::min)(end, src.rows.rows);
+  if (begin >= end || queries.count() == 0 || src.rows.dim == 0) return;
+  const std::size_t dim = src.rows.dim;
+  const std::size_t block = (std::min)(rows_per_block(dim), end - begin);
+  scan_scratch scratch;
+  scratch.scores.resize(static_cast<Eigen::Index>(block),
+                        static_cast<Eigen::Index>((std::min)(queries.count(), queries_per_block)));
+  const bool need_norms = src.space == metric::l2 && src.sq_norms == nullptr;
+  if (need_norms) scratch.sq_norms.resize(block);
+  for (std::size_t r0 = begin; r0 < end; r0 += block) {
+    const std::size_t n = (std::min)(block, end - r0);
+    const const_rows_map rows(src.rows.row(r0), static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(dim),
+                              Eigen::OuterStride<>(static_cast<Eigen::Index>(src.rows.stride)));
+    const float* norms = src.sq_norms != nullptr ? src.sq_norms + r0 : nullptr;
+    if (need_norms) {
+      vector_map(scratch.sq_norms.data(), static_cast<Eigen::Index>(n)).noalias() = rows.rowwise().squaredNorm();
+      norms = scratch.sq_norms.data();
+    }
+    score_block(rows, block_rows{r0, nullptr}, norms, src, queries, allowed_bits, scratch, acc);
+  }
+}
+
+/// Scans only the listed rows (ascending, unique, each below `src.rows.rows`)
+/// for every query into `acc[q]`. One query: an Eigen dot product per row, in
+/// place. Several: rows are gathered into a contiguous block first, so the
+/// batch is scored by `score_block` exactly like the dense scan (products
+/// that read each gathered row once per block of queries). Split `subset`
+/// to thread it.
+inline void scan_subset(const row_source& src, const query_set& queries, const std::size_t* subset,
+                        std::size_t count, topk_accumulator* acc) {
+  if (count == 0 || queries.count() == 0 || src.rows.dim == 0) return;
+  const std::size_t dim = src.rows.dim;
+  const Eigen::Index edim = static_cast<Eigen::Index>(dim);
+  const bool l2 = src.space == metric::l2;
+  auto row_sq_norm = [&](std::size_t row) -> float {
+    if (!l2) return 0.0f;
+    if (src.sq_norms != nullptr) return src.sq_norms[row];
+    return const_vector_map(src.rows.row(row), edim).squaredNorm();
+  };
+
+  const std::size_t block = (std::min)(rows_per_block(dim), count);
+  scan_scratch scratch;
+  if (l2) scratch.sq_norms.resize(block);
+
+  if (queries.count() == 1) {
+    // One query: a dot product per row, read in place; copying the rows
+    // would cost as much memory traffic as scoring them.
+    const const_vector_map q(queries.query(0), edim);
+    scratch.scores.resize(static_cast<Eigen::Index>(block), 1);
+    for (std::size_t i0 = 0; i0 < count; i0 += block) {
+      const std::size_t n = (std::min)(block, count - i0);
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t row = subset[i0 + i];
+        scratch.scores(static_cast<Eigen::Index>(i), 0) = const_vector_map(src.rows.row(row), edim).dot(q);
+        if (l2) scratch.sq_norms[i] = row_sq_norm(row);
+      }
+      fold_block(src.space, scratch.scores.data(), n, block_rows{0, subset + i0},
+                 l2 ? scratch.sq_norms.data() : nullptr, queries.sq_norm(0), src, nullptr, acc[0]);
+    }
+    return;
+  }
+
+  scratch.scores.resize(static_cast<Eigen::Index>(block),
+                        static_cast<Eigen::Index>((std::min)(queries.count(), queries_per_block)));
+  scratch.gathered.resize(block * dim);
+  for (std::size_t i0 = 0; i0 < count; i0 += block) {
+    const std::size_t n = (std::min)(block, count - i0);
+    for (std::size_t i = 0; i < n; ++i) {
+      const float* from = src.rows.row(subset[i0 + i]);
+      std::copy(from, from + dim, scratch.gathered.data() + i * dim);
+      if (l2) scratch.sq_norms[i] = row_sq_norm(subset[i0 + i]);
+    }
+    const const_rows_map rows(scratch.gathered.data(), static_cast<Eigen::Index>(n), edim,
+                              Eigen::OuterStride<>(edim));
+    score_block(rows, block_rows{0, subset + i0}, l2 ? scratch.sq_norms.data() : nullptr, src, queries,
+                nullptr, scratch, acc);
+  }
+}
+
+/// Turns the accumulators into sorted result lists.
+inline std::vector<std::vector<scored_row>> finish(std::vector<topk_accumulator>& acc) {
+  std::vector<std::vector<scored_row>> out;
+  out.reserve(acc.size());
+  for (topk_accumulator& a : acc) out.push_back(a.take_sorted());
+  return out;
+}
+
+inline std::vector<topk_accumulator> make_accumulators(std::size_t nq, std::size_t k, std::size_t candidates) {
+  std::vector<topk_accumulator> acc;
+  acc.reserve(nq);
+  for (std::size_t q = 0; q < nq; ++q) acc.emplace_back(k, candidates);
+  return acc;
+}
+
+/// Exact top-k over every row: `queries` holds `nq` rows of `src.rows.dim`
+/// floats, row-major. Returns `nq` lists of at most `k` rows, nearest first,
+/// ties by `src.tie_keys` (or row). `k == 0` yields empty lists.
+inline std::vector<std::vector<scored_row>> search(const row_source& src, const float* queries, std::size_t nq,
+                                                   std::size_t k) {
+  if (nq == 0 || k == 0 || src.rows.rows == 0 || src.rows.dim == 0)
+    return std::vector<std::vector<scored_row>>(nq);
+  const query_set qs(queries, nq, src.rows.dim, src.space);
+  std::vector<topk_accumulator> acc = make_accumulators(nq, k, src.rows.rows);
+  scan_rows(src, qs, 0, src.rows.rows, nullptr, acc.data());
+  return finish(acc);
+}
+
+/// Exact top-k over the rows listed in `allowed_rows` (any order, repeats
+/// allowed, rows past the view ignored). A small subset is read row by row; a
+/// large one runs the dense scan under a bitmap.
+inline std::vector<std::vector<scored_row>> search(const row_source& src, const float* queries, std::size_t nq,
+                                                   std::size_t k, std::vector<std::size_t> allowed_rows) {
+  const std::size_t n_rows = src.rows.rows;
+  allowed_rows.erase(std::remove_if(allowed_rows.begin(), allowed_rows.end(),
+                                    [n_rows](std::size_t r) { return r >= n_rows; }),
+                     allowed_rows.end());
+  if (nq == 0 || k == 0 || allowed_rows.empty() || src.rows.dim == 0)
+    return std::vector<std::vector<scored_row>>(nq);
+  // Ascending and unique: a row listed twice must not be returned twice, and
+  // ascending order turns the gather into a forward sweep through memory.
+  std::sort(allowed_rows.begin(), allowed_rows.end());
+  allowed_rows.erase(std::unique(allowed_rows.begin(), allowed_rows.end()), allowed_rows.end());
+
+  const query_set qs(queries, nq, src.rows.dim, src.space);
+  std::vector<topk_accumulator> acc = make_accumulators(nq, k, allowed_rows.size());
+  if (allowed_rows.size() == n_rows) {
+    scan_rows(src, qs, 0, n_rows, nullptr, acc.data());
+  } else if (allowed_rows.size() * gather_divisor <= n_rows) {
+    scan_subset(src, qs, allowed_rows.data(), allowed_rows.size(), acc.data());
+  } else {
+    std::vector<std::uint64_t> bits((n_rows + 63) / 64, 0);
+    for (std::size_t r : allowed_rows) bits[r / 64] |= std::uint64_t{1} << (r % 64);
+    scan_rows(src, qs, 0, n_rows, bits.data(), acc.data());
+  }
+  return finish(acc);
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
