@@ -28,6 +28,10 @@ struct store_options {
   durability sync = durability::full;
   std::filesystem::path backup_dir;  ///< default: "<store>.backups" beside the store
   int backups_to_keep = 5;
+  /// Deletes are kept as tombstones so other processes can apply them as a
+  /// delta; past twice this many the oldest are dropped, and a process that
+  /// had not caught up with them rebuilds its indexes from the file instead.
+  std::size_t tombstones_to_keep = 10000;
 };
 
 struct collection_options {

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include <vecstore/detail/detect.hpp>
+#include <vecstore/detail/open_lock.hpp>
 #include <vecstore/detail/validate.hpp>
 #include <vecstore/errors.hpp>
 #include <vecstore/health.hpp>
@@ -124,7 +126,8 @@ class basic_collection {
 /// read, a process applies the commits other processes made since its last
 /// read (only the changed rows).
 template <class LockPolicy, class IndexPolicy, class RecoveryPolicy>
-class basic_store : public std::enable_shared_from_this<basic_store<LockPolicy, IndexPolicy, RecoveryPolicy>> {
+class basic_store : public std::enable_shared_from_this<basic_store<LockPolicy, IndexPolicy, RecoveryPolicy>>,
+                    private detail::fork_aware {
   static_assert(detail::checked<lock_requirements<LockPolicy>>);
   static_assert(detail::checked<index_requirements<IndexPolicy>>);
   static_assert(detail::checked<recovery_requirements<RecoveryPolicy>>);
@@ -156,7 +159,11 @@ class basic_store : public std::enable_shared_from_this<basic_store<LockPolicy, 
         });
   }
 
-  basic_store(private_tag, store_options options) : options_(std::move(options)), lock_(lock_file(options_.path)) {
+  basic_store(private_tag, store_options options)
+      : options_(std::move(options)),
+        lock_(side_file(options_.path, ".lock")),
+        open_lock_(side_file(options_.path, ".open")) {
+    take_open_lock();
     open_connection();
   }
 
@@ -240,6 +247,7 @@ class basic_store : public std::enable_shared_from_this<basic_store<LockPolicy, 
 
  private:
   friend collection;
+  friend class detail::registry;  // reaches the private fork_aware base
   using write_kind = typename collection::write_kind;
 
   struct collection_state {
@@ -285,8 +293,23 @@ class basic_store : public std::enable_shared_from_this<basic_store<LockPolicy, 
     return fs::canonical(parent) / absolute.filename();
   }
 
-  static std::filesystem::path lock_file(const std::filesystem::path& store_file) {
-    return std::filesystem::path(store_file.string() + ".lock");
+  static std::filesystem::path side_file(const std::filesystem::path& store_file, const char* suffix) {
+    return std::filesystem::path(store_file.string() + suffix);
+  }
+
+  /// open_mode::exclusive fails at once while any other process has the
+  /// store open, and any other open fails while one holds it exclusively.
+  void take_open_lock() {
+    const auto holder = open_lock_.try_acquire(options_.mode);
+    if (!holder) return;
+    const std::string who = *holder > 0 ? "process " + std::to_string(*holder) : std::string("another process");
+    if (options_.mode == open_mode::exclusive) {
+      detail::throw_error<store_locked>("cannot open the store exclusively", options_.path,
+                                        who + " has it open",
+                                        "Close it there first, or open it in open_mode::shared");
+    }
+    detail::throw_error<store_locked>("cannot open the store", options_.path, who + " holds it exclusively",
+                                      "Wait until that process closes it");
   }
 
   /// Opens the connection, creates or checks the schema and loads every
@@ -297,7 +320,7 @@ class basic_store : public std::enable_shared_from_this<basic_store<LockPolicy, 
     try {
       open_and_load();
     } catch (const corruption_error& e) {
-      close_connection_locked();
+      disconnect_locked();
       if (!options_.auto_recover) throw;
       recovery_context ctx{options_.path, &options_, e.what()};
       std::unique_lock<LockPolicy> writer(lock_);
@@ -309,10 +332,10 @@ class basic_store : public std::enable_shared_from_this<basic_store<LockPolicy, 
 
   void open_and_load() {
     const bool created = !std::filesystem::exists(options_.path);
+    owner_pid_ = ::getpid();
     conn_ = std::make_unique<detail::connection>(options_.path, options_);
     if (created) restrict_permissions();
     detail::prepare_schema(*conn_);
-    owner_pid_ = ::getpid();
     data_version_ = conn_->data_version();
     rebuild_locked();
   }
@@ -328,25 +351,35 @@ class basic_store : public std::enable_shared_from_this<basic_store<LockPolicy, 
   }
 
   void close_connection_locked() noexcept {
-    if (!conn_) return;
-    if (owner_pid_ != ::getpid()) {
-      // A child after fork(): closing an inherited SQLite connection is
-      // unsafe (howtocorrupt §2.6); leave it to the parent.
-      (void)conn_.release();
-      return;
-    }
-    try {
-      conn_->clear_cache();
-      conn_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
-    } catch (...) {  // another connection is reading; the last one out checkpoints
-    }
-    conn_.reset();
+    reconnect_after_fork_ = false;
+    disconnect_locked();
+    open_lock_.release();
     std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
     collections_.clear();
   }
 
-  /// Throws unless this instance is open and used in the process that opened it.
-  void check_usable_locked() const {
+  /// Closes the SQLite connection, checkpointing the WAL when it can.
+  void disconnect_locked() noexcept {
+    if (conn_) {
+      if (owner_pid_ != ::getpid()) {
+        // Forked without our fork handlers (a raw clone): closing an inherited
+        // SQLite connection is unsafe (howtocorrupt §2.6); leave it to the parent.
+        (void)conn_.release();
+      } else {
+        try {
+          conn_->clear_cache();
+          conn_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        } catch (...) {  // another connection is reading; the last one out checkpoints
+        }
+        conn_.reset();
+      }
+    }
+  }
+
+  /// Throws unless this instance is open and used in the process that opened
+  /// it; after a fork, reconnects first (in the parent and in the child).
+  void check_usable_locked() {
+    if (!conn_ && reconnect_after_fork_) reconnect_locked();
     if (!conn_) {
       detail::throw_error<closed_error>("the store is closed", options_.path, "close() was called",
                                         "Open the store again with vecstore::open");
@@ -355,9 +388,49 @@ class basic_store : public std::enable_shared_from_this<basic_store<LockPolicy, 
       detail::throw_error<closed_error>(
           "the store was opened in another process", options_.path,
           "it was opened in process " + std::to_string(owner_pid_) + " and is used in " + std::to_string(::getpid()) +
-              " after fork()",
+              " after a fork that bypassed pthread_atfork handlers",
           "Open the store in the child process instead of using the parent's instance");
     }
+  }
+
+  /// A new connection after fork(). The indexes were kept (in a child, as
+  /// copy-on-write pages of the parent's), so only the changes committed
+  /// since the last look are applied, through the change sequence.
+  void reconnect_locked() {
+    if (owner_pid_ != ::getpid()) {  // the child: the parent's open lock is not ours
+      owner_pid_ = ::getpid();
+      take_open_lock();
+    }
+    conn_ = std::make_unique<detail::connection>(options_.path, options_);
+    reconnect_after_fork_ = false;
+    data_version_ = -1;
+  }
+
+  // detail::fork_aware: called by the registry's pthread_atfork handlers.
+  void before_fork() noexcept override {
+    write_mutex_.lock();
+    db_mutex_.lock();
+    state_mutex_.lock();
+    if (conn_ && owner_pid_ == ::getpid()) {
+      conn_->clear_cache();
+      conn_.reset();
+      reconnect_after_fork_ = true;
+    }
+  }
+
+  void after_fork(bool in_child) noexcept override {
+    if (in_child) {
+      open_lock_.release();  // the parent's lock; the child takes its own on reconnect
+      // glibc's rwlock remembers its writer by thread id, and the child's only
+      // thread has a new one, so unlock() would be taken for a reader's and
+      // leave the lock held. Nobody else can hold it in the child (the parent
+      // held it exclusively across fork()), so give the child a fresh one.
+      ::new (static_cast<void*>(&state_mutex_)) std::shared_mutex();
+    } else {
+      state_mutex_.unlock();
+    }
+    db_mutex_.unlock();
+    write_mutex_.unlock();
   }
 
   // --- keeping the index in step with SQLite ------------------------------
@@ -480,6 +553,9 @@ class basic_store : public std::enable_shared_from_this<basic_store<LockPolicy, 
   /// lock, then applies the committed changes to this process's indexes.
   template <class Body>
   auto write(const std::string& what, Body&& body) {
+    // Threads of this process queue here, not inside the LockPolicy, so that
+    // the fork handlers can wait for writers without touching the LockPolicy.
+    std::lock_guard<std::mutex> writers(write_mutex_);
     std::unique_lock<LockPolicy> writer = acquire_writer(what);
     std::lock_guard<std::mutex> db_guard(db_mutex_);
     check_usable_locked();
@@ -490,12 +566,18 @@ class basic_store : public std::enable_shared_from_this<basic_store<LockPolicy, 
       detail::record_tables tables(*conn_);
       detail::write_transaction tx(*conn_);
       const std::int64_t seq = tables.next_seq();
+      // Checked every 16th transaction: counting tombstones is cheap, not free.
+      const auto compact = [&] {
+        if (seq % 16 == 0) tables.compact_tombstones(options_.tombstones_to_keep);
+      };
       if constexpr (std::is_void_v<decltype(body(tables, seq))>) {
         body(tables, seq);
+        compact();
         tx.commit();
         return true;
       } else {
         auto result = body(tables, seq);
+        compact();
         tx.commit();
         return result;
       }
@@ -809,9 +891,12 @@ class basic_store : public std::enable_shared_from_this<basic_store<LockPolicy, 
   }
 
   store_options options_;
+  std::mutex write_mutex_;  // this process's writers, taken before lock_
   LockPolicy lock_;
+  detail::open_lock open_lock_;
   mutable std::mutex db_mutex_;  // the connection and the fields below it
   std::unique_ptr<detail::connection> conn_;
+  bool reconnect_after_fork_ = false;
   long owner_pid_ = 0;
   std::int64_t data_version_ = -1;
   std::int64_t seen_seq_ = 0;

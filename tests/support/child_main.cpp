@@ -1,22 +1,119 @@
 // SPDX-License-Identifier: MIT
 // The child program multi-process tests fork and exec: it opens a store in a
-// fresh process and acts on it as told on the command line.
+// fresh process and acts on it as told.
 //
-//   vecstore_test_child dump <store>     print every collection and record as canonical JSON
+//   vecstore_test_child dump <store>   print every collection and record as canonical JSON
+//   vecstore_test_child repl           read commands from stdin, answer each with one JSON line
+//
+// repl commands (one per line, words separated by spaces, vectors as 1,2,3):
+//   open <store> [exclusive] [tombstones_to_keep]     create <collection> <dim> <l2|cosine|ip>
+//   add <collection> <id> <vector>                    remove <collection> <id>
+//   query <collection> <k> <vector>                   count <collection>
+//   pid                                               close
+// Answers: {"ok": true, ...} or {"ok": false, "code": "<errc>", "error": "<message>"}.
 //
 // Exit status: 0 on success, 3 on a vecstore error (its message on stderr,
 // prefixed by the error code), 2 on bad usage.
 #include <iostream>
+#include <sstream>
 #include <string>
+
+#include <unistd.h>
 
 #include "dump.hpp"
 
+namespace {
+
+std::vector<float> parse_vector(const std::string& csv) {
+  std::vector<float> v;
+  std::stringstream in(csv);
+  for (std::string item; std::getline(in, item, ',');) v.push_back(std::stof(item));
+  return v;
+}
+
+nlohmann::json run(std::shared_ptr<vecstore::store>& db, std::istringstream& words) {
+  std::string command;
+  words >> command;
+  if (command == "open") {
+    vecstore::store_options o;
+    std::string mode;
+    words >> o.path >> mode;
+    if (mode == "exclusive") o.mode = vecstore::open_mode::exclusive;
+    std::size_t keep = 0;
+    if (words >> keep) o.tombstones_to_keep = keep;
+    o.lock_timeout = std::chrono::milliseconds(5000);
+    db = vecstore::open(o);
+    return {{"ok", true}};
+  }
+  if (command == "pid") return {{"ok", true}, {"pid", ::getpid()}};
+  if (command == "close") {
+    if (db) db->close();
+    db.reset();
+    return {{"ok", true}};
+  }
+  if (!db) return {{"ok", false}, {"code", "usage"}, {"error", "open a store first"}};
+  std::string name;
+  words >> name;
+  if (command == "create") {
+    std::size_t dim = 0;
+    std::string space;
+    words >> dim >> space;
+    db->create_collection(name, {dim, vecstore::metric_from_string(space).value()});
+    return {{"ok", true}};
+  }
+  auto c = db->get_collection(name);
+  if (command == "add") {
+    std::string id, vec;
+    words >> id >> vec;
+    c.add({{id, parse_vector(vec), std::nullopt, {}}});
+    return {{"ok", true}};
+  }
+  if (command == "remove") {
+    std::string id;
+    words >> id;
+    return {{"ok", true}, {"removed", c.remove(std::vector<std::string>{id})}};
+  }
+  if (command == "query") {
+    std::size_t k = 0;
+    std::string vec;
+    words >> k >> vec;
+    vecstore::query_options o;
+    o.k = k;
+    o.fields = vecstore::include::none;
+    nlohmann::json ids = nlohmann::json::array();
+    for (const auto& h : c.query(parse_vector(vec), o)) ids.push_back(h.id);
+    return {{"ok", true}, {"ids", ids}};
+  }
+  if (command == "count") return {{"ok", true}, {"count", c.count()}};
+  return {{"ok", false}, {"code", "usage"}, {"error", "unknown command " + command}};
+}
+
+int repl() {
+  std::shared_ptr<vecstore::store> db;
+  for (std::string line; std::getline(std::cin, line);) {
+    std::istringstream words(line);
+    nlohmann::json answer;
+    try {
+      answer = run(db, words);
+    } catch (const vecstore::error& e) {
+      answer = {{"ok", false}, {"code", vecstore::to_string(e.code())}, {"error", e.what()}};
+    } catch (const std::exception& e) {
+      answer = {{"ok", false}, {"code", "exception"}, {"error", e.what()}};
+    }
+    std::cout << answer.dump() << std::endl;
+  }
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  const std::string command = argc > 1 ? argv[1] : "";
+  if (command == "repl") return repl();
   if (argc < 3) {
-    std::cerr << "usage: vecstore_test_child dump <store>\n";
+    std::cerr << "usage: vecstore_test_child dump <store> | repl\n";
     return 2;
   }
-  const std::string command = argv[1];
   vecstore::store_options options;
   options.path = argv[2];
   options.create_if_missing = false;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -73,5 +74,78 @@ inline process_result run_child(const std::vector<std::string>& args,
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
 }
+
+}  // namespace vecstore_test
+
+namespace vecstore_test {
+
+/// A child process running `vecstore_test_child repl`: one command line in,
+/// one JSON line out. Killed (SIGKILL) on destruction if still running.
+class repl_child {
+ public:
+  repl_child() {
+    int in_pipe[2], out_pipe[2];
+    if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      ::dup2(in_pipe[0], 0);
+      ::dup2(out_pipe[1], 1);
+      char* argv[] = {const_cast<char*>(VECSTORE_TEST_CHILD), const_cast<char*>("repl"), nullptr};
+      ::execv(argv[0], argv);
+      ::_exit(127);
+    }
+    ::close(in_pipe[0]);
+    ::close(out_pipe[1]);
+    to_child_ = in_pipe[1];
+    from_child_ = out_pipe[0];
+  }
+  repl_child(const repl_child&) = delete;
+  repl_child& operator=(const repl_child&) = delete;
+  ~repl_child() { kill(); }
+
+  pid_t pid() const noexcept { return pid_; }
+
+  /// Sends one command and returns the child's answer line, or throws after `timeout`.
+  std::string ask(const std::string& command, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    const std::string line = command + "\n";
+    if (::write(to_child_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      throw std::runtime_error("the child is gone (write failed)");
+    }
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto newline = buffer_.find('\n');
+      if (newline != std::string::npos) {
+        std::string answer = buffer_.substr(0, newline);
+        buffer_.erase(0, newline + 1);
+        return answer;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) throw std::runtime_error("the child did not answer '" + command + "' in time");
+      struct pollfd p {from_child_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buf[4096];
+      const ssize_t n = ::read(from_child_, buf, sizeof buf);
+      if (n <= 0) throw std::runtime_error("the child is gone (read failed)");
+      buffer_.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+
+  void kill() noexcept {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    ::close(to_child_);
+    ::close(from_child_);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int to_child_ = -1;
+  int from_child_ = -1;
+  std::string buffer_;
+};
 
 }  // namespace vecstore_test

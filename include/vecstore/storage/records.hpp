@@ -77,6 +77,34 @@ class record_tables {
     return st->getColumn(0).getInt64();
   }
 
+  /// Drops all but the newest `keep` tombstones once there are more than
+  /// twice as many, and records the newest dropped sequence number: a
+  /// process that has seen less than that must rebuild rather than catch up.
+  void compact_tombstones(std::size_t keep) {
+    std::int64_t count = 0;
+    {
+      auto st = c_.statement("SELECT count(*) FROM tombstones");
+      st->executeStep();
+      count = st->getColumn(0).getInt64();
+    }
+    if (count <= 2 * static_cast<std::int64_t>(keep)) return;
+    std::int64_t horizon = 0;
+    {
+      auto st = c_.statement("SELECT seq FROM tombstones ORDER BY seq DESC LIMIT 1 OFFSET ?");
+      st->bind(1, static_cast<std::int64_t>(keep));
+      st->executeStep();
+      horizon = st->getColumn(0).getInt64();
+    }
+    {
+      auto st = c_.statement("DELETE FROM tombstones WHERE seq <= ?");
+      st->bind(1, horizon);
+      st->exec();
+    }
+    auto st = c_.statement("UPDATE store_meta SET value = max(value, ?) WHERE key = 'compacted_seq'");
+    st->bind(1, horizon);
+    st->exec();
+  }
+
   // --- collections ---------------------------------------------------------
 
   std::vector<collection_row> collections() {
