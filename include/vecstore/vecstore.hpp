@@ -9,6 +9,7 @@
 #include <vecstore/health.hpp>
 #include <vecstore/index/flat_index.hpp>
 #include <vecstore/lock/file_lock.hpp>
+#include <vecstore/lock/named_mutex.hpp>
 #include <vecstore/lock/null_lock.hpp>
 #include <vecstore/options.hpp>
 #include <vecstore/recovery/strict.hpp>

@@ -73,7 +73,9 @@ class file_lock {
   /// Waits up to `timeout` for other threads, then for other processes.
   bool try_lock_for(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    if (!threads_.try_lock_until(deadline)) return own_thread_holds();
+    // A system_clock deadline: libstdc++ waits on it with pthread_mutex_timedlock,
+    // which ThreadSanitizer understands (its steady_clock path, clocklock, it does not).
+    if (!threads_.try_lock_until(std::chrono::system_clock::now() + timeout)) return own_thread_holds();
     // Boost's timed_lock polls try_lock; it takes an absolute boost::posix_time,
     // so poll here with the same steady clock instead.
     auto pause = std::chrono::microseconds(50);

@@ -34,7 +34,7 @@ inline namespace v0 {
 ///  - `static constexpr bool crash_safe`
 ///      True when a holder that dies (even by SIGKILL) releases the lock.
 ///
-/// Shipped: `file_lock` (default), `null_lock`.
+/// Shipped: `file_lock` (default), `named_mutex`, `null_lock`.
 template <class L>
 struct is_lock_policy;
 
