@@ -126,7 +126,7 @@ class basic_collection {
 /// read, a process applies the commits other processes made since its last
 /// read (only the changed rows).
 template <class LockPolicy, class IndexPolicy, class RecoveryPolicy>
-class basic_store : public std::enable_shared_from_this<basic_store<LockPolicy, IndexPolicy, RecoveryPolicy>>,
+class basic_store final : public std::enable_shared_from_this<basic_store<LockPolicy, IndexPolicy, RecoveryPolicy>>,
                     private detail::fork_aware {
   static_assert(detail::checked<lock_requirements<LockPolicy>>);
   static_assert(detail::checked<index_requirements<IndexPolicy>>);
@@ -471,26 +471,30 @@ class basic_store : public std::enable_shared_from_this<basic_store<LockPolicy, 
   /// tombstones first (row ids are never reused), then changed rows. A
   /// process that fell behind a tombstone compaction rebuilds instead.
   void apply_changes_locked() {
-    const bool changed = read_snapshot("cannot read the store's changes", [&](detail::record_tables& t) {
-      const std::int64_t seq = t.current_seq();
-      if (seq == seen_seq_) return false;
-      if (t.compacted_seq() > seen_seq_) {
-        load_all(t);
-        return true;
-      }
-      std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
-      sync_collections(t.collections());
-      t.for_each_tombstone_since(seen_seq_, [&](std::int64_t collection_id, std::int64_t rid) {
-        auto it = collections_.find(collection_id);
-        if (it == collections_.end()) return;
-        it->second.index.erase(rid);
-        it->second.ids.erase(rid);
-      });
-      t.for_each_change_since(seen_seq_, [&](detail::embedding_row&& row) { apply_row(std::move(row)); });
-      seen_seq_ = seq;
+    read_snapshot("cannot read the store's changes", [&](detail::record_tables& t) {
+      catch_up(t);
       return true;
     });
-    (void)changed;
+  }
+
+  /// Brings the indexes to the snapshot `t` reads from; call inside read_snapshot.
+  void catch_up(detail::record_tables& t) {
+    const std::int64_t seq = t.current_seq();
+    if (seq == seen_seq_) return;
+    if (t.compacted_seq() > seen_seq_) {
+      load_all(t);
+      return;
+    }
+    std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+    sync_collections(t.collections());
+    t.for_each_tombstone_since(seen_seq_, [&](std::int64_t collection_id, std::int64_t rid) {
+      auto it = collections_.find(collection_id);
+      if (it == collections_.end()) return;
+      it->second.index.erase(rid);
+      it->second.ids.erase(rid);
+    });
+    t.for_each_change_since(seen_seq_, [&](detail::embedding_row&& row) { apply_row(std::move(row)); });
+    seen_seq_ = seq;
   }
 
   void rebuild_locked() {
@@ -874,7 +878,10 @@ class basic_store : public std::enable_shared_from_this<basic_store<LockPolicy, 
     }));
     report.add(timed("index_counts", [&](health_check& c) {
       std::size_t mismatched = 0;
+      // One snapshot for catching up and counting, so commits made by other
+      // processes meanwhile cannot show up as a mismatch.
       read_snapshot("cannot count records", [&](detail::record_tables& t) {
+        catch_up(t);
         std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
         for (const auto& [id, state] : collections_) {
           collection_health h{state.row.name, t.count_records(id), t.count_embeddings(id), state.index.size()};

@@ -10,10 +10,15 @@
 //   add <collection> <id> <vector>                    remove <collection> <id>
 //   query <collection> <k> <vector>                   count <collection>
 //   pid                                               close
+//   stress <seconds> <seed> <name> <log> <c1,c2,..>   the stress worker (support/stress.hpp)
+//   queryset <c1,c2,..>                               the fixed queries, answered
+//   ingest <collection> <batch>                       fill every missing embedding
+//   api <collection> <seconds>                        queries and health checks, as an API worker
 // Answers: {"ok": true, ...} or {"ok": false, "code": "<errc>", "error": "<message>"}.
 //
 // Exit status: 0 on success, 3 on a vecstore error (its message on stderr,
 // prefixed by the error code), 2 on bad usage.
+#include <algorithm>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -21,8 +26,16 @@
 #include <unistd.h>
 
 #include "dump.hpp"
+#include "stress.hpp"
 
 namespace {
+
+std::vector<std::string> split(const std::string& csv) {
+  std::vector<std::string> out;
+  std::stringstream in(csv);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
+  return out;
+}
 
 std::vector<float> parse_vector(const std::string& csv) {
   std::vector<float> v;
@@ -52,6 +65,20 @@ nlohmann::json run(std::shared_ptr<vecstore::store>& db, std::istringstream& wor
     return {{"ok", true}};
   }
   if (!db) return {{"ok", false}, {"code", "usage"}, {"error", "open a store first"}};
+  if (command == "stress") {
+    double seconds = 0;
+    unsigned seed = 0;
+    std::string name, log, collections;
+    words >> seconds >> seed >> name >> log >> collections;
+    const auto st = vecstore_test::run_stress_worker(*db, name, seconds, seed, log, split(collections));
+    return {{"ok", true},          {"writes", st.writes}, {"queries", st.queries}, {"health_checks", st.health_checks},
+            {"errors", st.errors}, {"self_check_failures", st.self_check_failures}};
+  }
+  if (command == "queryset") {
+    std::string collections;
+    words >> collections;
+    return {{"ok", true}, {"answers", vecstore_test::run_query_set(*db, split(collections))}};
+  }
   std::string name;
   words >> name;
   if (command == "create") {
@@ -85,6 +112,42 @@ nlohmann::json run(std::shared_ptr<vecstore::store>& db, std::istringstream& wor
     return {{"ok", true}, {"ids", ids}};
   }
   if (command == "count") return {{"ok", true}, {"count", c.count()}};
+  if (command == "ingest") {
+    std::size_t batch = 0;
+    words >> batch;
+    vecstore::get_options all;
+    all.fields = vecstore::include::none;
+    std::vector<std::string> ids;
+    for (const auto& r : c.get(all)) ids.push_back(r.id);
+    std::size_t filled = 0, rounds = 0;
+    for (auto todo = c.missing(ids); !todo.empty(); todo = c.missing(ids), ++rounds) {
+      todo.resize(std::min(todo.size(), batch));
+      std::vector<vecstore::record> updates;
+      for (auto& r : c.get(todo, vecstore::include::documents)) {
+        updates.push_back({r.id, vecstore_test::stress_vector(r.document.value_or(""), 0), std::nullopt, {}});
+      }
+      c.update(updates);
+      filled += updates.size();
+    }
+    return {{"ok", true}, {"filled", filled}, {"rounds", rounds}};
+  }
+  if (command == "api") {
+    double seconds = 0;
+    words >> seconds;
+    std::size_t queries = 0, health = 0, unhealthy = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    for (std::uint32_t i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
+      vecstore::query_options q;
+      q.k = 5;
+      c.query(vecstore_test::stress_vector("api", i), q);
+      ++queries;
+      if (i % 8 == 0) {
+        unhealthy += db->health(true).status == vecstore::health_status::unhealthy;
+        ++health;
+      }
+    }
+    return {{"ok", true}, {"queries", queries}, {"health_checks", health}, {"unhealthy", unhealthy}};
+  }
   return {{"ok", false}, {"code", "usage"}, {"error", "unknown command " + command}};
 }
 

@@ -108,10 +108,20 @@ class repl_child {
 
   /// Sends one command and returns the child's answer line, or throws after `timeout`.
   std::string ask(const std::string& command, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    send(command);
+    return receive(timeout, command);
+  }
+
+  /// Sends one command without waiting for its answer (so several children can work at once).
+  void send(const std::string& command) {
     const std::string line = command + "\n";
     if (::write(to_child_, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
       throw std::runtime_error("the child is gone (write failed)");
     }
+  }
+
+  /// The next answer line, or throws after `timeout`.
+  std::string receive(std::chrono::milliseconds timeout, const std::string& what = "a command") {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       const auto newline = buffer_.find('\n');
@@ -121,7 +131,7 @@ class repl_child {
         return answer;
       }
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) throw std::runtime_error("the child did not answer '" + command + "' in time");
+      if (left.count() <= 0) throw std::runtime_error("the child did not answer " + what + " in time");
       struct pollfd p {from_child_, POLLIN, 0};
       if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
       char buf[4096];
