@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdint>
 #include <ctime>
 #include <filesystem>
 #include <string>
@@ -13,6 +14,14 @@
 
 namespace vecstore {
 inline namespace v0 {
+
+namespace detail {
+/// A WAL this large means checkpoints are being starved (wal.html §"Avoiding Excessively Large WAL Files").
+inline constexpr std::uintmax_t wal_size_warning = std::uintmax_t{256} << 20;
+/// Free space in the store's folder below which health is degraded / unhealthy.
+inline constexpr std::uintmax_t disk_space_low = std::uintmax_t{256} << 20;
+inline constexpr std::uintmax_t disk_space_critical = std::uintmax_t{16} << 20;
+}  // namespace detail
 
 /// healthy: every check passed. degraded: the store works but needs care
 /// (say, no recent backup). unhealthy: damage or an unusable store.

@@ -229,12 +229,23 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// Runs the health checks, or returns the last report if it is younger than
   /// `health_check_interval` (unless `force`).
   health_report health(bool force = false) {
+    {
+      std::lock_guard<std::mutex> db_guard(db_mutex_);
+      const auto now = std::chrono::system_clock::now();
+      if (!force && last_health_ && now - last_health_->checked_at < options_.health_check_interval) {
+        return *last_health_;
+      }
+    }
+    health_report report = run_health_checks(false);
     std::lock_guard<std::mutex> db_guard(db_mutex_);
-    const auto now = std::chrono::system_clock::now();
-    if (!force && last_health_ && now - last_health_->checked_at < options_.health_check_interval) return *last_health_;
-    last_health_ = run_health_checks_locked();
-    return *last_health_;
+    last_health_ = report;
+    return report;
   }
+
+  /// The deep check: everything health() checks, with a full integrity_check
+  /// instead of quick_check and every stored embedding verified against its
+  /// checksum. O(file size); never cached.
+  health_report verify() { return run_health_checks(true); }
 
   /// Closes the connection (checkpointing the WAL) and releases the lock
   /// file. Later calls on this instance throw. Also run by the destructor.
@@ -331,14 +342,43 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   }
 
   void open_and_load() {
+    try {
+      connect_and_load();
+    } catch (const SQLite::Exception& e) {
+      detail::rethrow_sqlite(e, options_.path, "cannot open the store");
+    }
+  }
+
+  void connect_and_load() {
     const bool created = !std::filesystem::exists(options_.path);
     owner_pid_ = ::getpid();
     conn_ = std::make_unique<detail::connection>(options_.path, options_);
     if (created) restrict_permissions();
-    detail::prepare_schema(*conn_);
+    detail::prepare_schema(*conn_, [&](std::int64_t) { backup_before_migration_locked(); });
+    check_pages_at_open_locked();
     data_version_ = conn_->data_version();
     rebuild_locked();
   }
+
+  /// Page-level damage that checksums cannot see (documents, metadata, index
+  /// b-trees). integrity_check also compares indexes with their tables, which
+  /// quick_check does not; it costs O(N log N), so it runs at open only while
+  /// the file is small (detail::integrity_check_limit), quick_check otherwise.
+  void check_pages_at_open_locked() {
+    const std::int64_t bytes = detail::pragma_int(*conn_, "PRAGMA page_count") *
+                               detail::pragma_int(*conn_, "PRAGMA page_size");
+    const bool full = bytes <= detail::integrity_check_limit;
+    const std::string result = detail::page_check(*conn_, full);
+    if (result != "ok") {
+      detail::throw_error<corruption_error>("the store file is damaged", options_.path,
+                                            std::string(full ? "integrity_check" : "quick_check") + " reports: " +
+                                                result,
+                                            "Restore a backup or open the store with a recovery policy");
+    }
+  }
+
+  // Filled in by the backup commit: migrations take a backup first.
+  void backup_before_migration_locked() {}
 
   /// New store files are owner-only (DESIGN.md, Security). chmod does not
   /// open the file, so SQLite's locks are not disturbed; -wal and -shm take
@@ -401,9 +441,14 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       owner_pid_ = ::getpid();
       take_open_lock();
     }
-    conn_ = std::make_unique<detail::connection>(options_.path, options_);
+    const detail::file_identity before = loaded_from_;
+    store_options reopen = options_;
+    reopen.create_if_missing = false;  // never create an empty store in a moved one's place
+    conn_ = std::make_unique<detail::connection>(options_.path, reopen);
     reconnect_after_fork_ = false;
     data_version_ = -1;
+    // Replaced while this process was not connected: the indexes describe the old file.
+    if (conn_->identity() != before) rebuild_locked();
   }
 
   // detail::fork_aware: called by the registry's pthread_atfork handlers.
@@ -460,11 +505,35 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// right after they are made.
   void refresh_locked() {
     check_usable_locked();
+    follow_replaced_file_locked();
     const std::int64_t version = detail::with_retries(options_, options_.path, "cannot read the store",
                                                       [&] { return conn_->data_version(); });
     if (version == data_version_) return;
     data_version_ = version;
     apply_changes_locked();
+  }
+
+  /// When another process recovered or restored the store, the path names a
+  /// new file and this connection still reads the quarantined one: reconnect
+  /// and reload, so nothing is served from, or written into, the old file.
+  /// The new file appears by an atomic rename; while the path is briefly
+  /// missing (between quarantine and rename) wait up to lock_timeout.
+  void follow_replaced_file_locked() {
+    const auto deadline = std::chrono::steady_clock::now() + options_.lock_timeout;
+    auto now = detail::identity_of(options_.path);
+    while (!now && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      now = detail::identity_of(options_.path);
+    }
+    if (!now) {
+      detail::throw_error<io_error>("the store file is gone", options_.path,
+                                    "it was moved or deleted while open and did not reappear",
+                                    "Check the folder; a quarantined copy is named <file>.corrupt-<time>");
+    }
+    if (*now == conn_->identity()) return;
+    conn_->clear_cache();
+    conn_.reset();
+    reconnect_locked();
   }
 
   /// Applies every change with a sequence number above the last one seen:
@@ -502,6 +571,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       load_all(t);
       return true;
     });
+    loaded_from_ = conn_->identity();
   }
 
   /// Loads every collection and every embedding (each verified against its
@@ -848,34 +918,56 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     return c;
   }
 
-  health_report run_health_checks_locked() {
+  /// Every check; each one catches its own failure, so a broken store yields
+  /// an unhealthy report rather than an exception.
+  health_report run_health_checks(bool deep) {
     health_report report;
     report.path = options_.path;
     report.checked_at = std::chrono::system_clock::now();
+    // The writer lock first, without the connection mutex: the lock order is
+    // writer lock, then connection.
+    report.add(timed("writer_lock", [&](health_check& c) {
+      const auto wait = (std::min)(options_.lock_timeout, std::chrono::milliseconds(100));
+      if (lock_.try_lock_for(wait)) {
+        lock_.unlock();
+        c.detail = "acquired";
+        return;
+      }
+      const auto holder = lock_.holder_pid();
+      c.status = health_status::degraded;
+      c.detail = "busy for more than " + std::to_string(wait.count()) + " ms" +
+                 (holder ? ", held by process " + std::to_string(*holder) : std::string());
+    }));
+    std::lock_guard<std::mutex> db_guard(db_mutex_);
     report.add(timed("open", [&](health_check& c) {
-      check_usable_locked();
       refresh_locked();
       c.detail = "open in process " + std::to_string(owner_pid_);
     }));
     if (report.status == health_status::unhealthy) return report;
-    report.add(timed("quick_check", [&](health_check& c) {
-      c.detail = read_snapshot("cannot run quick_check", [&](detail::record_tables&) {
-        SQLite::Statement st(conn_->db(), "PRAGMA quick_check");
-        std::string result;
-        while (st.executeStep()) result += (result.empty() ? "" : "; ") + st.getColumn(0).getString();
-        return result;
-      });
-      if (c.detail != "ok") c.status = health_status::unhealthy;
-    }));
     report.add(timed("schema", [&](health_check& c) {
       const auto app = detail::pragma_int(*conn_, "PRAGMA application_id");
       const auto version = detail::pragma_int(*conn_, "PRAGMA user_version");
       c.detail = "schema version " + std::to_string(version);
-      if (app != application_id || version != schema_version || detail::read_schema(conn_->db()) != detail::expected_schema()) {
+      if (app != application_id || version != schema_version ||
+          detail::read_schema(conn_->db()) != detail::expected_schema()) {
         c.status = health_status::unhealthy;
         c.detail += ", differs from the expected schema version " + std::to_string(schema_version);
       }
     }));
+    report.add(timed(deep ? "integrity_check" : "quick_check", [&](health_check& c) {
+      c.detail = detail::page_check(*conn_, deep);
+      if (c.detail != "ok") c.status = health_status::unhealthy;
+    }));
+    if (deep) {
+      report.add(timed("checksums", [&](health_check& c) {
+        std::size_t verified = 0;
+        read_snapshot("cannot verify embeddings", [&](detail::record_tables& t) {
+          t.for_each_embedding([&](detail::embedding_row&&) { ++verified; });  // throws at the first mismatch
+          return true;
+        });
+        c.detail = std::to_string(verified) + " embeddings match their checksums";
+      }));
+    }
     report.add(timed("index_counts", [&](health_check& c) {
       std::size_t mismatched = 0;
       // One snapshot for catching up and counting, so commits made by other
@@ -894,6 +986,27 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
                  " with index count != stored count";
       if (mismatched) c.status = health_status::unhealthy;
     }));
+    report.add(timed("wal_size", [&](health_check& c) {
+      std::error_code ec;
+      const auto bytes = std::filesystem::file_size(side_file(options_.path, "-wal"), ec);
+      const std::uintmax_t wal = ec ? 0 : bytes;
+      c.detail = std::to_string(wal) + " bytes";
+      // Past this, checkpoints are being starved by long readers (wal.html).
+      if (wal > detail::wal_size_warning) {
+        c.status = health_status::degraded;
+        c.detail += ", above " + std::to_string(detail::wal_size_warning) + ": a long-running reader may be "
+                    "blocking checkpoints";
+      }
+    }));
+    report.add(timed("disk_space", [&](health_check& c) {
+      const auto space = std::filesystem::space(options_.path.parent_path());
+      c.detail = std::to_string(space.available) + " bytes available";
+      if (space.available < detail::disk_space_critical) {
+        c.status = health_status::unhealthy;
+      } else if (space.available < detail::disk_space_low) {
+        c.status = health_status::degraded;
+      }
+    }));
     return report;
   }
 
@@ -904,6 +1017,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   mutable std::mutex db_mutex_;  // the connection and the fields below it
   std::unique_ptr<detail::connection> conn_;
   bool reconnect_after_fork_ = false;
+  detail::file_identity loaded_from_;  // the file the indexes were built from
   long owner_pid_ = 0;
   std::int64_t data_version_ = -1;
   std::int64_t seen_seq_ = 0;

@@ -1513,6 +1513,7 @@ inline sql_fragment to_sql(const document_filter& f, std::string_view document_e
 
 #include <chrono>
 #include <cstdio>
+#include <cstdint>
 #include <ctime>
 #include <filesystem>
 #include <string>
@@ -1522,6 +1523,14 @@ inline sql_fragment to_sql(const document_filter& f, std::string_view document_e
 
 namespace vecstore {
 inline namespace v0 {
+
+namespace detail {
+/// A WAL this large means checkpoints are being starved (wal.html §"Avoiding Excessively Large WAL Files").
+inline constexpr std::uintmax_t wal_size_warning = std::uintmax_t{256} << 20;
+/// Free space in the store's folder below which health is degraded / unhealthy.
+inline constexpr std::uintmax_t disk_space_low = std::uintmax_t{256} << 20;
+inline constexpr std::uintmax_t disk_space_critical = std::uintmax_t{16} << 20;
+}  // namespace detail
 
 /// healthy: every check passed. degraded: the store works but needs care
 /// (say, no recent backup). unhealthy: damage or an unusable store.
@@ -1622,448 +1631,22 @@ struct health_report {
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
 #include <limits>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
-// #include <vecstore/types.hpp>
-
-namespace vecstore {
-inline namespace v0 {
-
-/// A read-only view of contiguous float rows: row `r` is the `dim` floats at
-/// `data + r * stride`. An index hands this out instead of its container so
-/// that the rows may later live in a memory-mapped file shared by processes.
-struct row_view {
-  const float* data = nullptr;
-  std::size_t rows = 0;
-  std::size_t dim = 0;
-  std::size_t stride = 0;  ///< distance between rows, in floats; at least `dim`
-
-  const float* row(std::size_t r) const noexcept { return data + r * stride; }
-};
-
-namespace detail {
-
-// Dynamic-size, unaligned maps only: rows live in a std::vector<float> (or a
-// mapped file) with no alignment promise (STYLE.md §3.6, Eigen's
-// UnalignedArrayAssert.dox).
-using row_major_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using const_rows_map = Eigen::Map<const row_major_matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-using const_vector_map = Eigen::Map<const Eigen::VectorXf, Eigen::Unaligned>;
-using vector_map = Eigen::Map<Eigen::VectorXf, Eigen::Unaligned>;
-
-/// Bytes of rows scored per block. About 1 MiB stays in L2 while a block of
-/// queries is multiplied against it, so a batch reads each row from memory
-/// once per block of queries rather than once per query.
-inline constexpr std::size_t block_bytes = std::size_t{1} << 20;
-/// Row-count bounds of a block: the upper one keeps a block's scores
-/// (rows x queries_per_block floats, 1 MiB at most) in L2 for tiny dims.
-inline constexpr std::size_t min_block_rows = 16;
-inline constexpr std::size_t max_block_rows = 4096;
-/// Queries multiplied together: wide enough that a matrix-matrix product
-/// amortizes reading the rows, narrow enough that its scores stay in cache.
-inline constexpr std::size_t queries_per_block = 64;
-/// Below this many queries a block is scored by one matrix-vector product per
-/// query, re-reading the block from cache: Eigen's matrix-matrix product
-/// repacks the whole block on every call, which for a narrow product costs
-/// more than it saves (200k x 768 rows, one core: 2 queries 34 ms vs 90 ms,
-/// 7 queries 75 ms vs 129 ms at -O2; at 16 and more the product wins under
-/// -march=native).
-inline constexpr std::size_t min_queries_for_product = 8;
-/// A filter allowing at most rows / gather_divisor rows is served by reading
-/// only those rows; a larger one by the dense scan with a bitmap, since
-/// streaming every row beats hopping between most of them.
-inline constexpr std::size_t gather_divisor = 4;
-
-/// Rows scored per block for vectors of `dim` floats.
-inline std::size_t rows_per_block(std::size_t dim) noexcept {
-  const std::size_t row_bytes = (std::max)(dim, std::size_t{1}) * sizeof(float);
-  return (std::min)(max_block_rows, (std::max)(min_block_rows, block_bytes / row_bytes));
-}
-
-/// One result of the kernel: a row of the view and its distance to the query.
-struct scored_row {
-  std::size_t row;
-  float distance;
-};
-
-/// What the kernel reads besides the query: the rows, and facts about them.
-struct row_source {
-  row_view rows;
-  metric space = metric::cosine;
-  /// ||row||^2 per row; read only for l2. Null: computed per block on the fly
-  /// (a second pass over the block, while it is in cache).
-  const float* sq_norms = nullptr;
-  /// One key per row; equal distances rank the smaller key first. Null: the
-  /// smaller row index ranks first.
-  const std::int64_t* tie_keys = nullptr;
-};
-
-/// The top k candidates seen so far, in a bounded max-heap whose root is the
-/// worst one kept. A scan asks `admits` first: once the heap is full almost
-/// every score fails that one comparison, so selection costs O(N) compares
-/// plus O(log k) per improvement, and N scores are never sorted.
-///
-/// One accumulator per query and per thread: a threaded scan fills one per
-/// row range, then `merge`s them.
-class topk_accumulator {
- public:
-  explicit topk_accumulator(std::size_t k = 0, std::size_t expected_candidates = 0) : k_(k) {
-    heap_.reserve((std::min)(k, expected_candidates));
-  }
-
-  std::size_t k() const noexcept { return k_; }
-  std::size_t size() const noexcept { return heap_.size(); }
-
-  /// False when `distance` cannot enter: worse than the k-th best so far
-  /// (ties still may enter, by key). Also false for NaN, which never enters.
-  bool admits(float distance) const noexcept { return distance <= threshold_; }
-
-  /// Offers a candidate; keeps it when it ranks among the best k so far.
-  void offer(float distance, std::int64_t tie, std::size_t row) {
-    if (!admits(distance) || k_ == 0) return;
-    const candidate c{distance, tie, row};
-    if (heap_.size() < k_) {
-      heap_.push_back(c);
-      std::push_heap(heap_.begin(), heap_.end(), ranks_before);
-      if (heap_.size() == k_) threshold_ = heap_.front().distance;
-      return;
-    }
-    if (!ranks_before(c, heap_.front())) return;
-    std::pop_heap(heap_.begin(), heap_.end(), ranks_before);
-    heap_.back() = c;
-    std::push_heap(heap_.begin(), heap_.end(), ranks_before);
-    threshold_ = heap_.front().distance;
-  }
-
-  /// Folds in another accumulator's candidates (from a disjoint row range).
-  void merge(const topk_accumulator& other) {
-    for (const candidate& c : other.heap_) offer(c.distance, c.tie, c.row);
-  }
-
-  /// The kept candidates, best first; leaves the accumulator empty.
-  std::vector<scored_row> take_sorted() {
-    std::sort_heap(heap_.begin(), heap_.end(), ranks_before);
-    std::vector<scored_row> out;
-    out.reserve(heap_.size());
-    for (const candidate& c : heap_) out.push_back(scored_row{c.row, c.distance});
-    heap_.clear();
-    threshold_ = std::numeric_limits<float>::infinity();
-    return out;
-  }
-
- private:
-  struct candidate {
-    float distance;
-    std::int64_t tie;
-    std::size_t row;
-  };
-  // Strict weak order of "closer": the heap's root is the candidate that
-  // ranks last, i.e. the first to be evicted. A function object, not a
-  // function, so that the heap algorithms inline it.
-  struct closer {
-    bool operator()(const candidate& a, const candidate& b) const noexcept {
-      return a.distance < b.distance || (a.distance == b.distance && a.tie < b.tie);
-    }
-  };
-  static constexpr closer ranks_before{};
-
-  std::size_t k_;
-  float threshold_ = std::numeric_limits<float>::infinity();
-  std::vector<candidate> heap_;
-};
-
-/// The queries of one search, made ready for scoring: normalized for cosine
-/// (so that 1 - dot is 1 - cos), and with squared norms for l2.
-class query_set {
- public:
-  query_set(const float* queries, std::size_t count, std::size_t dim, metric space)
-      : data_(queries), count_(count), dim_(dim) {
-    if (space == metric::cosine) {
-      normalized_.assign(queries, queries + count * dim);
-      for (std::size_t q = 0; q < count; ++q) {
-        vector_map v(normalized_.data() + q * dim, static_cast<Eigen::Index>(dim));
-        const float norm = v.norm();
-        // A zero query scores 1 - 0 = 1 against every row instead of NaN;
-        // the store rejects it before it gets here anyway.
-        if (norm > 0.0f) v /= norm;
-      }
-      data_ = normalized_.data();
-    } else if (space == metric::l2) {
-      sq_norms_.resize(count);
-      for (std::size_t q = 0; q < count; ++q)
-        sq_norms_[q] = const_vector_map(query(q), static_cast<Eigen::Index>(dim)).squaredNorm();
-    }
-  }
-
-  std::size_t count() const noexcept { return count_; }
-  std::size_t dim() const noexcept { return dim_; }
-  const float* query(std::size_t q) const noexcept { return data_ + q * dim_; }
-  /// ||q||^2; zero for metrics that do not need it.
-  float sq_norm(std::size_t q) const noexcept { return sq_norms_.empty() ? 0.0f : sq_norms_[q]; }
-
- private:
-  const float* data_;
-  std::size_t count_;
-  std::size_t dim_;
-  std::vector<float> normalized_;
-  std::vector<float> sq_norms_;
-};
-
-/// Distance from a dot product, per ChromaDB's conventions (types.hpp).
-template <metric Space>
-inline float distance_from_dot(float dot, float row_sq_norm, float query_sq_norm) noexcept {
-  if constexpr (Space == metric::l2) {
-    // ||x||^2 - 2x.q + ||q||^2 turns the scan into a product, but rounding
-    // can make the distance of a vector to itself slightly negative.
-    return (std::max)(0.0f, row_sq_norm - 2.0f * dot + query_sq_norm);
-  } else if constexpr (Space == metric::cosine) {
-    // Rows and queries are unit vectors, yet rounding can push dot past
-    // +-1; types.hpp documents cosine distances as lying in [0, 2].
-    return (std::min)(2.0f, (std::max)(0.0f, 1.0f - dot));
-  } else {
-    return 1.0f - dot;
-  }
-}
-
-/// True when bit `row` of `bits` is set.
-inline bool bit_is_set(const std::uint64_t* bits, std::size_t row) noexcept {
-  return ((bits[row / 64] >> (row % 64)) & 1u) != 0;
-}
-
-/// Where the rows of a block came from: row `first + i`, or `ids[i]` when
-/// the block was gathered from a subset.
-struct block_rows {
-  std::size_t first = 0;
-  const std::size_t* ids = nullptr;
-  std::size_t row(std::size_t i) const noexcept { return ids != nullptr ? ids[i] : first + i; }
-};
-
-/// Turns `count` dot products of one query into distances and offers those
-/// that can enter to `acc`. `row_sq_norms` is per block row (l2 only);
-/// `allowed_bits` (nullable) masks rows by their view index.
-template <metric Space>
-inline void fold_block(const float* dots, std::size_t count, block_rows where, const float* row_sq_norms,
-                       float query_sq_norm, const row_source& src, const std::uint64_t* allowed_bits,
-                       topk_accumulator& acc) {
-  for (std::size_t i = 0; i < count; ++i) {
-    const float d =
-        distance_from_dot<Space>(dots[i], Space == metric::l2 ? row_sq_norms[i] : 0.0f, query_sq_norm);
-    if (!acc.admits(d)) continue;  // the common case once the heap is full
-    const std::size_t row = where.row(i);
-    if (allowed_bits != nullptr && !bit_is_set(allowed_bits, row)) continue;
-    acc.offer(d, src.tie_keys != nullptr ? src.tie_keys[row] : static_cast<std::int64_t>(row), row);
-  }
-}
-
-inline void fold_block(metric space, const float* dots, std::size_t count, block_rows where,
-                       const float* row_sq_norms, float query_sq_norm, const row_source& src,
-                       const std::uint64_t* allowed_bits, topk_accumulator& acc) {
-  // Dispatch once per block so the per-row loop has no switch in it.
-  switch (space) {
-    case metric::cosine:
-      fold_block<metric::cosine>(dots, count, where, row_sq_norms, query_sq_norm, src, allowed_bits, acc);
-      return;
-    case metric::l2:
-      fold_block<metric::l2>(dots, count, where, row_sq_norms, query_sq_norm, src, allowed_bits, acc);
-      return;
-    case metric::inner_product:
-      fold_block<metric::inner_product>(dots, count, where, row_sq_norms, query_sq_norm, src, allowed_bits,
-                                        acc);
-      return;
-  }
-}
-
-/// Buffers one scan reuses from block to block; one per call (and per
-/// thread), never shared, which is what keeps `search` const and reentrant.
-struct scan_scratch {
-  Eigen::MatrixXf scores;         // block rows x queries, column-major: one query's scores are contiguous
-  std::vector<float> sq_norms;    // a block's ||x||^2 when the source has none, or gathered ones
-  std::vector<float> gathered;    // a block of subset rows copied contiguously
-};
-
-/// Scores one block of rows (a `const_rows_map` over the view or over
-/// gathered rows) against every query, blocked by queries_per_block, and
-/// folds each query's scores into `acc[q]`.
-inline void score_block(const const_rows_map& block, block_rows where, const float* block_sq_norms,
-                        const row_source& src, const query_set& queries, const std::uint64_t* allowed_bits,
-                        scan_scratch& scratch, topk_accumulator* acc) {
-  const Eigen::Index n = block.rows();
-  const Eigen::Index dim = block.cols();
-  const std::size_t nq = queries.count();
-  for (std::size_t q0 = 0; q0 < nq; q0 += queries_per_block) {
-    const std::size_t m = (std::min)(queries_per_block, nq - q0);
-    if (m < min_queries_for_product) {
-      // Few queries: a matrix-vector product each; the first reads the block
-      // from memory (bandwidth-bound), the others find it in cache.
-      for (std::size_t j = 0; j < m; ++j) {
-        vector_map dots(scratch.scores.data() + static_cast<std::size_t>(scratch.scores.rows()) * j, n);
-        dots.noalias() = block * const_vector_map(queries.query(q0 + j), dim);
-      }
-    } else {
-      // Many queries: one matrix-matrix product reads the block once for all m.
-      const const_rows_map q(queries.query(q0), static_cast<Eigen::Index>(m), dim, Eigen::OuterStride<>(dim));
-      scratch.scores.topLeftCorner(n, static_cast<Eigen::Index>(m)).noalias() = block * q.transpose();
-    }
-    for (std::size_t j = 0; j < m; ++j) {
-      const float* dots = scratch.scores.data() + static_cast<std::size_t>(scratch.scores.rows()) * j;
-      fold_block(src.space, dots, static_cast<std::size_t>(n), where, block_sq_norms,
-                 queries.sq_norm(q0 + j), src, allowed_bits, acc[q0 + j]);
-    }
-  }
-}
-
-/// Scans rows [begin, end) of the view for every query into `acc[q]`. This is
-/// the unit of work of a later multi-threaded scan: split the rows into
-/// ranges, give each thread its own accumulators, then `merge` them.
-/// `allowed_bits` (nullable): one bit per view row; clear bits are skipped,
-/// but their rows are still scored, keeping the scan a dense product.
-inline void scan_rows(const row_source& src, const query_set& queries, std::size_t begin, std::size_t end,
-                      const std::uint64_t* allowed_bits, topk_accumulator* acc) {
-  end = (std::min)(end, src.rows.rows);
-  if (begin >= end || queries.count() == 0 || src.rows.dim == 0) return;
-  const std::size_t dim = src.rows.dim;
-  const std::size_t block = (std::min)(rows_per_block(dim), end - begin);
-  scan_scratch scratch;
-  scratch.scores.resize(static_cast<Eigen::Index>(block),
-                        static_cast<Eigen::Index>((std::min)(queries.count(), queries_per_block)));
-  const bool need_norms = src.space == metric::l2 && src.sq_norms == nullptr;
-  if (need_norms) scratch.sq_norms.resize(block);
-  for (std::size_t r0 = begin; r0 < end; r0 += block) {
-    const std::size_t n = (std::min)(block, end - r0);
-    const const_rows_map rows(src.rows.row(r0), static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(dim),
-                              Eigen::OuterStride<>(static_cast<Eigen::Index>(src.rows.stride)));
-    const float* norms = src.sq_norms != nullptr ? src.sq_norms + r0 : nullptr;
-    if (need_norms) {
-      vector_map(scratch.sq_norms.data(), static_cast<Eigen::Index>(n)).noalias() = rows.rowwise().squaredNorm();
-      norms = scratch.sq_norms.data();
-    }
-    score_block(rows, block_rows{r0, nullptr}, norms, src, queries, allowed_bits, scratch, acc);
-  }
-}
-
-/// Scans only the listed rows (ascending, unique, each below `src.rows.rows`)
-/// for every query into `acc[q]`. One query: an Eigen dot product per row, in
-/// place. Several: rows are gathered into a contiguous block first, so the
-/// batch is scored by `score_block` exactly like the dense scan (products
-/// that read each gathered row once per block of queries). Split `subset`
-/// to thread it.
-inline void scan_subset(const row_source& src, const query_set& queries, const std::size_t* subset,
-                        std::size_t count, topk_accumulator* acc) {
-  if (count == 0 || queries.count() == 0 || src.rows.dim == 0) return;
-  const std::size_t dim = src.rows.dim;
-  const Eigen::Index edim = static_cast<Eigen::Index>(dim);
-  const bool l2 = src.space == metric::l2;
-  auto row_sq_norm = [&](std::size_t row) -> float {
-    if (!l2) return 0.0f;
-    if (src.sq_norms != nullptr) return src.sq_norms[row];
-    return const_vector_map(src.rows.row(row), edim).squaredNorm();
-  };
-
-  const std::size_t block = (std::min)(rows_per_block(dim), count);
-  scan_scratch scratch;
-  if (l2) scratch.sq_norms.resize(block);
-
-  if (queries.count() == 1) {
-    // One query: a dot product per row, read in place; copying the rows
-    // would cost as much memory traffic as scoring them.
-    const const_vector_map q(queries.query(0), edim);
-    scratch.scores.resize(static_cast<Eigen::Index>(block), 1);
-    for (std::size_t i0 = 0; i0 < count; i0 += block) {
-      const std::size_t n = (std::min)(block, count - i0);
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::size_t row = subset[i0 + i];
-        scratch.scores(static_cast<Eigen::Index>(i), 0) = const_vector_map(src.rows.row(row), edim).dot(q);
-        if (l2) scratch.sq_norms[i] = row_sq_norm(row);
-      }
-      fold_block(src.space, scratch.scores.data(), n, block_rows{0, subset + i0},
-                 l2 ? scratch.sq_norms.data() : nullptr, queries.sq_norm(0), src, nullptr, acc[0]);
-    }
-    return;
-  }
-
-  scratch.scores.resize(static_cast<Eigen::Index>(block),
-                        static_cast<Eigen::Index>((std::min)(queries.count(), queries_per_block)));
-  scratch.gathered.resize(block * dim);
-  for (std::size_t i0 = 0; i0 < count; i0 += block) {
-    const std::size_t n = (std::min)(block, count - i0);
-    for (std::size_t i = 0; i < n; ++i) {
-      const float* from = src.rows.row(subset[i0 + i]);
-      std::copy(from, from + dim, scratch.gathered.data() + i * dim);
-      if (l2) scratch.sq_norms[i] = row_sq_norm(subset[i0 + i]);
-    }
-    const const_rows_map rows(scratch.gathered.data(), static_cast<Eigen::Index>(n), edim,
-                              Eigen::OuterStride<>(edim));
-    score_block(rows, block_rows{0, subset + i0}, l2 ? scratch.sq_norms.data() : nullptr, src, queries,
-                nullptr, scratch, acc);
-  }
-}
-
-/// Turns the accumulators into sorted result lists.
-inline std::vector<std::vector<scored_row>> finish(std::vector<topk_accumulator>& acc) {
-  std::vector<std::vector<scored_row>> out;
-  out.reserve(acc.size());
-  for (topk_accumulator& a : acc) out.push_back(a.take_sorted());
-  return out;
-}
-
-inline std::vector<topk_accumulator> make_accumulators(std::size_t nq, std::size_t k, std::size_t candidates) {
-  std::vector<topk_accumulator> acc;
-  acc.reserve(nq);
-  for (std::size_t q = 0; q < nq; ++q) acc.emplace_back(k, candidates);
-  return acc;
-}
-
-/// Exact top-k over every row: `queries` holds `nq` rows of `src.rows.dim`
-/// floats, row-major. Returns `nq` lists of at most `k` rows, nearest first,
-/// ties by `src.tie_keys` (or row). `k == 0` yields empty lists.
-inline std::vector<std::vector<scored_row>> search(const row_source& src, const float* queries, std::size_t nq,
-                                                   std::size_t k) {
-  if (nq == 0 || k == 0 || src.rows.rows == 0 || src.rows.dim == 0)
-    return std::vector<std::vector<scored_row>>(nq);
-  const query_set qs(queries, nq, src.rows.dim, src.space);
-  std::vector<topk_accumulator> acc = make_accumulators(nq, k, src.rows.rows);
-  scan_rows(src, qs, 0, src.rows.rows, nullptr, acc.data());
-  return finish(acc);
-}
-
-/// Exact top-k over the rows listed in `allowed_rows` (any order, repeats
-/// allowed, rows past the view ignored). A small subset is read row by row; a
-/// large one runs the dense scan under a bitmap.
-inline std::vector<std::vector<scored_row>> search(const row_source& src, const float* queries, std::size_t nq,
-                                                   std::size_t k, std::vector<std::size_t> allowed_rows) {
-  const std::size_t n_rows = src.rows.rows;
-  allowed_rows.erase(std::remove_if(allowed_rows.begin(), allowed_rows.end(),
-                                    [n_rows](std::size_t r) { return r >= n_rows; }),
-                     allowed_rows.end());
-  if (nq == 0 || k == 0 || allowed_rows.empty() || src.rows.dim == 0)
-    return std::vector<std::vector<scored_row>>(nq);
-  // Ascending and unique: a row listed twice must not be returned twice, and
-  // ascending order turns the gather into a forward sweep through memory.
-  std::sort(allowed_rows.begin(), allowed_rows.end());
-  allowed_rows.erase(std::unique(allowed_rows.begin(), allowed_rows.end()), allowed_rows.end());
-
-  const query_set qs(queries, nq, src.rows.dim, src.space);
-  std::vector<topk_accumulator> acc = make_accumulators(nq, k, allowed_rows.size());
-  if (allowed_rows.size() == n_rows) {
-    scan_rows(src, qs, 0, n_rows, nullptr, acc.data());
-  } else if (allowed_rows.size() * gather_divisor <= n_rows) {
-    scan_subset(src, qs, allowed_rows.data(), allowed_rows.size(), acc.data());
-  } else {
-    std::vector<std::uint64_t> bits((n_rows + 63) / 64, 0);
-    for (std::size_t r : allowed_rows) bits[r / 64] |= std::uint64_t{1} << (r % 64);
-    scan_rows(src, qs, 0, n_rows, bits.data(), acc.data());
-  }
-  return finish(acc);
-}
-
-}  // namespace detail
-}  // namespace v0
-}  // namespace vecstore
+#include <unistd.h>
 
 // #include <vecstore/index/requirements.hpp>
 // SPDX-License-Identifier: MIT
@@ -2200,7 +1783,8 @@ inline namespace v0 {
 ///      True when `search` returns the exact top-k (flat_index); false for an
 ///      approximate index (ivf_index), whose recall the store reports.
 ///
-/// Shipped policies: `flat_index` (index/flat_index.hpp, the default, exact).
+/// Shipped policies: `flat_index` (index/flat_index.hpp, the default, exact)
+/// and `ivf_index` (index/ivf_index.hpp, approximate, persistent).
 /// `tests/support/index_archetype.hpp` is the smallest type that qualifies.
 /// @{
 
@@ -2305,9 +1889,849 @@ concept index_policy = is_index_policy<I>::value;
 
 /// @}
 
+/// @name Persistent index (optional extension of IndexPolicy)
+///
+/// An index whose derived state is too costly to rebuild in every process (the
+/// k-means quantizer of `ivf_index`) shares it through SQLite: one writer
+/// trains it and stores it, every process loads it, so nobody retrains at
+/// open and every process assigns a vector to the same list. The store
+/// detects the extension with `detail::is_persistent_index<I>` and uses it
+/// only when every member below exists with exactly this signature and
+/// `persistent` is true; `flat_index` has none of them.
+///
+///  - `static constexpr bool persistent = true`
+///  - `std::int32_t assign(const float* vector) const`
+///      The list `vector` (raw, as the user gave it; the index normalizes it
+///      itself for cosine) belongs to under the current state; -1 while the
+///      index is untrained. Deterministic for a given state, in any process
+///      and whatever else the index holds: the writer calls it, inside its
+///      transaction, for every stored embedding and stores the result.
+///  - `void upsert(std::int64_t key, const float* vector, std::int32_t list)`
+///      Inserts or replaces `key` into list `list` as some process's
+///      `assign()` computed it under the current state (-1: the untrained
+///      flat fallback). The store calls this instead of `upsert(key, vector)`
+///      when loading or catching up. The index trusts `list`: it does not
+///      recompute it (a list it does not have, from a damaged row, must not
+///      crash it; `ivf_index` keeps such a vector in its always-scanned
+///      fallback list).
+///  - `bool wants_training(std::size_t stored) const`
+///      Asked by the writer after each committed write, with the number of
+///      embeddings the collection stores: true when `train()` should run now
+///      (untrained and large enough, or grown well past its training size).
+///  - `std::vector<std::uint8_t> train()`
+///      Trains from the vectors the index holds, installs the result,
+///      re-buckets every key, and returns the state serialized (versioned,
+///      checksummed, naming dim and metric) for `load_state` in other
+///      processes. Deterministic given the index's seed and contents. The
+///      writer stores the blob and every key's new `assign()` in the same
+///      transaction.
+///  - `void load_state(const std::uint8_t* data, std::size_t size)`
+///      Installs a state serialized by `train()`, possibly in another
+///      process. Throws `vecstore::corruption_error` when the blob does not
+///      parse, fails its checksum, or names another dim or metric; the index
+///      is unchanged then. May drop the keys it holds: the store re-adds every
+///      row with `upsert(key, vector, list)` afterwards.
+/// @{
+
+namespace detail {
+
+template <class I>
+using index_persistent_t = std::enable_if_t<std::is_same<decltype(&I::persistent), const bool*>::value,
+                                            std::bool_constant<*&I::persistent>>;
+template <class I>
+using index_assign_t = decltype(std::declval<const I&>().assign(std::declval<const float*>()));
+template <class I>
+using index_upsert_listed_t = decltype(std::declval<I&>().upsert(
+    std::declval<std::int64_t>(), std::declval<const float*>(), std::declval<std::int32_t>()));
+template <class I>
+using index_wants_training_t = decltype(std::declval<const I&>().wants_training(std::declval<std::size_t>()));
+template <class I>
+using index_train_t = decltype(std::declval<I&>().train());
+template <class I>
+using index_load_state_t =
+    decltype(std::declval<I&>().load_state(std::declval<const std::uint8_t*>(), std::declval<std::size_t>()));
+
+template <class I, class = void>
+struct persistent_flag : std::false_type {};
+template <class I>
+struct persistent_flag<I, std::void_t<index_persistent_t<I>>> : index_persistent_t<I> {};
+
+/// True when `I` offers the whole persistent-index extension (above) with
+/// these exact signatures and `I::persistent` is a static constexpr true.
+template <class I>
+struct is_persistent_index
+    : std::bool_constant<persistent_flag<I>::value &&
+                         is_detected_exact_v<std::int32_t, index_assign_t, I> &&
+                         is_detected_exact_v<void, index_upsert_listed_t, I> &&
+                         is_detected_exact_v<bool, index_wants_training_t, I> &&
+                         is_detected_exact_v<std::vector<std::uint8_t>, index_train_t, I> &&
+                         is_detected_exact_v<void, index_load_state_t, I>> {};
+
+template <class I>
+inline constexpr bool is_persistent_index_v = is_persistent_index<I>::value;
+
+}  // namespace detail
+
+/// @}
+
 }  // namespace v0
 }  // namespace vecstore
 
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+/// A read-only view of contiguous float rows: row `r` is the `dim` floats at
+/// `data + r * stride`. An index hands this out instead of its container so
+/// that the rows may later live in a memory-mapped file shared by processes.
+struct row_view {
+  const float* data = nullptr;
+  std::size_t rows = 0;
+  std::size_t dim = 0;
+  std::size_t stride = 0;  ///< distance between rows, in floats; at least `dim`
+
+  const float* row(std::size_t r) const noexcept { return data + r * stride; }
+};
+
+/// @name Search threads
+///
+/// A scan over many rows is split into row ranges scored on several threads
+/// (each with its own top-k, merged at the end). How many threads one search
+/// may use is a process-wide setting, read by every index at each search:
+/// the store constructs its indexes itself, so a per-index knob would not be
+/// reachable through it. An index may still override it (`flat_index::set_threads`,
+/// `ivf_index::set_threads`).
+///
+/// The threads come from one persistent pool per process, created on first
+/// use (spawning threads per query costs more than a small scan: see
+/// docs/benchmarks.md), and the calling thread always works too. A search
+/// that reads less than `detail::min_parallel_work` floats per thread stays on
+/// the calling thread. After `fork()` the child builds its own pool on first
+/// use (the parent's threads do not exist there).
+/// @{
+
+namespace detail {
+/// 0 means "not set": use std::thread::hardware_concurrency().
+inline std::atomic<std::size_t>& search_threads_setting() noexcept {
+  static std::atomic<std::size_t> setting{0};
+  return setting;
+}
+}  // namespace detail
+
+/// Sets how many threads one search may use, the caller included; 0 restores
+/// the default, `std::thread::hardware_concurrency()`. 1 keeps every search on
+/// the calling thread. Safe to call at any time from any thread; searches
+/// already running keep the count they started with.
+inline void set_search_threads(std::size_t n) noexcept { detail::search_threads_setting().store(n); }
+
+/// The thread count a search may use now (at least 1).
+inline std::size_t search_threads() noexcept {
+  const std::size_t n = detail::search_threads_setting().load();
+  if (n != 0) return n;
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<std::size_t>(hw);
+}
+
+/// @}
+
+namespace detail {
+
+/// Floats one task must read before a scan is split across threads. Waking a
+/// pooled thread and merging its top-k costs about 5-20 us; 1 Mi floats
+/// (4 MiB, ~0.3 ms on one core) is where two threads measured faster than
+/// one for a single query on this machine (benchmarks/kernel_bench.cpp,
+/// BM_flat_threads; docs/benchmarks.md).
+inline constexpr std::size_t min_parallel_work = std::size_t{1} << 20;
+
+/// How many tasks a scan of `work` floats (rows x dim x queries) is split
+/// into: at most `threads`, and none smaller than `min_parallel_work`.
+inline std::size_t tasks_for(std::size_t work, std::size_t threads) noexcept {
+  const std::size_t by_work = work / min_parallel_work;
+  return (std::max)(std::size_t{1}, (std::min)(threads, by_work));
+}
+
+/// A small persistent pool. `run(n, fn)` calls `fn(0..n-1)`, each once, on
+/// the pool's threads and on the caller, and returns when all are done
+/// (rethrowing the first exception). Any number of threads may call `run` at
+/// once: each call is a job in a queue, and a caller always works through its
+/// own job too, so a busy pool delays a search but never deadlocks it.
+class thread_pool {
+ public:
+  explicit thread_pool(long owner_pid = 0) : owner_(owner_pid) {}
+  thread_pool(const thread_pool&) = delete;
+  thread_pool& operator=(const thread_pool&) = delete;
+  ~thread_pool() {
+    {
+      std::lock_guard<std::mutex> guard(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread& t : workers_) t.join();
+  }
+
+  /// Grows the pool to at least `n` worker threads (it never shrinks).
+  void ensure_workers(std::size_t n) {
+    if (worker_count_.load(std::memory_order_acquire) >= n) return;
+    std::lock_guard<std::mutex> guard(mutex_);
+    while (workers_.size() < n) {
+      workers_.emplace_back([this] { work(); });
+      worker_count_.store(workers_.size(), std::memory_order_release);
+    }
+  }
+
+  std::size_t workers() const noexcept { return worker_count_.load(std::memory_order_acquire); }
+  /// The process that created the pool; its threads exist only there.
+  long owner() const noexcept { return owner_; }
+
+  void run(std::size_t tasks, const std::function<void(std::size_t)>& fn) {
+    if (tasks == 0) return;
+    if (tasks == 1 || workers() == 0) {
+      for (std::size_t i = 0; i < tasks; ++i) fn(i);
+      return;
+    }
+    auto j = std::make_shared<job>();
+    j->fn = &fn;
+    j->count = tasks;
+    {
+      std::lock_guard<std::mutex> guard(mutex_);
+      queue_.push_back(j);
+    }
+    // Wake as many workers as there are tasks besides the caller's.
+    if (tasks - 1 >= workers()) {
+      wake_.notify_all();
+    } else {
+      for (std::size_t i = 0; i + 1 < tasks; ++i) wake_.notify_one();
+    }
+    execute(*j);
+    {
+      std::unique_lock<std::mutex> done(j->mutex);
+      j->done.wait(done, [&] { return j->finished == j->count; });
+    }
+    retire(j);
+    if (j->error) std::rethrow_exception(j->error);
+  }
+
+ private:
+  struct job {
+    const std::function<void(std::size_t)>* fn = nullptr;
+    std::size_t count = 0;
+    std::atomic<std::size_t> next{0};
+    std::mutex mutex;                 // guards finished and error
+    std::condition_variable done;
+    std::size_t finished = 0;
+    std::exception_ptr error;
+  };
+
+  // Claims and runs tasks of `j` until none is left.
+  static void execute(job& j) {
+    for (;;) {
+      const std::size_t i = j.next.fetch_add(1, std::memory_order_relaxed);
+      if (i >= j.count) return;
+      std::exception_ptr failed;
+      try {
+        (*j.fn)(i);
+      } catch (...) {
+        failed = std::current_exception();
+      }
+      std::lock_guard<std::mutex> guard(j.mutex);
+      if (failed && !j.error) j.error = failed;
+      if (++j.finished == j.count) j.done.notify_all();
+    }
+  }
+
+  void retire(const std::shared_ptr<job>& j) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    const auto it = std::find(queue_.begin(), queue_.end(), j);
+    if (it != queue_.end()) queue_.erase(it);
+  }
+
+  void work() {
+    for (;;) {
+      std::shared_ptr<job> j;
+      {
+        std::unique_lock<std::mutex> guard(mutex_);
+        wake_.wait(guard, [&] { return stop_ || !queue_.empty(); });
+        if (stop_) return;
+        j = queue_.front();
+        // A job whose tasks are all claimed leaves the queue; its owner
+        // still waits for the ones running.
+        if (j->next.load(std::memory_order_relaxed) + 1 >= j->count) queue_.pop_front();
+      }
+      execute(*j);
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::shared_ptr<job>> queue_;
+  std::vector<std::thread> workers_;
+  std::atomic<std::size_t> worker_count_{0};
+  bool stop_ = false;
+  long owner_;
+};
+
+/// The process's search pool, with at least `workers` threads. Created on
+/// first use and never destroyed: at exit its idle threads simply end with
+/// the process, and a child of fork() (where those threads do not exist)
+/// builds a pool of its own instead of touching the parent's.
+inline thread_pool& search_pool(std::size_t workers) {
+  static std::atomic<thread_pool*> current{nullptr};
+  const long pid = static_cast<long>(::getpid());
+  thread_pool* p = current.load(std::memory_order_acquire);
+  while (p == nullptr || p->owner() != pid) {
+    // Intentionally leaked (see above); a thread that loses the race deletes its own.
+    thread_pool* fresh = new thread_pool(pid);
+    if (current.compare_exchange_strong(p, fresh, std::memory_order_acq_rel)) {
+      p = fresh;
+      break;
+    }
+    delete fresh;
+  }
+  p->ensure_workers(workers);
+  return *p;
+}
+
+/// Runs `fn(0..tasks-1)` on the search pool (the caller included).
+inline void parallel_run(std::size_t tasks, const std::function<void(std::size_t)>& fn) {
+  if (tasks <= 1) {
+    if (tasks == 1) fn(0);
+    return;
+  }
+  search_pool(tasks - 1).run(tasks, fn);
+}
+
+}  // namespace detail
+
+namespace detail {
+
+// Dynamic-size, unaligned maps only: rows live in a std::vector<float> (or a
+// mapped file) with no alignment promise (STYLE.md §3.6, Eigen's
+// UnalignedArrayAssert.dox).
+using row_major_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using const_rows_map = Eigen::Map<const row_major_matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
+using const_vector_map = Eigen::Map<const Eigen::VectorXf, Eigen::Unaligned>;
+using vector_map = Eigen::Map<Eigen::VectorXf, Eigen::Unaligned>;
+
+/// Bytes of rows scored per block. About 1 MiB stays in L2 while a block of
+/// queries is multiplied against it, so a batch reads each row from memory
+/// once per block of queries rather than once per query.
+inline constexpr std::size_t block_bytes = std::size_t{1} << 20;
+/// Row-count bounds of a block: the upper one keeps a block's scores
+/// (rows x queries_per_block floats, 1 MiB at most) in L2 for tiny dims.
+inline constexpr std::size_t min_block_rows = 16;
+inline constexpr std::size_t max_block_rows = 4096;
+/// Queries multiplied together: wide enough that a matrix-matrix product
+/// amortizes reading the rows, narrow enough that its scores stay in cache.
+inline constexpr std::size_t queries_per_block = 64;
+/// Below this many queries a block is scored by one matrix-vector product per
+/// query, re-reading the block from cache: Eigen's matrix-matrix product
+/// repacks the whole block on every call, which for a narrow product costs
+/// more than it saves (200k x 768 rows, one core: 2 queries 34 ms vs 90 ms,
+/// 7 queries 75 ms vs 129 ms at -O2; at 16 and more the product wins under
+/// -march=native).
+inline constexpr std::size_t min_queries_for_product = 8;
+/// A filter allowing at most rows / gather_divisor rows is served by reading
+/// only those rows; a larger one by the dense scan with a bitmap, since
+/// streaming every row beats hopping between most of them.
+inline constexpr std::size_t gather_divisor = 4;
+
+/// Rows scored per block for vectors of `dim` floats.
+inline std::size_t rows_per_block(std::size_t dim) noexcept {
+  const std::size_t row_bytes = (std::max)(dim, std::size_t{1}) * sizeof(float);
+  return (std::min)(max_block_rows, (std::max)(min_block_rows, block_bytes / row_bytes));
+}
+
+/// One result of the kernel: a row of the view and its distance to the query.
+struct scored_row {
+  std::size_t row;
+  float distance;
+};
+
+/// What the kernel reads besides the query: the rows, and facts about them.
+struct row_source {
+  row_view rows;
+  metric space = metric::cosine;
+  /// ||row||^2 per row; read only for l2. Null: computed per block on the fly
+  /// (a second pass over the block, while it is in cache).
+  const float* sq_norms = nullptr;
+  /// One key per row; equal distances rank the smaller key first. Null: the
+  /// smaller row index ranks first.
+  const std::int64_t* tie_keys = nullptr;
+};
+
+/// The top k candidates seen so far, in a bounded max-heap whose root is the
+/// worst one kept. A scan asks `admits` first: once the heap is full almost
+/// every score fails that one comparison, so selection costs O(N) compares
+/// plus O(log k) per improvement, and N scores are never sorted.
+///
+/// One accumulator per query and per thread: a threaded scan fills one per
+/// row range, then `merge`s them.
+class topk_accumulator {
+ public:
+  explicit topk_accumulator(std::size_t k = 0, std::size_t expected_candidates = 0) : k_(k) {
+    heap_.reserve((std::min)(k, expected_candidates));
+  }
+
+  std::size_t k() const noexcept { return k_; }
+  std::size_t size() const noexcept { return heap_.size(); }
+
+  /// False when `distance` cannot enter: worse than the k-th best so far
+  /// (ties still may enter, by key). Also false for NaN, which never enters.
+  bool admits(float distance) const noexcept { return distance <= threshold_; }
+
+  /// Offers a candidate; keeps it when it ranks among the best k so far.
+  void offer(float distance, std::int64_t tie, std::size_t row) {
+    if (!admits(distance) || k_ == 0) return;
+    const candidate c{distance, tie, row};
+    if (heap_.size() < k_) {
+      heap_.push_back(c);
+      std::push_heap(heap_.begin(), heap_.end(), ranks_before);
+      if (heap_.size() == k_) threshold_ = heap_.front().distance;
+      return;
+    }
+    if (!ranks_before(c, heap_.front())) return;
+    std::pop_heap(heap_.begin(), heap_.end(), ranks_before);
+    heap_.back() = c;
+    std::push_heap(heap_.begin(), heap_.end(), ranks_before);
+    threshold_ = heap_.front().distance;
+  }
+
+  /// Folds in another accumulator's candidates (from a disjoint row range).
+  void merge(const topk_accumulator& other) {
+    for (const candidate& c : other.heap_) offer(c.distance, c.tie, c.row);
+  }
+
+  /// The kept candidates, best first; leaves the accumulator empty.
+  std::vector<scored_row> take_sorted() {
+    std::sort_heap(heap_.begin(), heap_.end(), ranks_before);
+    std::vector<scored_row> out;
+    out.reserve(heap_.size());
+    for (const candidate& c : heap_) out.push_back(scored_row{c.row, c.distance});
+    heap_.clear();
+    threshold_ = std::numeric_limits<float>::infinity();
+    return out;
+  }
+
+  /// The kept candidates as (tie key, distance), best first; leaves the
+  /// accumulator empty. For scans over several views (the lists of an IVF
+  /// index), where a row number alone does not name a vector but the tie key
+  /// does.
+  std::vector<neighbor> take_sorted_keys() {
+    std::sort_heap(heap_.begin(), heap_.end(), ranks_before);
+    std::vector<neighbor> out;
+    out.reserve(heap_.size());
+    for (const candidate& c : heap_) out.push_back(neighbor{c.tie, c.distance});
+    heap_.clear();
+    threshold_ = std::numeric_limits<float>::infinity();
+    return out;
+  }
+
+ private:
+  struct candidate {
+    float distance;
+    std::int64_t tie;
+    std::size_t row;
+  };
+  // Strict weak order of "closer": the heap's root is the candidate that
+  // ranks last, i.e. the first to be evicted. A function object, not a
+  // function, so that the heap algorithms inline it.
+  struct closer {
+    bool operator()(const candidate& a, const candidate& b) const noexcept {
+      return a.distance < b.distance || (a.distance == b.distance && a.tie < b.tie);
+    }
+  };
+  static constexpr closer ranks_before{};
+
+  std::size_t k_;
+  float threshold_ = std::numeric_limits<float>::infinity();
+  std::vector<candidate> heap_;
+};
+
+/// The queries of one search, made ready for scoring: normalized for cosine
+/// (so that 1 - dot is 1 - cos), and with squared norms for l2.
+class query_set {
+ public:
+  query_set(const float* queries, std::size_t count, std::size_t dim, metric space)
+      : data_(queries), count_(count), dim_(dim) {
+    if (space == metric::cosine) {
+      normalized_.assign(queries, queries + count * dim);
+      for (std::size_t q = 0; q < count; ++q) {
+        vector_map v(normalized_.data() + q * dim, static_cast<Eigen::Index>(dim));
+        const float norm = v.norm();
+        // A zero query scores 1 - 0 = 1 against every row instead of NaN;
+        // the store rejects it before it gets here anyway.
+        if (norm > 0.0f) v /= norm;
+      }
+      data_ = normalized_.data();
+    } else if (space == metric::l2) {
+      sq_norms_.resize(count);
+      for (std::size_t q = 0; q < count; ++q)
+        sq_norms_[q] = const_vector_map(query(q), static_cast<Eigen::Index>(dim)).squaredNorm();
+    }
+  }
+
+  /// The queries `which[0..count)` of `from`, copied contiguously, already
+  /// prepared (normalized, with their norms): a group of queries that probe
+  /// the same IVF list, scored together by one product.
+  query_set(const query_set& from, const std::uint32_t* which, std::size_t count)
+      : data_(nullptr), count_(count), dim_(from.dim_) {
+    normalized_.resize(count * dim_);
+    for (std::size_t i = 0; i < count; ++i) std::copy(from.query(which[i]), from.query(which[i]) + dim_,
+                                                        normalized_.data() + i * dim_);
+    if (!from.sq_norms_.empty()) {
+      sq_norms_.resize(count);
+      for (std::size_t i = 0; i < count; ++i) sq_norms_[i] = from.sq_norms_[which[i]];
+    }
+    data_ = normalized_.data();
+  }
+  query_set(const query_set&) = delete;
+  query_set& operator=(const query_set&) = delete;
+
+  std::size_t count() const noexcept { return count_; }
+  std::size_t dim() const noexcept { return dim_; }
+  const float* query(std::size_t q) const noexcept { return data_ + q * dim_; }
+  /// ||q||^2; zero for metrics that do not need it.
+  float sq_norm(std::size_t q) const noexcept { return sq_norms_.empty() ? 0.0f : sq_norms_[q]; }
+
+ private:
+  const float* data_;
+  std::size_t count_;
+  std::size_t dim_;
+  std::vector<float> normalized_;
+  std::vector<float> sq_norms_;
+};
+
+/// Distance from a dot product, per ChromaDB's conventions (types.hpp).
+template <metric Space>
+inline float distance_from_dot(float dot, float row_sq_norm, float query_sq_norm) noexcept {
+  if constexpr (Space == metric::l2) {
+    // ||x||^2 - 2x.q + ||q||^2 turns the scan into a product, but rounding
+    // can make the distance of a vector to itself slightly negative.
+    return (std::max)(0.0f, row_sq_norm - 2.0f * dot + query_sq_norm);
+  } else if constexpr (Space == metric::cosine) {
+    // Rows and queries are unit vectors, yet rounding can push dot past
+    // +-1; types.hpp documents cosine distances as lying in [0, 2].
+    return (std::min)(2.0f, (std::max)(0.0f, 1.0f - dot));
+  } else {
+    return 1.0f - dot;
+  }
+}
+
+/// True when bit `row` of `bits` is set.
+inline bool bit_is_set(const std::uint64_t* bits, std::size_t row) noexcept {
+  return ((bits[row / 64] >> (row % 64)) & 1u) != 0;
+}
+
+/// Where the rows of a block came from: row `first + i`, or `ids[i]` when
+/// the block was gathered from a subset.
+struct block_rows {
+  std::size_t first = 0;
+  const std::size_t* ids = nullptr;
+  std::size_t row(std::size_t i) const noexcept { return ids != nullptr ? ids[i] : first + i; }
+};
+
+/// Turns `count` dot products of one query into distances and offers those
+/// that can enter to `acc`. `row_sq_norms` is per block row (l2 only);
+/// `allowed_bits` (nullable) masks rows by their view index.
+template <metric Space>
+inline void fold_block(const float* dots, std::size_t count, block_rows where, const float* row_sq_norms,
+                       float query_sq_norm, const row_source& src, const std::uint64_t* allowed_bits,
+                       topk_accumulator& acc) {
+  for (std::size_t i = 0; i < count; ++i) {
+    const float d =
+        distance_from_dot<Space>(dots[i], Space == metric::l2 ? row_sq_norms[i] : 0.0f, query_sq_norm);
+    if (!acc.admits(d)) continue;  // the common case once the heap is full
+    const std::size_t row = where.row(i);
+    if (allowed_bits != nullptr && !bit_is_set(allowed_bits, row)) continue;
+    acc.offer(d, src.tie_keys != nullptr ? src.tie_keys[row] : static_cast<std::int64_t>(row), row);
+  }
+}
+
+inline void fold_block(metric space, const float* dots, std::size_t count, block_rows where,
+                       const float* row_sq_norms, float query_sq_norm, const row_source& src,
+                       const std::uint64_t* allowed_bits, topk_accumulator& acc) {
+  // Dispatch once per block so the per-row loop has no switch in it.
+  switch (space) {
+    case metric::cosine:
+      fold_block<metric::cosine>(dots, count, where, row_sq_norms, query_sq_norm, src, allowed_bits, acc);
+      return;
+    case metric::l2:
+      fold_block<metric::l2>(dots, count, where, row_sq_norms, query_sq_norm, src, allowed_bits, acc);
+      return;
+    case metric::inner_product:
+      fold_block<metric::inner_product>(dots, count, where, row_sq_norms, query_sq_norm, src, allowed_bits,
+                                        acc);
+      return;
+  }
+}
+
+/// Buffers one scan reuses from block to block; one per call (and per
+/// thread), never shared, which is what keeps `search` const and reentrant.
+struct scan_scratch {
+  Eigen::MatrixXf scores;         // block rows x queries, column-major: one query's scores are contiguous
+  std::vector<float> sq_norms;    // a block's ||x||^2 when the source has none, or gathered ones
+  std::vector<float> gathered;    // a block of subset rows copied contiguously
+};
+
+/// Accumulators reached through pointers: `acc[i]` is `*table[i]`. Lets a
+/// scan over a group of queries fold into the accumulators of the whole
+/// batch (IVF lists are probed by different subsets of a batch).
+struct accumulator_refs {
+  topk_accumulator* const* table;
+  topk_accumulator& operator[](std::size_t i) const noexcept { return *table[i]; }
+};
+
+/// Scores one block of rows (a `const_rows_map` over the view or over
+/// gathered rows) against every query, blocked by queries_per_block, and
+/// folds each query's scores into `acc[q]`. `Accumulators` is
+/// `topk_accumulator*` or `accumulator_refs`.
+template <class Accumulators>
+void score_block(const const_rows_map& block, block_rows where, const float* block_sq_norms, const row_source& src,
+                 const query_set& queries, const std::uint64_t* allowed_bits, scan_scratch& scratch,
+                 Accumulators acc) {
+  const Eigen::Index n = block.rows();
+  const Eigen::Index dim = block.cols();
+  const std::size_t nq = queries.count();
+  for (std::size_t q0 = 0; q0 < nq; q0 += queries_per_block) {
+    const std::size_t m = (std::min)(queries_per_block, nq - q0);
+    if (m < min_queries_for_product) {
+      // Few queries: a matrix-vector product each; the first reads the block
+      // from memory (bandwidth-bound), the others find it in cache.
+      for (std::size_t j = 0; j < m; ++j) {
+        vector_map dots(scratch.scores.data() + static_cast<std::size_t>(scratch.scores.rows()) * j, n);
+        dots.noalias() = block * const_vector_map(queries.query(q0 + j), dim);
+      }
+    } else {
+      // Many queries: one matrix-matrix product reads the block once for all m.
+      const const_rows_map q(queries.query(q0), static_cast<Eigen::Index>(m), dim, Eigen::OuterStride<>(dim));
+      scratch.scores.topLeftCorner(n, static_cast<Eigen::Index>(m)).noalias() = block * q.transpose();
+    }
+    for (std::size_t j = 0; j < m; ++j) {
+      const float* dots = scratch.scores.data() + static_cast<std::size_t>(scratch.scores.rows()) * j;
+      fold_block(src.space, dots, static_cast<std::size_t>(n), where, block_sq_norms, queries.sq_norm(q0 + j), src,
+                 allowed_bits, acc[q0 + j]);
+    }
+  }
+}
+
+/// Makes `scratch` fit blocks of up to `block` rows and `nq` queries; keeps
+/// what it has when that is enough, so one scratch serves many small scans.
+inline void fit_scratch(scan_scratch& scratch, std::size_t block, std::size_t nq, bool norms, bool gather,
+                        std::size_t dim) {
+  const Eigen::Index rows = static_cast<Eigen::Index>(block);
+  const Eigen::Index cols = static_cast<Eigen::Index>((std::max)(std::size_t{1}, (std::min)(nq, queries_per_block)));
+  if (scratch.scores.rows() < rows || scratch.scores.cols() < cols)
+    scratch.scores.resize((std::max)(rows, scratch.scores.rows()), (std::max)(cols, scratch.scores.cols()));
+  if (norms && scratch.sq_norms.size() < block) scratch.sq_norms.resize(block);
+  if (gather && scratch.gathered.size() < block * dim) scratch.gathered.resize(block * dim);
+}
+
+/// Scans rows [begin, end) of the view for every query into `acc[q]`: the
+/// unit of work of a threaded scan, which splits the rows into ranges, gives
+/// each its own accumulators, then `merge`s them. `allowed_bits` (nullable):
+/// one bit per view row; clear bits are skipped, but their rows are still
+/// scored, keeping the scan a dense product.
+template <class Accumulators>
+void scan_rows(const row_source& src, const query_set& queries, std::size_t begin, std::size_t end,
+               const std::uint64_t* allowed_bits, Accumulators acc, scan_scratch& scratch) {
+  end = (std::min)(end, src.rows.rows);
+  if (begin >= end || queries.count() == 0 || src.rows.dim == 0) return;
+  const std::size_t dim = src.rows.dim;
+  const std::size_t block = (std::min)(rows_per_block(dim), end - begin);
+  const bool need_norms = src.space == metric::l2 && src.sq_norms == nullptr;
+  fit_scratch(scratch, block, queries.count(), need_norms, false, dim);
+  for (std::size_t r0 = begin; r0 < end; r0 += block) {
+    const std::size_t n = (std::min)(block, end - r0);
+    const const_rows_map rows(src.rows.row(r0), static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(dim),
+                              Eigen::OuterStride<>(static_cast<Eigen::Index>(src.rows.stride)));
+    const float* norms = src.sq_norms != nullptr ? src.sq_norms + r0 : nullptr;
+    if (need_norms) {
+      vector_map(scratch.sq_norms.data(), static_cast<Eigen::Index>(n)).noalias() = rows.rowwise().squaredNorm();
+      norms = scratch.sq_norms.data();
+    }
+    score_block(rows, block_rows{r0, nullptr}, norms, src, queries, allowed_bits, scratch, acc);
+  }
+}
+
+/// `scan_rows` with a scratch of its own.
+template <class Accumulators>
+void scan_rows(const row_source& src, const query_set& queries, std::size_t begin, std::size_t end,
+               const std::uint64_t* allowed_bits, Accumulators acc) {
+  scan_scratch scratch;
+  scan_rows(src, queries, begin, end, allowed_bits, acc, scratch);
+}
+
+/// Scans only the listed rows (ascending, unique, each below `src.rows.rows`)
+/// for every query into `acc[q]`. One query: an Eigen dot product per row, in
+/// place. Several: rows are gathered into a contiguous block first, so the
+/// batch is scored by `score_block` exactly like the dense scan (products
+/// that read each gathered row once per block of queries). Split `subset`
+/// to thread it.
+template <class Accumulators>
+void scan_subset(const row_source& src, const query_set& queries, const std::size_t* subset, std::size_t count,
+                 Accumulators acc, scan_scratch& scratch) {
+  if (count == 0 || queries.count() == 0 || src.rows.dim == 0) return;
+  const std::size_t dim = src.rows.dim;
+  const Eigen::Index edim = static_cast<Eigen::Index>(dim);
+  const bool l2 = src.space == metric::l2;
+  auto row_sq_norm = [&](std::size_t row) -> float {
+    if (!l2) return 0.0f;
+    if (src.sq_norms != nullptr) return src.sq_norms[row];
+    return const_vector_map(src.rows.row(row), edim).squaredNorm();
+  };
+
+  const std::size_t block = (std::min)(rows_per_block(dim), count);
+  const bool one = queries.count() == 1;
+  fit_scratch(scratch, block, queries.count(), l2, !one, dim);
+
+  if (one) {
+    // One query: a dot product per row, read in place; copying the rows
+    // would cost as much memory traffic as scoring them.
+    const const_vector_map q(queries.query(0), edim);
+    for (std::size_t i0 = 0; i0 < count; i0 += block) {
+      const std::size_t n = (std::min)(block, count - i0);
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t row = subset[i0 + i];
+        scratch.scores(static_cast<Eigen::Index>(i), 0) = const_vector_map(src.rows.row(row), edim).dot(q);
+        if (l2) scratch.sq_norms[i] = row_sq_norm(row);
+      }
+      fold_block(src.space, scratch.scores.data(), n, block_rows{0, subset + i0},
+                 l2 ? scratch.sq_norms.data() : nullptr, queries.sq_norm(0), src, nullptr, acc[0]);
+    }
+    return;
+  }
+
+  for (std::size_t i0 = 0; i0 < count; i0 += block) {
+    const std::size_t n = (std::min)(block, count - i0);
+    for (std::size_t i = 0; i < n; ++i) {
+      const float* from = src.rows.row(subset[i0 + i]);
+      std::copy(from, from + dim, scratch.gathered.data() + i * dim);
+      if (l2) scratch.sq_norms[i] = row_sq_norm(subset[i0 + i]);
+    }
+    const const_rows_map rows(scratch.gathered.data(), static_cast<Eigen::Index>(n), edim,
+                              Eigen::OuterStride<>(edim));
+    score_block(rows, block_rows{0, subset + i0}, l2 ? scratch.sq_norms.data() : nullptr, src, queries, nullptr,
+                scratch, acc);
+  }
+}
+
+/// `scan_subset` with a scratch of its own.
+template <class Accumulators>
+void scan_subset(const row_source& src, const query_set& queries, const std::size_t* subset, std::size_t count,
+                 Accumulators acc) {
+  scan_scratch scratch;
+  scan_subset(src, queries, subset, count, acc, scratch);
+}
+
+/// Turns the accumulators into sorted result lists.
+inline std::vector<std::vector<scored_row>> finish(std::vector<topk_accumulator>& acc) {
+  std::vector<std::vector<scored_row>> out;
+  out.reserve(acc.size());
+  for (topk_accumulator& a : acc) out.push_back(a.take_sorted());
+  return out;
+}
+
+inline std::vector<topk_accumulator> make_accumulators(std::size_t nq, std::size_t k, std::size_t candidates) {
+  std::vector<topk_accumulator> acc;
+  acc.reserve(nq);
+  for (std::size_t q = 0; q < nq; ++q) acc.emplace_back(k, candidates);
+  return acc;
+}
+
+/// Splits `count` items into `tasks` nearly equal ranges, each a multiple of
+/// `grain` (but the last); range `t` is [cut(t), cut(t + 1)).
+inline std::size_t range_cut(std::size_t count, std::size_t tasks, std::size_t t, std::size_t grain) noexcept {
+  if (t >= tasks) return count;
+  const std::size_t raw = count / tasks * t + (std::min)(t, count % tasks);
+  return (std::min)(count, raw / grain * grain);
+}
+
+/// Runs `scan(begin, end, acc)` over `count` items split into `tasks` ranges
+/// on the search pool, each into accumulators of its own, merged into `acc`
+/// at the end. One task runs on the caller, straight into `acc`.
+template <class Scan>
+void parallel_scan(std::size_t count, std::size_t tasks, std::size_t grain, std::vector<topk_accumulator>& acc,
+                   const Scan& scan) {
+  if (tasks <= 1) {
+    scan(std::size_t{0}, count, acc.data());
+    return;
+  }
+  const std::size_t nq = acc.size();
+  const std::size_t k = nq == 0 ? 0 : acc[0].k();
+  std::vector<std::vector<topk_accumulator>> parts(tasks - 1);
+  for (auto& part : parts) part = make_accumulators(nq, k, k);
+  parallel_run(tasks, [&](std::size_t t) {
+    topk_accumulator* into = t == 0 ? acc.data() : parts[t - 1].data();
+    scan(range_cut(count, tasks, t, grain), range_cut(count, tasks, t + 1, grain), into);
+  });
+  for (auto& part : parts)
+    for (std::size_t q = 0; q < nq; ++q) acc[q].merge(part[q]);
+}
+
+/// Exact top-k over every row: `queries` holds `nq` rows of `src.rows.dim`
+/// floats, row-major. Returns `nq` lists of at most `k` rows, nearest first,
+/// ties by `src.tie_keys` (or row). `k == 0` yields empty lists. Uses up to
+/// `threads` threads (see `tasks_for`); results do not depend on the count.
+inline std::vector<std::vector<scored_row>> search(const row_source& src, const float* queries, std::size_t nq,
+                                                   std::size_t k, std::size_t threads = 1) {
+  if (nq == 0 || k == 0 || src.rows.rows == 0 || src.rows.dim == 0)
+    return std::vector<std::vector<scored_row>>(nq);
+  const query_set qs(queries, nq, src.rows.dim, src.space);
+  std::vector<topk_accumulator> acc = make_accumulators(nq, k, src.rows.rows);
+  const std::size_t tasks = tasks_for(src.rows.rows * src.rows.dim * nq, threads);
+  parallel_scan(src.rows.rows, tasks, min_block_rows, acc,
+                [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+                  scan_rows(src, qs, begin, end, nullptr, into);
+                });
+  return finish(acc);
+}
+
+/// Exact top-k over the rows listed in `allowed_rows` (any order, repeats
+/// allowed, rows past the view ignored). A small subset is read row by row; a
+/// large one runs the dense scan under a bitmap.
+inline std::vector<std::vector<scored_row>> search(const row_source& src, const float* queries, std::size_t nq,
+                                                   std::size_t k, std::vector<std::size_t> allowed_rows,
+                                                   std::size_t threads = 1) {
+  const std::size_t n_rows = src.rows.rows;
+  allowed_rows.erase(std::remove_if(allowed_rows.begin(), allowed_rows.end(),
+                                    [n_rows](std::size_t r) { return r >= n_rows; }),
+                     allowed_rows.end());
+  if (nq == 0 || k == 0 || allowed_rows.empty() || src.rows.dim == 0)
+    return std::vector<std::vector<scored_row>>(nq);
+  // Ascending and unique: a row listed twice must not be returned twice, and
+  // ascending order turns the gather into a forward sweep through memory.
+  std::sort(allowed_rows.begin(), allowed_rows.end());
+  allowed_rows.erase(std::unique(allowed_rows.begin(), allowed_rows.end()), allowed_rows.end());
+
+  const query_set qs(queries, nq, src.rows.dim, src.space);
+  std::vector<topk_accumulator> acc = make_accumulators(nq, k, allowed_rows.size());
+  if (allowed_rows.size() == n_rows) {
+    const std::size_t tasks = tasks_for(n_rows * src.rows.dim * nq, threads);
+    parallel_scan(n_rows, tasks, min_block_rows, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+      scan_rows(src, qs, begin, end, nullptr, into);
+    });
+  } else if (allowed_rows.size() * gather_divisor <= n_rows) {
+    const std::size_t tasks = tasks_for(allowed_rows.size() * src.rows.dim * nq, threads);
+    parallel_scan(allowed_rows.size(), tasks, 1, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+      scan_subset(src, qs, allowed_rows.data() + begin, end - begin, into);
+    });
+  } else {
+    std::vector<std::uint64_t> bits((n_rows + 63) / 64, 0);
+    for (std::size_t r : allowed_rows) bits[r / 64] |= std::uint64_t{1} << (r % 64);
+    const std::size_t tasks = tasks_for(n_rows * src.rows.dim * nq, threads);
+    parallel_scan(n_rows, tasks, min_block_rows, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+      scan_rows(src, qs, begin, end, bits.data(), into);
+    });
+  }
+  return finish(acc);
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/index/requirements.hpp>
 // #include <vecstore/types.hpp>
 
 namespace vecstore {
@@ -2325,6 +2749,11 @@ inline namespace v0 {
 /// product as well.
 ///
 /// Threads: const members may run concurrently; the store serializes the rest.
+/// One search splits a large scan across up to `threads()` threads of the
+/// process's search pool (kernel.hpp): by default `vecstore::search_threads()`,
+/// i.e. `std::thread::hardware_concurrency()` unless `set_search_threads`
+/// changed it; scans under `detail::min_parallel_work` floats per thread stay
+/// on the caller. Results never depend on the thread count.
 class flat_index {
  public:
   static constexpr bool exact = true;
@@ -2341,6 +2770,13 @@ class flat_index {
   std::size_t dim() const noexcept { return dim_; }
   metric space() const noexcept { return space_; }
   std::size_t size() const noexcept { return keys_.size(); }
+
+  /// Caps the threads one search of this index uses; 0 (the default) follows
+  /// the process-wide `vecstore::search_threads()`. Not synchronized with
+  /// searches: set it before sharing the index between threads.
+  void set_threads(std::size_t n) noexcept { threads_ = n; }
+  /// The thread count a search uses now (at least 1).
+  std::size_t threads() const noexcept { return threads_ != 0 ? threads_ : search_threads(); }
 
   void reserve(std::size_t n) {
     data_.reserve(n * dim_);
@@ -2414,7 +2850,7 @@ class flat_index {
                                  keys_.data()};
     std::vector<std::vector<detail::scored_row>> found;
     if (allowed == nullptr) {
-      found = detail::search(src, queries, nq, k);
+      found = detail::search(src, queries, nq, k, threads());
     } else {
       std::vector<std::size_t> allowed_rows;
       allowed_rows.reserve((std::min)(allowed->size(), keys_.size()));
@@ -2422,7 +2858,7 @@ class flat_index {
         const auto it = rows_.find(key);
         if (it != rows_.end()) allowed_rows.push_back(it->second);
       }
-      found = detail::search(src, queries, nq, k, std::move(allowed_rows));
+      found = detail::search(src, queries, nq, k, std::move(allowed_rows), threads());
     }
 
     std::vector<std::vector<neighbor>> out(found.size());
@@ -2485,6 +2921,7 @@ class flat_index {
   std::vector<std::int64_t> keys_;                    // row -> key
   std::unordered_map<std::int64_t, std::size_t> rows_;  // key -> row
   std::vector<float> sq_norms_;                       // row -> ||x||^2; l2 only
+  std::size_t threads_ = 0;                           // 0: vecstore::search_threads()
 };
 
 }  // namespace v0
@@ -3143,9 +3580,13 @@ struct query_options {
 // SPDX-License-Identifier: MIT
 // What a recovery policy is told (recovery_context) and what it reports back (recovery_report).
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <vector>
 
 // #include <vecstore/options.hpp>
 
@@ -3161,15 +3602,32 @@ struct recovery_context {
 };
 
 /// What a recovery did. Nothing is ever deleted: a replaced file is moved to
-/// `quarantined`.
+/// `quarantined` (with its -wal and -shm beside it, same name plus suffix).
 struct recovery_report {
   std::string policy;               ///< e.g. "strict_recovery"
   std::string action;               ///< "none", "restored", "salvaged", "reset"
   std::string problem;              ///< what detection found
   std::filesystem::path quarantined;  ///< where the damaged file went, if it was moved
   std::filesystem::path backup_used;  ///< the backup restored, if any
+  /// Records in the store after recovery: restored from the backup, or
+  /// salvaged (each one verified against its checksum).
   std::size_t rows_saved = 0;
+  /// Records of the damaged store that are not in the recovered one: unread,
+  /// failing their checksum, or (reset) all of them. A lower bound when the
+  /// damaged file no longer says how many it held (see `note`).
   std::size_t rows_lost = 0;
+  /// restore_backup_recovery: how many changes (the damaged file's store_meta
+  /// sequence minus the backup's) are newer than the backup and must be
+  /// replayed by the caller; nullopt when the damaged file no longer tells.
+  std::optional<std::int64_t> changes_after_backup;
+  /// Newer backups that were skipped because they did not verify, as
+  /// "<path>: <problem>".
+  std::vector<std::string> backups_skipped;
+  /// salvage_recovery: the records not saved, as "<collection>/<id>" (or
+  /// "collection <n>/<id>", "rid <n>" when less is known); at most 1000.
+  std::vector<std::string> lost_records;
+  std::string note;                     ///< anything else a person should know, in a sentence or two
+  std::chrono::milliseconds duration{0};  ///< time the recovery took
 };
 
 }  // namespace v0
@@ -3934,10 +4392,13 @@ inline std::uint64_t embedding_checksum(std::int64_t collection_id, std::string_
 #include <exception>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <utility>
+
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 #include <SQLiteCpp/Database.h>
@@ -4014,6 +4475,22 @@ class borrowed_statement {
   SQLite::Statement* st_;
 };
 
+/// Which file a path names right now (device and inode). A store replaced by
+/// a recovery or restore in another process has a new identity at the same path.
+struct file_identity {
+  dev_t device = 0;
+  ino_t inode = 0;
+  bool operator==(const file_identity& o) const noexcept { return device == o.device && inode == o.inode; }
+  bool operator!=(const file_identity& o) const noexcept { return !(*this == o); }
+};
+
+/// stat(2) of the path, not of a descriptor: never opens the file.
+inline std::optional<file_identity> identity_of(const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return std::nullopt;
+  return file_identity{st.st_dev, st.st_ino};
+}
+
 /// One SQLite connection to a store file. Not thread-safe: the store
 /// serializes access to it.
 class connection {
@@ -4027,6 +4504,14 @@ class connection {
       db_->exec("PRAGMA foreign_keys = ON");
       db_->exec("PRAGMA trusted_schema = OFF");
       db_->exec(options.sync == durability::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+      // Keep -wal and -shm on close. SQLite otherwise unlinks them BY NAME when
+      // the last connection closes; after a recovery in another process moved
+      // the store aside, that name belongs to the new store's live WAL.
+      int persist = 1;
+      sqlite3_file_control(db_->getHandle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+      // ...and truncate the WAL back to at most 64 MiB after checkpoints.
+      db_->exec("PRAGMA journal_size_limit = 67108864");
+      identity_ = identity_of(file).value_or(file_identity{});
     } catch (const SQLite::Exception& e) {
       rethrow_sqlite(e, file, "cannot open the store");
     }
@@ -4035,6 +4520,8 @@ class connection {
   connection& operator=(const connection&) = delete;
 
   const std::filesystem::path& file() const noexcept { return file_; }
+  /// The file this connection opened (its identity when it was opened).
+  const file_identity& identity() const noexcept { return identity_; }
   SQLite::Database& db() noexcept { return *db_; }
   sqlite3* handle() const noexcept { return db_->getHandle(); }
 
@@ -4060,6 +4547,7 @@ class connection {
 
  private:
   std::filesystem::path file_;
+  file_identity identity_;
   std::unique_ptr<SQLite::Database> db_;
   std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> cache_;
 };
@@ -4550,7 +5038,7 @@ inline constexpr const char* version_string = "0.1.0";
 
 /// Version of the on-disk schema this library writes (`PRAGMA user_version`).
 /// Stores with a lower version are migrated forward; a higher one is refused.
-inline constexpr int schema_version = 1;
+inline constexpr int schema_version = 2;
 
 /// `PRAGMA application_id` of every vecstore file: "VECS" in ASCII. A file with
 /// another id is not a vecstore store, whatever its tables look like.
@@ -4608,6 +5096,37 @@ CREATE TABLE store_meta (
 INSERT INTO store_meta (key, value) VALUES ('seq', 0), ('compacted_seq', 0);
 )sql";
 
+/// Schema version 2: what persistent index policies (ivf_index) share between
+/// processes — one serialized quantizer per collection and each record's
+/// inverted list — so nobody retrains or reassigns at open.
+inline constexpr const char* migration_v1_to_v2 = R"sql(
+CREATE TABLE index_state (
+  collection_id INTEGER PRIMARY KEY REFERENCES collections (collection_id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  state BLOB NOT NULL,
+  checksum INTEGER NOT NULL,
+  seq INTEGER NOT NULL
+) STRICT;
+CREATE INDEX index_state_by_seq ON index_state (seq);
+CREATE TABLE index_assignments (
+  rid INTEGER PRIMARY KEY REFERENCES records (rid) ON DELETE CASCADE,
+  list INTEGER NOT NULL
+) STRICT;
+)sql";
+
+/// migrations[i] takes a store from version i + 1 to i + 2. A new store is
+/// created at version 1 and runs every step too, so a created and a migrated
+/// store have the same sqlite_master, byte for byte.
+inline constexpr const char* migrations[] = {migration_v1_to_v2};
+static_assert(sizeof(migrations) / sizeof(migrations[0]) + 1 == schema_version,
+              "vecstore: every schema version above 1 needs its migration step");
+
+/// Runs the migration steps from `from` up to schema_version.
+inline void migrate(connection& c, std::int64_t from) {
+  for (std::int64_t v = from; v < schema_version; ++v) c.exec(migrations[v - 1]);
+  c.exec(("PRAGMA user_version = " + std::to_string(schema_version)).c_str());
+}
+
 /// One row of sqlite_master: what the schema check compares.
 using schema_entry = std::tuple<std::string, std::string, std::string, std::string>;
 
@@ -4630,6 +5149,7 @@ inline const std::vector<schema_entry>& expected_schema() {
   static const std::vector<schema_entry> expected = [] {
     SQLite::Database mem(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     mem.exec(schema_v1);
+    for (const char* step : migrations) mem.exec(step);
     return read_schema(mem);
   }();
   return expected;
@@ -4639,6 +5159,19 @@ inline std::int64_t pragma_int(connection& c, const char* pragma) {
   SQLite::Statement st(c.db(), pragma);
   st.executeStep();
   return st.getColumn(0).getInt64();
+}
+
+/// Stores up to this size get a full integrity_check at open (it also
+/// compares index b-trees with their tables); larger ones get quick_check.
+/// Measured on this class of machine (warm cache): see docs/operations.md.
+inline constexpr std::int64_t integrity_check_limit = std::int64_t{64} << 20;
+
+/// "ok", or what SQLite's integrity_check (full) / quick_check found.
+inline std::string page_check(connection& c, bool full) {
+  SQLite::Statement st(c.db(), full ? "PRAGMA integrity_check(20)" : "PRAGMA quick_check(20)");
+  std::string result;
+  while (st.executeStep()) result += (result.empty() ? "" : "; ") + st.getColumn(0).getString();
+  return result;
 }
 
 /// A file with no tables and no ids: a new store to create.
@@ -4661,7 +5194,10 @@ inline void check_not_foreign(connection& c) {
 /// has, migrating it forward when it is older. Runs in one `BEGIN IMMEDIATE`
 /// transaction, re-reading the version inside it, so two processes opening
 /// a new or old store at once create or migrate it exactly once.
-inline void prepare_schema(connection& c) {
+/// `before_migration(from_version)` runs inside that transaction, before the
+/// first step, on this connection: the store takes its backup there.
+template <class BeforeMigration>
+void prepare_schema(connection& c, BeforeMigration&& before_migration) {
   const auto& file = c.file();
   try {
     // Refuse a foreign file before changing anything in it (even its journal mode).
@@ -4680,7 +5216,7 @@ inline void prepare_schema(connection& c) {
     if (is_empty_file(c)) {
       c.exec(schema_v1);
       c.exec(("PRAGMA application_id = " + std::to_string(application_id)).c_str());
-      c.exec(("PRAGMA user_version = " + std::to_string(schema_version)).c_str());
+      migrate(c, 1);
       tx.commit();
       return;
     }
@@ -4696,7 +5232,10 @@ inline void prepare_schema(connection& c) {
       throw_error<schema_error>("unknown schema version", file, "user_version is " + std::to_string(version),
                                 "The file was not written by a released vecstore; restore a backup");
     }
-    // Version 1 is the first format; migrations from older versions go here.
+    if (version < schema_version) {
+      before_migration(version);
+      migrate(c, version);
+    }
     tx.commit();
     if (read_schema(c.db()) != expected_schema()) {
       throw_error<corruption_error>("the store's schema is damaged", file,
@@ -4907,12 +5446,23 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// Runs the health checks, or returns the last report if it is younger than
   /// `health_check_interval` (unless `force`).
   health_report health(bool force = false) {
+    {
+      std::lock_guard<std::mutex> db_guard(db_mutex_);
+      const auto now = std::chrono::system_clock::now();
+      if (!force && last_health_ && now - last_health_->checked_at < options_.health_check_interval) {
+        return *last_health_;
+      }
+    }
+    health_report report = run_health_checks(false);
     std::lock_guard<std::mutex> db_guard(db_mutex_);
-    const auto now = std::chrono::system_clock::now();
-    if (!force && last_health_ && now - last_health_->checked_at < options_.health_check_interval) return *last_health_;
-    last_health_ = run_health_checks_locked();
-    return *last_health_;
+    last_health_ = report;
+    return report;
   }
+
+  /// The deep check: everything health() checks, with a full integrity_check
+  /// instead of quick_check and every stored embedding verified against its
+  /// checksum. O(file size); never cached.
+  health_report verify() { return run_health_checks(true); }
 
   /// Closes the connection (checkpointing the WAL) and releases the lock
   /// file. Later calls on this instance throw. Also run by the destructor.
@@ -5009,14 +5559,43 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   }
 
   void open_and_load() {
+    try {
+      connect_and_load();
+    } catch (const SQLite::Exception& e) {
+      detail::rethrow_sqlite(e, options_.path, "cannot open the store");
+    }
+  }
+
+  void connect_and_load() {
     const bool created = !std::filesystem::exists(options_.path);
     owner_pid_ = ::getpid();
     conn_ = std::make_unique<detail::connection>(options_.path, options_);
     if (created) restrict_permissions();
-    detail::prepare_schema(*conn_);
+    detail::prepare_schema(*conn_, [&](std::int64_t) { backup_before_migration_locked(); });
+    check_pages_at_open_locked();
     data_version_ = conn_->data_version();
     rebuild_locked();
   }
+
+  /// Page-level damage that checksums cannot see (documents, metadata, index
+  /// b-trees). integrity_check also compares indexes with their tables, which
+  /// quick_check does not; it costs O(N log N), so it runs at open only while
+  /// the file is small (detail::integrity_check_limit), quick_check otherwise.
+  void check_pages_at_open_locked() {
+    const std::int64_t bytes = detail::pragma_int(*conn_, "PRAGMA page_count") *
+                               detail::pragma_int(*conn_, "PRAGMA page_size");
+    const bool full = bytes <= detail::integrity_check_limit;
+    const std::string result = detail::page_check(*conn_, full);
+    if (result != "ok") {
+      detail::throw_error<corruption_error>("the store file is damaged", options_.path,
+                                            std::string(full ? "integrity_check" : "quick_check") + " reports: " +
+                                                result,
+                                            "Restore a backup or open the store with a recovery policy");
+    }
+  }
+
+  // Filled in by the backup commit: migrations take a backup first.
+  void backup_before_migration_locked() {}
 
   /// New store files are owner-only (DESIGN.md, Security). chmod does not
   /// open the file, so SQLite's locks are not disturbed; -wal and -shm take
@@ -5079,9 +5658,14 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       owner_pid_ = ::getpid();
       take_open_lock();
     }
-    conn_ = std::make_unique<detail::connection>(options_.path, options_);
+    const detail::file_identity before = loaded_from_;
+    store_options reopen = options_;
+    reopen.create_if_missing = false;  // never create an empty store in a moved one's place
+    conn_ = std::make_unique<detail::connection>(options_.path, reopen);
     reconnect_after_fork_ = false;
     data_version_ = -1;
+    // Replaced while this process was not connected: the indexes describe the old file.
+    if (conn_->identity() != before) rebuild_locked();
   }
 
   // detail::fork_aware: called by the registry's pthread_atfork handlers.
@@ -5138,11 +5722,35 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// right after they are made.
   void refresh_locked() {
     check_usable_locked();
+    follow_replaced_file_locked();
     const std::int64_t version = detail::with_retries(options_, options_.path, "cannot read the store",
                                                       [&] { return conn_->data_version(); });
     if (version == data_version_) return;
     data_version_ = version;
     apply_changes_locked();
+  }
+
+  /// When another process recovered or restored the store, the path names a
+  /// new file and this connection still reads the quarantined one: reconnect
+  /// and reload, so nothing is served from, or written into, the old file.
+  /// The new file appears by an atomic rename; while the path is briefly
+  /// missing (between quarantine and rename) wait up to lock_timeout.
+  void follow_replaced_file_locked() {
+    const auto deadline = std::chrono::steady_clock::now() + options_.lock_timeout;
+    auto now = detail::identity_of(options_.path);
+    while (!now && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      now = detail::identity_of(options_.path);
+    }
+    if (!now) {
+      detail::throw_error<io_error>("the store file is gone", options_.path,
+                                    "it was moved or deleted while open and did not reappear",
+                                    "Check the folder; a quarantined copy is named <file>.corrupt-<time>");
+    }
+    if (*now == conn_->identity()) return;
+    conn_->clear_cache();
+    conn_.reset();
+    reconnect_locked();
   }
 
   /// Applies every change with a sequence number above the last one seen:
@@ -5180,6 +5788,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       load_all(t);
       return true;
     });
+    loaded_from_ = conn_->identity();
   }
 
   /// Loads every collection and every embedding (each verified against its
@@ -5526,34 +6135,56 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     return c;
   }
 
-  health_report run_health_checks_locked() {
+  /// Every check; each one catches its own failure, so a broken store yields
+  /// an unhealthy report rather than an exception.
+  health_report run_health_checks(bool deep) {
     health_report report;
     report.path = options_.path;
     report.checked_at = std::chrono::system_clock::now();
+    // The writer lock first, without the connection mutex: the lock order is
+    // writer lock, then connection.
+    report.add(timed("writer_lock", [&](health_check& c) {
+      const auto wait = (std::min)(options_.lock_timeout, std::chrono::milliseconds(100));
+      if (lock_.try_lock_for(wait)) {
+        lock_.unlock();
+        c.detail = "acquired";
+        return;
+      }
+      const auto holder = lock_.holder_pid();
+      c.status = health_status::degraded;
+      c.detail = "busy for more than " + std::to_string(wait.count()) + " ms" +
+                 (holder ? ", held by process " + std::to_string(*holder) : std::string());
+    }));
+    std::lock_guard<std::mutex> db_guard(db_mutex_);
     report.add(timed("open", [&](health_check& c) {
-      check_usable_locked();
       refresh_locked();
       c.detail = "open in process " + std::to_string(owner_pid_);
     }));
     if (report.status == health_status::unhealthy) return report;
-    report.add(timed("quick_check", [&](health_check& c) {
-      c.detail = read_snapshot("cannot run quick_check", [&](detail::record_tables&) {
-        SQLite::Statement st(conn_->db(), "PRAGMA quick_check");
-        std::string result;
-        while (st.executeStep()) result += (result.empty() ? "" : "; ") + st.getColumn(0).getString();
-        return result;
-      });
-      if (c.detail != "ok") c.status = health_status::unhealthy;
-    }));
     report.add(timed("schema", [&](health_check& c) {
       const auto app = detail::pragma_int(*conn_, "PRAGMA application_id");
       const auto version = detail::pragma_int(*conn_, "PRAGMA user_version");
       c.detail = "schema version " + std::to_string(version);
-      if (app != application_id || version != schema_version || detail::read_schema(conn_->db()) != detail::expected_schema()) {
+      if (app != application_id || version != schema_version ||
+          detail::read_schema(conn_->db()) != detail::expected_schema()) {
         c.status = health_status::unhealthy;
         c.detail += ", differs from the expected schema version " + std::to_string(schema_version);
       }
     }));
+    report.add(timed(deep ? "integrity_check" : "quick_check", [&](health_check& c) {
+      c.detail = detail::page_check(*conn_, deep);
+      if (c.detail != "ok") c.status = health_status::unhealthy;
+    }));
+    if (deep) {
+      report.add(timed("checksums", [&](health_check& c) {
+        std::size_t verified = 0;
+        read_snapshot("cannot verify embeddings", [&](detail::record_tables& t) {
+          t.for_each_embedding([&](detail::embedding_row&&) { ++verified; });  // throws at the first mismatch
+          return true;
+        });
+        c.detail = std::to_string(verified) + " embeddings match their checksums";
+      }));
+    }
     report.add(timed("index_counts", [&](health_check& c) {
       std::size_t mismatched = 0;
       // One snapshot for catching up and counting, so commits made by other
@@ -5572,6 +6203,27 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
                  " with index count != stored count";
       if (mismatched) c.status = health_status::unhealthy;
     }));
+    report.add(timed("wal_size", [&](health_check& c) {
+      std::error_code ec;
+      const auto bytes = std::filesystem::file_size(side_file(options_.path, "-wal"), ec);
+      const std::uintmax_t wal = ec ? 0 : bytes;
+      c.detail = std::to_string(wal) + " bytes";
+      // Past this, checkpoints are being starved by long readers (wal.html).
+      if (wal > detail::wal_size_warning) {
+        c.status = health_status::degraded;
+        c.detail += ", above " + std::to_string(detail::wal_size_warning) + ": a long-running reader may be "
+                    "blocking checkpoints";
+      }
+    }));
+    report.add(timed("disk_space", [&](health_check& c) {
+      const auto space = std::filesystem::space(options_.path.parent_path());
+      c.detail = std::to_string(space.available) + " bytes available";
+      if (space.available < detail::disk_space_critical) {
+        c.status = health_status::unhealthy;
+      } else if (space.available < detail::disk_space_low) {
+        c.status = health_status::degraded;
+      }
+    }));
     return report;
   }
 
@@ -5582,6 +6234,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   mutable std::mutex db_mutex_;  // the connection and the fields below it
   std::unique_ptr<detail::connection> conn_;
   bool reconnect_after_fork_ = false;
+  detail::file_identity loaded_from_;  // the file the indexes were built from
   long owner_pid_ = 0;
   std::int64_t data_version_ = -1;
   std::int64_t seen_seq_ = 0;

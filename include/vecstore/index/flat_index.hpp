@@ -31,6 +31,11 @@ inline namespace v0 {
 /// product as well.
 ///
 /// Threads: const members may run concurrently; the store serializes the rest.
+/// One search splits a large scan across up to `threads()` threads of the
+/// process's search pool (kernel.hpp): by default `vecstore::search_threads()`,
+/// i.e. `std::thread::hardware_concurrency()` unless `set_search_threads`
+/// changed it; scans under `detail::min_parallel_work` floats per thread stay
+/// on the caller. Results never depend on the thread count.
 class flat_index {
  public:
   static constexpr bool exact = true;
@@ -47,6 +52,13 @@ class flat_index {
   std::size_t dim() const noexcept { return dim_; }
   metric space() const noexcept { return space_; }
   std::size_t size() const noexcept { return keys_.size(); }
+
+  /// Caps the threads one search of this index uses; 0 (the default) follows
+  /// the process-wide `vecstore::search_threads()`. Not synchronized with
+  /// searches: set it before sharing the index between threads.
+  void set_threads(std::size_t n) noexcept { threads_ = n; }
+  /// The thread count a search uses now (at least 1).
+  std::size_t threads() const noexcept { return threads_ != 0 ? threads_ : search_threads(); }
 
   void reserve(std::size_t n) {
     data_.reserve(n * dim_);
@@ -120,7 +132,7 @@ class flat_index {
                                  keys_.data()};
     std::vector<std::vector<detail::scored_row>> found;
     if (allowed == nullptr) {
-      found = detail::search(src, queries, nq, k);
+      found = detail::search(src, queries, nq, k, threads());
     } else {
       std::vector<std::size_t> allowed_rows;
       allowed_rows.reserve((std::min)(allowed->size(), keys_.size()));
@@ -128,7 +140,7 @@ class flat_index {
         const auto it = rows_.find(key);
         if (it != rows_.end()) allowed_rows.push_back(it->second);
       }
-      found = detail::search(src, queries, nq, k, std::move(allowed_rows));
+      found = detail::search(src, queries, nq, k, std::move(allowed_rows), threads());
     }
 
     std::vector<std::vector<neighbor>> out(found.size());
@@ -191,6 +203,7 @@ class flat_index {
   std::vector<std::int64_t> keys_;                    // row -> key
   std::unordered_map<std::int64_t, std::size_t> rows_;  // key -> row
   std::vector<float> sq_norms_;                       // row -> ||x||^2; l2 only
+  std::size_t threads_ = 0;                           // 0: vecstore::search_threads()
 };
 
 }  // namespace v0

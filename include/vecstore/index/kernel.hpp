@@ -7,13 +7,24 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
 #include <limits>
+#include <memory>
+#include <mutex>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include <unistd.h>
+
+#include <vecstore/index/requirements.hpp>
 #include <vecstore/types.hpp>
 
 namespace vecstore {
@@ -30,6 +41,215 @@ struct row_view {
 
   const float* row(std::size_t r) const noexcept { return data + r * stride; }
 };
+
+/// @name Search threads
+///
+/// A scan over many rows is split into row ranges scored on several threads
+/// (each with its own top-k, merged at the end). How many threads one search
+/// may use is a process-wide setting, read by every index at each search:
+/// the store constructs its indexes itself, so a per-index knob would not be
+/// reachable through it. An index may still override it (`flat_index::set_threads`,
+/// `ivf_index::set_threads`).
+///
+/// The threads come from one persistent pool per process, created on first
+/// use (spawning threads per query costs more than a small scan: see
+/// docs/benchmarks.md), and the calling thread always works too. A search
+/// that reads less than `detail::min_parallel_work` floats per thread stays on
+/// the calling thread. After `fork()` the child builds its own pool on first
+/// use (the parent's threads do not exist there).
+/// @{
+
+namespace detail {
+/// 0 means "not set": use std::thread::hardware_concurrency().
+inline std::atomic<std::size_t>& search_threads_setting() noexcept {
+  static std::atomic<std::size_t> setting{0};
+  return setting;
+}
+}  // namespace detail
+
+/// Sets how many threads one search may use, the caller included; 0 restores
+/// the default, `std::thread::hardware_concurrency()`. 1 keeps every search on
+/// the calling thread. Safe to call at any time from any thread; searches
+/// already running keep the count they started with.
+inline void set_search_threads(std::size_t n) noexcept { detail::search_threads_setting().store(n); }
+
+/// The thread count a search may use now (at least 1).
+inline std::size_t search_threads() noexcept {
+  const std::size_t n = detail::search_threads_setting().load();
+  if (n != 0) return n;
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<std::size_t>(hw);
+}
+
+/// @}
+
+namespace detail {
+
+/// Floats one task must read before a scan is split across threads. Waking a
+/// pooled thread and merging its top-k costs about 5-20 us; 1 Mi floats
+/// (4 MiB, ~0.3 ms on one core) is where two threads measured faster than
+/// one for a single query on this machine (benchmarks/kernel_bench.cpp,
+/// BM_flat_threads; docs/benchmarks.md).
+inline constexpr std::size_t min_parallel_work = std::size_t{1} << 20;
+
+/// How many tasks a scan of `work` floats (rows x dim x queries) is split
+/// into: at most `threads`, and none smaller than `min_parallel_work`.
+inline std::size_t tasks_for(std::size_t work, std::size_t threads) noexcept {
+  const std::size_t by_work = work / min_parallel_work;
+  return (std::max)(std::size_t{1}, (std::min)(threads, by_work));
+}
+
+/// A small persistent pool. `run(n, fn)` calls `fn(0..n-1)`, each once, on
+/// the pool's threads and on the caller, and returns when all are done
+/// (rethrowing the first exception). Any number of threads may call `run` at
+/// once: each call is a job in a queue, and a caller always works through its
+/// own job too, so a busy pool delays a search but never deadlocks it.
+class thread_pool {
+ public:
+  explicit thread_pool(long owner_pid = 0) : owner_(owner_pid) {}
+  thread_pool(const thread_pool&) = delete;
+  thread_pool& operator=(const thread_pool&) = delete;
+  ~thread_pool() {
+    {
+      std::lock_guard<std::mutex> guard(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread& t : workers_) t.join();
+  }
+
+  /// Grows the pool to at least `n` worker threads (it never shrinks).
+  void ensure_workers(std::size_t n) {
+    if (worker_count_.load(std::memory_order_acquire) >= n) return;
+    std::lock_guard<std::mutex> guard(mutex_);
+    while (workers_.size() < n) {
+      workers_.emplace_back([this] { work(); });
+      worker_count_.store(workers_.size(), std::memory_order_release);
+    }
+  }
+
+  std::size_t workers() const noexcept { return worker_count_.load(std::memory_order_acquire); }
+  /// The process that created the pool; its threads exist only there.
+  long owner() const noexcept { return owner_; }
+
+  void run(std::size_t tasks, const std::function<void(std::size_t)>& fn) {
+    if (tasks == 0) return;
+    if (tasks == 1 || workers() == 0) {
+      for (std::size_t i = 0; i < tasks; ++i) fn(i);
+      return;
+    }
+    auto j = std::make_shared<job>();
+    j->fn = &fn;
+    j->count = tasks;
+    {
+      std::lock_guard<std::mutex> guard(mutex_);
+      queue_.push_back(j);
+    }
+    // Wake as many workers as there are tasks besides the caller's.
+    if (tasks - 1 >= workers()) {
+      wake_.notify_all();
+    } else {
+      for (std::size_t i = 0; i + 1 < tasks; ++i) wake_.notify_one();
+    }
+    execute(*j);
+    {
+      std::unique_lock<std::mutex> done(j->mutex);
+      j->done.wait(done, [&] { return j->finished == j->count; });
+    }
+    retire(j);
+    if (j->error) std::rethrow_exception(j->error);
+  }
+
+ private:
+  struct job {
+    const std::function<void(std::size_t)>* fn = nullptr;
+    std::size_t count = 0;
+    std::atomic<std::size_t> next{0};
+    std::mutex mutex;                 // guards finished and error
+    std::condition_variable done;
+    std::size_t finished = 0;
+    std::exception_ptr error;
+  };
+
+  // Claims and runs tasks of `j` until none is left.
+  static void execute(job& j) {
+    for (;;) {
+      const std::size_t i = j.next.fetch_add(1, std::memory_order_relaxed);
+      if (i >= j.count) return;
+      std::exception_ptr failed;
+      try {
+        (*j.fn)(i);
+      } catch (...) {
+        failed = std::current_exception();
+      }
+      std::lock_guard<std::mutex> guard(j.mutex);
+      if (failed && !j.error) j.error = failed;
+      if (++j.finished == j.count) j.done.notify_all();
+    }
+  }
+
+  void retire(const std::shared_ptr<job>& j) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    const auto it = std::find(queue_.begin(), queue_.end(), j);
+    if (it != queue_.end()) queue_.erase(it);
+  }
+
+  void work() {
+    for (;;) {
+      std::shared_ptr<job> j;
+      {
+        std::unique_lock<std::mutex> guard(mutex_);
+        wake_.wait(guard, [&] { return stop_ || !queue_.empty(); });
+        if (stop_) return;
+        j = queue_.front();
+        // A job whose tasks are all claimed leaves the queue; its owner
+        // still waits for the ones running.
+        if (j->next.load(std::memory_order_relaxed) + 1 >= j->count) queue_.pop_front();
+      }
+      execute(*j);
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::shared_ptr<job>> queue_;
+  std::vector<std::thread> workers_;
+  std::atomic<std::size_t> worker_count_{0};
+  bool stop_ = false;
+  long owner_;
+};
+
+/// The process's search pool, with at least `workers` threads. Created on
+/// first use and never destroyed: at exit its idle threads simply end with
+/// the process, and a child of fork() (where those threads do not exist)
+/// builds a pool of its own instead of touching the parent's.
+inline thread_pool& search_pool(std::size_t workers) {
+  static std::atomic<thread_pool*> current{nullptr};
+  const long pid = static_cast<long>(::getpid());
+  thread_pool* p = current.load(std::memory_order_acquire);
+  while (p == nullptr || p->owner() != pid) {
+    // Intentionally leaked (see above); a thread that loses the race deletes its own.
+    thread_pool* fresh = new thread_pool(pid);
+    if (current.compare_exchange_strong(p, fresh, std::memory_order_acq_rel)) {
+      p = fresh;
+      break;
+    }
+    delete fresh;
+  }
+  p->ensure_workers(workers);
+  return *p;
+}
+
+/// Runs `fn(0..tasks-1)` on the search pool (the caller included).
+inline void parallel_run(std::size_t tasks, const std::function<void(std::size_t)>& fn) {
+  if (tasks <= 1) {
+    if (tasks == 1) fn(0);
+    return;
+  }
+  search_pool(tasks - 1).run(tasks, fn);
+}
+
+}  // namespace detail
 
 namespace detail {
 
@@ -141,6 +361,20 @@ class topk_accumulator {
     return out;
   }
 
+  /// The kept candidates as (tie key, distance), best first; leaves the
+  /// accumulator empty. For scans over several views (the lists of an IVF
+  /// index), where a row number alone does not name a vector but the tie key
+  /// does.
+  std::vector<neighbor> take_sorted_keys() {
+    std::sort_heap(heap_.begin(), heap_.end(), ranks_before);
+    std::vector<neighbor> out;
+    out.reserve(heap_.size());
+    for (const candidate& c : heap_) out.push_back(neighbor{c.tie, c.distance});
+    heap_.clear();
+    threshold_ = std::numeric_limits<float>::infinity();
+    return out;
+  }
+
  private:
   struct candidate {
     float distance;
@@ -184,6 +418,23 @@ class query_set {
         sq_norms_[q] = const_vector_map(query(q), static_cast<Eigen::Index>(dim)).squaredNorm();
     }
   }
+
+  /// The queries `which[0..count)` of `from`, copied contiguously, already
+  /// prepared (normalized, with their norms): a group of queries that probe
+  /// the same IVF list, scored together by one product.
+  query_set(const query_set& from, const std::uint32_t* which, std::size_t count)
+      : data_(nullptr), count_(count), dim_(from.dim_) {
+    normalized_.resize(count * dim_);
+    for (std::size_t i = 0; i < count; ++i) std::copy(from.query(which[i]), from.query(which[i]) + dim_,
+                                                        normalized_.data() + i * dim_);
+    if (!from.sq_norms_.empty()) {
+      sq_norms_.resize(count);
+      for (std::size_t i = 0; i < count; ++i) sq_norms_[i] = from.sq_norms_[which[i]];
+    }
+    data_ = normalized_.data();
+  }
+  query_set(const query_set&) = delete;
+  query_set& operator=(const query_set&) = delete;
 
   std::size_t count() const noexcept { return count_; }
   std::size_t dim() const noexcept { return dim_; }
@@ -271,12 +522,22 @@ struct scan_scratch {
   std::vector<float> gathered;    // a block of subset rows copied contiguously
 };
 
+/// Accumulators reached through pointers: `acc[i]` is `*table[i]`. Lets a
+/// scan over a group of queries fold into the accumulators of the whole
+/// batch (IVF lists are probed by different subsets of a batch).
+struct accumulator_refs {
+  topk_accumulator* const* table;
+  topk_accumulator& operator[](std::size_t i) const noexcept { return *table[i]; }
+};
+
 /// Scores one block of rows (a `const_rows_map` over the view or over
 /// gathered rows) against every query, blocked by queries_per_block, and
-/// folds each query's scores into `acc[q]`.
-inline void score_block(const const_rows_map& block, block_rows where, const float* block_sq_norms,
-                        const row_source& src, const query_set& queries, const std::uint64_t* allowed_bits,
-                        scan_scratch& scratch, topk_accumulator* acc) {
+/// folds each query's scores into `acc[q]`. `Accumulators` is
+/// `topk_accumulator*` or `accumulator_refs`.
+template <class Accumulators>
+void score_block(const const_rows_map& block, block_rows where, const float* block_sq_norms, const row_source& src,
+                 const query_set& queries, const std::uint64_t* allowed_bits, scan_scratch& scratch,
+                 Accumulators acc) {
   const Eigen::Index n = block.rows();
   const Eigen::Index dim = block.cols();
   const std::size_t nq = queries.count();
@@ -296,28 +557,38 @@ inline void score_block(const const_rows_map& block, block_rows where, const flo
     }
     for (std::size_t j = 0; j < m; ++j) {
       const float* dots = scratch.scores.data() + static_cast<std::size_t>(scratch.scores.rows()) * j;
-      fold_block(src.space, dots, static_cast<std::size_t>(n), where, block_sq_norms,
-                 queries.sq_norm(q0 + j), src, allowed_bits, acc[q0 + j]);
+      fold_block(src.space, dots, static_cast<std::size_t>(n), where, block_sq_norms, queries.sq_norm(q0 + j), src,
+                 allowed_bits, acc[q0 + j]);
     }
   }
 }
 
-/// Scans rows [begin, end) of the view for every query into `acc[q]`. This is
-/// the unit of work of a later multi-threaded scan: split the rows into
-/// ranges, give each thread its own accumulators, then `merge` them.
-/// `allowed_bits` (nullable): one bit per view row; clear bits are skipped,
-/// but their rows are still scored, keeping the scan a dense product.
-inline void scan_rows(const row_source& src, const query_set& queries, std::size_t begin, std::size_t end,
-                      const std::uint64_t* allowed_bits, topk_accumulator* acc) {
+/// Makes `scratch` fit blocks of up to `block` rows and `nq` queries; keeps
+/// what it has when that is enough, so one scratch serves many small scans.
+inline void fit_scratch(scan_scratch& scratch, std::size_t block, std::size_t nq, bool norms, bool gather,
+                        std::size_t dim) {
+  const Eigen::Index rows = static_cast<Eigen::Index>(block);
+  const Eigen::Index cols = static_cast<Eigen::Index>((std::max)(std::size_t{1}, (std::min)(nq, queries_per_block)));
+  if (scratch.scores.rows() < rows || scratch.scores.cols() < cols)
+    scratch.scores.resize((std::max)(rows, scratch.scores.rows()), (std::max)(cols, scratch.scores.cols()));
+  if (norms && scratch.sq_norms.size() < block) scratch.sq_norms.resize(block);
+  if (gather && scratch.gathered.size() < block * dim) scratch.gathered.resize(block * dim);
+}
+
+/// Scans rows [begin, end) of the view for every query into `acc[q]`: the
+/// unit of work of a threaded scan, which splits the rows into ranges, gives
+/// each its own accumulators, then `merge`s them. `allowed_bits` (nullable):
+/// one bit per view row; clear bits are skipped, but their rows are still
+/// scored, keeping the scan a dense product.
+template <class Accumulators>
+void scan_rows(const row_source& src, const query_set& queries, std::size_t begin, std::size_t end,
+               const std::uint64_t* allowed_bits, Accumulators acc, scan_scratch& scratch) {
   end = (std::min)(end, src.rows.rows);
   if (begin >= end || queries.count() == 0 || src.rows.dim == 0) return;
   const std::size_t dim = src.rows.dim;
   const std::size_t block = (std::min)(rows_per_block(dim), end - begin);
-  scan_scratch scratch;
-  scratch.scores.resize(static_cast<Eigen::Index>(block),
-                        static_cast<Eigen::Index>((std::min)(queries.count(), queries_per_block)));
   const bool need_norms = src.space == metric::l2 && src.sq_norms == nullptr;
-  if (need_norms) scratch.sq_norms.resize(block);
+  fit_scratch(scratch, block, queries.count(), need_norms, false, dim);
   for (std::size_t r0 = begin; r0 < end; r0 += block) {
     const std::size_t n = (std::min)(block, end - r0);
     const const_rows_map rows(src.rows.row(r0), static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(dim),
@@ -331,14 +602,23 @@ inline void scan_rows(const row_source& src, const query_set& queries, std::size
   }
 }
 
+/// `scan_rows` with a scratch of its own.
+template <class Accumulators>
+void scan_rows(const row_source& src, const query_set& queries, std::size_t begin, std::size_t end,
+               const std::uint64_t* allowed_bits, Accumulators acc) {
+  scan_scratch scratch;
+  scan_rows(src, queries, begin, end, allowed_bits, acc, scratch);
+}
+
 /// Scans only the listed rows (ascending, unique, each below `src.rows.rows`)
 /// for every query into `acc[q]`. One query: an Eigen dot product per row, in
 /// place. Several: rows are gathered into a contiguous block first, so the
 /// batch is scored by `score_block` exactly like the dense scan (products
 /// that read each gathered row once per block of queries). Split `subset`
 /// to thread it.
-inline void scan_subset(const row_source& src, const query_set& queries, const std::size_t* subset,
-                        std::size_t count, topk_accumulator* acc) {
+template <class Accumulators>
+void scan_subset(const row_source& src, const query_set& queries, const std::size_t* subset, std::size_t count,
+                 Accumulators acc, scan_scratch& scratch) {
   if (count == 0 || queries.count() == 0 || src.rows.dim == 0) return;
   const std::size_t dim = src.rows.dim;
   const Eigen::Index edim = static_cast<Eigen::Index>(dim);
@@ -350,14 +630,13 @@ inline void scan_subset(const row_source& src, const query_set& queries, const s
   };
 
   const std::size_t block = (std::min)(rows_per_block(dim), count);
-  scan_scratch scratch;
-  if (l2) scratch.sq_norms.resize(block);
+  const bool one = queries.count() == 1;
+  fit_scratch(scratch, block, queries.count(), l2, !one, dim);
 
-  if (queries.count() == 1) {
+  if (one) {
     // One query: a dot product per row, read in place; copying the rows
     // would cost as much memory traffic as scoring them.
     const const_vector_map q(queries.query(0), edim);
-    scratch.scores.resize(static_cast<Eigen::Index>(block), 1);
     for (std::size_t i0 = 0; i0 < count; i0 += block) {
       const std::size_t n = (std::min)(block, count - i0);
       for (std::size_t i = 0; i < n; ++i) {
@@ -371,9 +650,6 @@ inline void scan_subset(const row_source& src, const query_set& queries, const s
     return;
   }
 
-  scratch.scores.resize(static_cast<Eigen::Index>(block),
-                        static_cast<Eigen::Index>((std::min)(queries.count(), queries_per_block)));
-  scratch.gathered.resize(block * dim);
   for (std::size_t i0 = 0; i0 < count; i0 += block) {
     const std::size_t n = (std::min)(block, count - i0);
     for (std::size_t i = 0; i < n; ++i) {
@@ -383,9 +659,17 @@ inline void scan_subset(const row_source& src, const query_set& queries, const s
     }
     const const_rows_map rows(scratch.gathered.data(), static_cast<Eigen::Index>(n), edim,
                               Eigen::OuterStride<>(edim));
-    score_block(rows, block_rows{0, subset + i0}, l2 ? scratch.sq_norms.data() : nullptr, src, queries,
-                nullptr, scratch, acc);
+    score_block(rows, block_rows{0, subset + i0}, l2 ? scratch.sq_norms.data() : nullptr, src, queries, nullptr,
+                scratch, acc);
   }
+}
+
+/// `scan_subset` with a scratch of its own.
+template <class Accumulators>
+void scan_subset(const row_source& src, const query_set& queries, const std::size_t* subset, std::size_t count,
+                 Accumulators acc) {
+  scan_scratch scratch;
+  scan_subset(src, queries, subset, count, acc, scratch);
 }
 
 /// Turns the accumulators into sorted result lists.
@@ -403,16 +687,51 @@ inline std::vector<topk_accumulator> make_accumulators(std::size_t nq, std::size
   return acc;
 }
 
+/// Splits `count` items into `tasks` nearly equal ranges, each a multiple of
+/// `grain` (but the last); range `t` is [cut(t), cut(t + 1)).
+inline std::size_t range_cut(std::size_t count, std::size_t tasks, std::size_t t, std::size_t grain) noexcept {
+  if (t >= tasks) return count;
+  const std::size_t raw = count / tasks * t + (std::min)(t, count % tasks);
+  return (std::min)(count, raw / grain * grain);
+}
+
+/// Runs `scan(begin, end, acc)` over `count` items split into `tasks` ranges
+/// on the search pool, each into accumulators of its own, merged into `acc`
+/// at the end. One task runs on the caller, straight into `acc`.
+template <class Scan>
+void parallel_scan(std::size_t count, std::size_t tasks, std::size_t grain, std::vector<topk_accumulator>& acc,
+                   const Scan& scan) {
+  if (tasks <= 1) {
+    scan(std::size_t{0}, count, acc.data());
+    return;
+  }
+  const std::size_t nq = acc.size();
+  const std::size_t k = nq == 0 ? 0 : acc[0].k();
+  std::vector<std::vector<topk_accumulator>> parts(tasks - 1);
+  for (auto& part : parts) part = make_accumulators(nq, k, k);
+  parallel_run(tasks, [&](std::size_t t) {
+    topk_accumulator* into = t == 0 ? acc.data() : parts[t - 1].data();
+    scan(range_cut(count, tasks, t, grain), range_cut(count, tasks, t + 1, grain), into);
+  });
+  for (auto& part : parts)
+    for (std::size_t q = 0; q < nq; ++q) acc[q].merge(part[q]);
+}
+
 /// Exact top-k over every row: `queries` holds `nq` rows of `src.rows.dim`
 /// floats, row-major. Returns `nq` lists of at most `k` rows, nearest first,
-/// ties by `src.tie_keys` (or row). `k == 0` yields empty lists.
+/// ties by `src.tie_keys` (or row). `k == 0` yields empty lists. Uses up to
+/// `threads` threads (see `tasks_for`); results do not depend on the count.
 inline std::vector<std::vector<scored_row>> search(const row_source& src, const float* queries, std::size_t nq,
-                                                   std::size_t k) {
+                                                   std::size_t k, std::size_t threads = 1) {
   if (nq == 0 || k == 0 || src.rows.rows == 0 || src.rows.dim == 0)
     return std::vector<std::vector<scored_row>>(nq);
   const query_set qs(queries, nq, src.rows.dim, src.space);
   std::vector<topk_accumulator> acc = make_accumulators(nq, k, src.rows.rows);
-  scan_rows(src, qs, 0, src.rows.rows, nullptr, acc.data());
+  const std::size_t tasks = tasks_for(src.rows.rows * src.rows.dim * nq, threads);
+  parallel_scan(src.rows.rows, tasks, min_block_rows, acc,
+                [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+                  scan_rows(src, qs, begin, end, nullptr, into);
+                });
   return finish(acc);
 }
 
@@ -420,7 +739,8 @@ inline std::vector<std::vector<scored_row>> search(const row_source& src, const 
 /// allowed, rows past the view ignored). A small subset is read row by row; a
 /// large one runs the dense scan under a bitmap.
 inline std::vector<std::vector<scored_row>> search(const row_source& src, const float* queries, std::size_t nq,
-                                                   std::size_t k, std::vector<std::size_t> allowed_rows) {
+                                                   std::size_t k, std::vector<std::size_t> allowed_rows,
+                                                   std::size_t threads = 1) {
   const std::size_t n_rows = src.rows.rows;
   allowed_rows.erase(std::remove_if(allowed_rows.begin(), allowed_rows.end(),
                                     [n_rows](std::size_t r) { return r >= n_rows; }),
@@ -435,13 +755,22 @@ inline std::vector<std::vector<scored_row>> search(const row_source& src, const 
   const query_set qs(queries, nq, src.rows.dim, src.space);
   std::vector<topk_accumulator> acc = make_accumulators(nq, k, allowed_rows.size());
   if (allowed_rows.size() == n_rows) {
-    scan_rows(src, qs, 0, n_rows, nullptr, acc.data());
+    const std::size_t tasks = tasks_for(n_rows * src.rows.dim * nq, threads);
+    parallel_scan(n_rows, tasks, min_block_rows, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+      scan_rows(src, qs, begin, end, nullptr, into);
+    });
   } else if (allowed_rows.size() * gather_divisor <= n_rows) {
-    scan_subset(src, qs, allowed_rows.data(), allowed_rows.size(), acc.data());
+    const std::size_t tasks = tasks_for(allowed_rows.size() * src.rows.dim * nq, threads);
+    parallel_scan(allowed_rows.size(), tasks, 1, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+      scan_subset(src, qs, allowed_rows.data() + begin, end - begin, into);
+    });
   } else {
     std::vector<std::uint64_t> bits((n_rows + 63) / 64, 0);
     for (std::size_t r : allowed_rows) bits[r / 64] |= std::uint64_t{1} << (r % 64);
-    scan_rows(src, qs, 0, n_rows, bits.data(), acc.data());
+    const std::size_t tasks = tasks_for(n_rows * src.rows.dim * nq, threads);
+    parallel_scan(n_rows, tasks, min_block_rows, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+      scan_rows(src, qs, begin, end, bits.data(), into);
+    });
   }
   return finish(acc);
 }

@@ -65,7 +65,8 @@ inline namespace v0 {
 ///      True when `search` returns the exact top-k (flat_index); false for an
 ///      approximate index (ivf_index), whose recall the store reports.
 ///
-/// Shipped policies: `flat_index` (index/flat_index.hpp, the default, exact).
+/// Shipped policies: `flat_index` (index/flat_index.hpp, the default, exact)
+/// and `ivf_index` (index/ivf_index.hpp, approximate, persistent).
 /// `tests/support/index_archetype.hpp` is the smallest type that qualifies.
 /// @{
 
@@ -167,6 +168,91 @@ struct index_requirements {
 template <class I>
 concept index_policy = is_index_policy<I>::value;
 #endif
+
+/// @}
+
+/// @name Persistent index (optional extension of IndexPolicy)
+///
+/// An index whose derived state is too costly to rebuild in every process (the
+/// k-means quantizer of `ivf_index`) shares it through SQLite: one writer
+/// trains it and stores it, every process loads it, so nobody retrains at
+/// open and every process assigns a vector to the same list. The store
+/// detects the extension with `detail::is_persistent_index<I>` and uses it
+/// only when every member below exists with exactly this signature and
+/// `persistent` is true; `flat_index` has none of them.
+///
+///  - `static constexpr bool persistent = true`
+///  - `std::int32_t assign(const float* vector) const`
+///      The list `vector` (raw, as the user gave it; the index normalizes it
+///      itself for cosine) belongs to under the current state; -1 while the
+///      index is untrained. Deterministic for a given state, in any process
+///      and whatever else the index holds: the writer calls it, inside its
+///      transaction, for every stored embedding and stores the result.
+///  - `void upsert(std::int64_t key, const float* vector, std::int32_t list)`
+///      Inserts or replaces `key` into list `list` as some process's
+///      `assign()` computed it under the current state (-1: the untrained
+///      flat fallback). The store calls this instead of `upsert(key, vector)`
+///      when loading or catching up. The index trusts `list`: it does not
+///      recompute it (a list it does not have, from a damaged row, must not
+///      crash it; `ivf_index` keeps such a vector in its always-scanned
+///      fallback list).
+///  - `bool wants_training(std::size_t stored) const`
+///      Asked by the writer after each committed write, with the number of
+///      embeddings the collection stores: true when `train()` should run now
+///      (untrained and large enough, or grown well past its training size).
+///  - `std::vector<std::uint8_t> train()`
+///      Trains from the vectors the index holds, installs the result,
+///      re-buckets every key, and returns the state serialized (versioned,
+///      checksummed, naming dim and metric) for `load_state` in other
+///      processes. Deterministic given the index's seed and contents. The
+///      writer stores the blob and every key's new `assign()` in the same
+///      transaction.
+///  - `void load_state(const std::uint8_t* data, std::size_t size)`
+///      Installs a state serialized by `train()`, possibly in another
+///      process. Throws `vecstore::corruption_error` when the blob does not
+///      parse, fails its checksum, or names another dim or metric; the index
+///      is unchanged then. May drop the keys it holds: the store re-adds every
+///      row with `upsert(key, vector, list)` afterwards.
+/// @{
+
+namespace detail {
+
+template <class I>
+using index_persistent_t = std::enable_if_t<std::is_same<decltype(&I::persistent), const bool*>::value,
+                                            std::bool_constant<*&I::persistent>>;
+template <class I>
+using index_assign_t = decltype(std::declval<const I&>().assign(std::declval<const float*>()));
+template <class I>
+using index_upsert_listed_t = decltype(std::declval<I&>().upsert(
+    std::declval<std::int64_t>(), std::declval<const float*>(), std::declval<std::int32_t>()));
+template <class I>
+using index_wants_training_t = decltype(std::declval<const I&>().wants_training(std::declval<std::size_t>()));
+template <class I>
+using index_train_t = decltype(std::declval<I&>().train());
+template <class I>
+using index_load_state_t =
+    decltype(std::declval<I&>().load_state(std::declval<const std::uint8_t*>(), std::declval<std::size_t>()));
+
+template <class I, class = void>
+struct persistent_flag : std::false_type {};
+template <class I>
+struct persistent_flag<I, std::void_t<index_persistent_t<I>>> : index_persistent_t<I> {};
+
+/// True when `I` offers the whole persistent-index extension (above) with
+/// these exact signatures and `I::persistent` is a static constexpr true.
+template <class I>
+struct is_persistent_index
+    : std::bool_constant<persistent_flag<I>::value &&
+                         is_detected_exact_v<std::int32_t, index_assign_t, I> &&
+                         is_detected_exact_v<void, index_upsert_listed_t, I> &&
+                         is_detected_exact_v<bool, index_wants_training_t, I> &&
+                         is_detected_exact_v<std::vector<std::uint8_t>, index_train_t, I> &&
+                         is_detected_exact_v<void, index_load_state_t, I>> {};
+
+template <class I>
+inline constexpr bool is_persistent_index_v = is_persistent_index<I>::value;
+
+}  // namespace detail
 
 /// @}
 

@@ -64,6 +64,37 @@ CREATE TABLE store_meta (
 INSERT INTO store_meta (key, value) VALUES ('seq', 0), ('compacted_seq', 0);
 )sql";
 
+/// Schema version 2: what persistent index policies (ivf_index) share between
+/// processes — one serialized quantizer per collection and each record's
+/// inverted list — so nobody retrains or reassigns at open.
+inline constexpr const char* migration_v1_to_v2 = R"sql(
+CREATE TABLE index_state (
+  collection_id INTEGER PRIMARY KEY REFERENCES collections (collection_id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  state BLOB NOT NULL,
+  checksum INTEGER NOT NULL,
+  seq INTEGER NOT NULL
+) STRICT;
+CREATE INDEX index_state_by_seq ON index_state (seq);
+CREATE TABLE index_assignments (
+  rid INTEGER PRIMARY KEY REFERENCES records (rid) ON DELETE CASCADE,
+  list INTEGER NOT NULL
+) STRICT;
+)sql";
+
+/// migrations[i] takes a store from version i + 1 to i + 2. A new store is
+/// created at version 1 and runs every step too, so a created and a migrated
+/// store have the same sqlite_master, byte for byte.
+inline constexpr const char* migrations[] = {migration_v1_to_v2};
+static_assert(sizeof(migrations) / sizeof(migrations[0]) + 1 == schema_version,
+              "vecstore: every schema version above 1 needs its migration step");
+
+/// Runs the migration steps from `from` up to schema_version.
+inline void migrate(connection& c, std::int64_t from) {
+  for (std::int64_t v = from; v < schema_version; ++v) c.exec(migrations[v - 1]);
+  c.exec(("PRAGMA user_version = " + std::to_string(schema_version)).c_str());
+}
+
 /// One row of sqlite_master: what the schema check compares.
 using schema_entry = std::tuple<std::string, std::string, std::string, std::string>;
 
@@ -86,6 +117,7 @@ inline const std::vector<schema_entry>& expected_schema() {
   static const std::vector<schema_entry> expected = [] {
     SQLite::Database mem(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     mem.exec(schema_v1);
+    for (const char* step : migrations) mem.exec(step);
     return read_schema(mem);
   }();
   return expected;
@@ -95,6 +127,19 @@ inline std::int64_t pragma_int(connection& c, const char* pragma) {
   SQLite::Statement st(c.db(), pragma);
   st.executeStep();
   return st.getColumn(0).getInt64();
+}
+
+/// Stores up to this size get a full integrity_check at open (it also
+/// compares index b-trees with their tables); larger ones get quick_check.
+/// Measured on this class of machine (warm cache): see docs/operations.md.
+inline constexpr std::int64_t integrity_check_limit = std::int64_t{64} << 20;
+
+/// "ok", or what SQLite's integrity_check (full) / quick_check found.
+inline std::string page_check(connection& c, bool full) {
+  SQLite::Statement st(c.db(), full ? "PRAGMA integrity_check(20)" : "PRAGMA quick_check(20)");
+  std::string result;
+  while (st.executeStep()) result += (result.empty() ? "" : "; ") + st.getColumn(0).getString();
+  return result;
 }
 
 /// A file with no tables and no ids: a new store to create.
@@ -117,7 +162,10 @@ inline void check_not_foreign(connection& c) {
 /// has, migrating it forward when it is older. Runs in one `BEGIN IMMEDIATE`
 /// transaction, re-reading the version inside it, so two processes opening
 /// a new or old store at once create or migrate it exactly once.
-inline void prepare_schema(connection& c) {
+/// `before_migration(from_version)` runs inside that transaction, before the
+/// first step, on this connection: the store takes its backup there.
+template <class BeforeMigration>
+void prepare_schema(connection& c, BeforeMigration&& before_migration) {
   const auto& file = c.file();
   try {
     // Refuse a foreign file before changing anything in it (even its journal mode).
@@ -136,7 +184,7 @@ inline void prepare_schema(connection& c) {
     if (is_empty_file(c)) {
       c.exec(schema_v1);
       c.exec(("PRAGMA application_id = " + std::to_string(application_id)).c_str());
-      c.exec(("PRAGMA user_version = " + std::to_string(schema_version)).c_str());
+      migrate(c, 1);
       tx.commit();
       return;
     }
@@ -152,7 +200,10 @@ inline void prepare_schema(connection& c) {
       throw_error<schema_error>("unknown schema version", file, "user_version is " + std::to_string(version),
                                 "The file was not written by a released vecstore; restore a backup");
     }
-    // Version 1 is the first format; migrations from older versions go here.
+    if (version < schema_version) {
+      before_migration(version);
+      migrate(c, version);
+    }
     tx.commit();
     if (read_schema(c.db()) != expected_schema()) {
       throw_error<corruption_error>("the store's schema is damaged", file,

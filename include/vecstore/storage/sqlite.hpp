@@ -8,10 +8,13 @@
 #include <exception>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <utility>
+
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 #include <SQLiteCpp/Database.h>
@@ -88,6 +91,22 @@ class borrowed_statement {
   SQLite::Statement* st_;
 };
 
+/// Which file a path names right now (device and inode). A store replaced by
+/// a recovery or restore in another process has a new identity at the same path.
+struct file_identity {
+  dev_t device = 0;
+  ino_t inode = 0;
+  bool operator==(const file_identity& o) const noexcept { return device == o.device && inode == o.inode; }
+  bool operator!=(const file_identity& o) const noexcept { return !(*this == o); }
+};
+
+/// stat(2) of the path, not of a descriptor: never opens the file.
+inline std::optional<file_identity> identity_of(const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return std::nullopt;
+  return file_identity{st.st_dev, st.st_ino};
+}
+
 /// One SQLite connection to a store file. Not thread-safe: the store
 /// serializes access to it.
 class connection {
@@ -101,6 +120,14 @@ class connection {
       db_->exec("PRAGMA foreign_keys = ON");
       db_->exec("PRAGMA trusted_schema = OFF");
       db_->exec(options.sync == durability::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+      // Keep -wal and -shm on close. SQLite otherwise unlinks them BY NAME when
+      // the last connection closes; after a recovery in another process moved
+      // the store aside, that name belongs to the new store's live WAL.
+      int persist = 1;
+      sqlite3_file_control(db_->getHandle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+      // ...and truncate the WAL back to at most 64 MiB after checkpoints.
+      db_->exec("PRAGMA journal_size_limit = 67108864");
+      identity_ = identity_of(file).value_or(file_identity{});
     } catch (const SQLite::Exception& e) {
       rethrow_sqlite(e, file, "cannot open the store");
     }
@@ -109,6 +136,8 @@ class connection {
   connection& operator=(const connection&) = delete;
 
   const std::filesystem::path& file() const noexcept { return file_; }
+  /// The file this connection opened (its identity when it was opened).
+  const file_identity& identity() const noexcept { return identity_; }
   SQLite::Database& db() noexcept { return *db_; }
   sqlite3* handle() const noexcept { return db_->getHandle(); }
 
@@ -134,6 +163,7 @@ class connection {
 
  private:
   std::filesystem::path file_;
+  file_identity identity_;
   std::unique_ptr<SQLite::Database> db_;
   std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> cache_;
 };

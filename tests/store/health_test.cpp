@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: MIT
+// Detection: damage found at open, by health(), by the deep check, and a
+// store file replaced under a running process.
+#include <fstream>
+#include <iterator>
+
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+#include <vecstore/vecstore.hpp>
+
+#include "support/process.hpp"
+#include "support/temp_dir.hpp"
+
+using namespace vecstore;
+using vecstore_test::repl_child;
+using vecstore_test::temp_dir;
+
+namespace {
+
+std::shared_ptr<store> open_at(const std::filesystem::path& path) {
+  store_options o;
+  o.path = path;
+  return open(o);
+}
+
+void raw_exec(const std::filesystem::path& path, const char* sql) {
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+  char* error = nullptr;
+  const int rc = sqlite3_exec(raw, sql, nullptr, nullptr, &error);
+  INFO((error ? error : ""));
+  sqlite3_free(error);
+  sqlite3_close(raw);
+  REQUIRE(rc == SQLITE_OK);
+}
+
+const health_check* find_check(const health_report& r, const std::string& name) {
+  for (const auto& c : r.checks)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("the deep check finds an embedding changed behind the store's back", "[health][verify]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  auto db = open_at(path);
+  auto c = db->create_collection("c", {3, metric::l2});
+  c.add({{"a", {1, 2, 3}, std::nullopt, {}}, {"b", {4, 5, 6}, std::nullopt, {}}});
+  REQUIRE(db->verify().status == health_status::healthy);
+  CHECK(find_check(db->verify(), "checksums")->detail == "2 embeddings match their checksums");
+
+  raw_exec(path, "UPDATE records SET embedding = zeroblob(12) WHERE id = 'b'");
+  const auto report = db->verify();
+  CHECK(report.status == health_status::unhealthy);
+  const auto* checksums = find_check(report, "checksums");
+  REQUIRE(checksums);
+  CHECK(checksums->status == health_status::unhealthy);
+  CHECK_THAT(checksums->detail, Catch::Contains("the checksum of record \"b\""));
+  // A read that meets the damage raises corruption_error instead of serving it.
+  CHECK_THROWS_AS(c.get({"b"}, include::embeddings), corruption_error);
+  query_options with_vectors;
+  with_vectors.fields = include::embeddings;
+  CHECK_THROWS_AS(c.query({1, 2, 3}, with_vectors), corruption_error);
+}
+
+TEST_CASE("page damage outside the embeddings is caught at open", "[health][corruption]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  {
+    auto db = open_at(path);
+    auto c = db->create_collection("c", {2, metric::l2});
+    std::vector<record> records;
+    for (int i = 0; i < 400; ++i) {
+      records.push_back({"id-" + std::to_string(i), {float(i), 1}, "document number " + std::to_string(i),
+                         {{"n", std::int64_t{i}}}});
+    }
+    c.add(records);
+    db->close();
+  }
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::size_t page = 4096;
+  // Zero one page in the middle of the file (a b-tree page of some table or index).
+  std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(page * (bytes.size() / page / 2)),
+            bytes.begin() + static_cast<std::ptrdiff_t>(page * (bytes.size() / page / 2 + 1)), '\0');
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  store_options o;
+  o.path = path;
+  CHECK_THROWS_AS(open(o), corruption_error);
+}
+
+TEST_CASE("a process follows the store file when another process replaces it", "[health][multiprocess][identity]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  const auto other = dir / "other.db";
+  {
+    auto db = open_at(other);
+    db->create_collection("c", {2, metric::l2}).add({{"from-other", {5, 5}, std::nullopt, {}}});
+    db->close();
+  }
+  auto db = open_at(path);
+  auto c = db->create_collection("c", {2, metric::l2});
+  c.add({{"original", {1, 1}, std::nullopt, {}}});
+
+  // Another process (a restore, say) moves the store aside and puts another in its place.
+  repl_child restorer;
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::filesystem::rename(path.string() + suffix, dir.path() / (std::string("store.db.corrupt-test") + suffix));
+    std::error_code ec;
+    std::filesystem::rename(other.string() + suffix, path.string() + suffix, ec);
+  }
+  // This process's next read serves the new file, and its next write lands there.
+  query_options q;
+  q.k = 10;
+  q.fields = include::none;
+  auto c2 = db->get_collection("c");
+  const auto hits = c2.query({0, 0}, q);
+  REQUIRE(hits.size() == 1);
+  CHECK(hits[0].id == "from-other");
+  c2.add({{"after", {2, 2}, std::nullopt, {}}});
+  REQUIRE(nlohmann::json::parse(restorer.ask("open " + path.string()))["ok"] == true);
+  CHECK(nlohmann::json::parse(restorer.ask("count c"))["count"] == 2);
+  // The quarantined file was not written to.
+  SQLite::Database moved((dir / "store.db.corrupt-test").string(), SQLite::OPEN_READONLY);
+  CHECK(moved.execAndGet("SELECT count(*) FROM records").getInt() == 1);
+}
+
+TEST_CASE("a store of schema version 1 is migrated forward, and a newer one refused", "[health][schema]") {
+  temp_dir dir;
+  const auto path = dir / "old.db";
+  {
+    SQLite::Database old(path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    old.exec("PRAGMA journal_mode = WAL");
+    old.exec(detail::schema_v1);
+    old.exec("PRAGMA application_id = " + std::to_string(application_id));
+    old.exec("PRAGMA user_version = 1");
+    old.exec("INSERT INTO collections (name, dim, space, seq) VALUES ('legacy', 2, 'l2', 1)");
+  }
+  {
+    auto db = open_at(path);
+    CHECK(db->get_collection("legacy").dim() == 2);
+    db->get_collection("legacy").add({{"x", {1, 2}, std::nullopt, {}}});
+    CHECK(db->health(true).status == health_status::healthy);
+    db->close();
+  }
+  SQLite::Database after(path.string(), SQLite::OPEN_READONLY);
+  CHECK(after.execAndGet("PRAGMA user_version").getInt() == schema_version);
+
+  raw_exec(path, "PRAGMA user_version = 99");
+  store_options o;
+  o.path = path;
+  CHECK_THROWS_AS(open(o), schema_error);
+  CHECK_THROWS_WITH(open(o), "vecstore: store written by a newer vecstore (" + path.string() +
+                                 "): its schema version is 99, this build reads up to " +
+                                 std::to_string(schema_version) + ". Upgrade vecstore to open it; nothing was changed");
+}
