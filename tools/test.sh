@@ -42,14 +42,46 @@ run_config() {
   if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then failed_configs+=("$name"); fi
 }
 
+# run_tsan: ThreadSanitizer over the concurrency suites (threads, locks, fork),
+# run by tag from the test binary; any report fails the run.
+run_tsan() {
+  local dir="build/test-tsan"
+  echo "=== tsan ==="
+  cmake -S . -B "$dir" -G Ninja -DVECSTORE_BUILD_TESTS=ON -DVECSTORE_BUILD_EXAMPLES=OFF \
+    -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 -DCMAKE_CXX_FLAGS="-O1 -g" -DVECSTORE_SANITIZE=thread >/dev/null
+  if ! cmake --build "$dir" -j"$jobs" --target vecstore_tests vecstore_test_child; then
+    failed_configs+=("tsan (build)")
+    total_failed=$((total_failed + 1))
+    return
+  fi
+  local log="$dir/tsan.log" status=0
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+    "$dir/tests/vecstore_tests" "[concurrency],[lock],[fork],[visibility]" 2>&1 | tee "$log" || status=$?
+  local cases
+  cases=$(grep -oE '[0-9]+ test cases' "$log" | tail -n1 | grep -oE '[0-9]+' || echo 0)
+  if [ "$status" -ne 0 ] || grep -q "WARNING: ThreadSanitizer" "$log" || [ "$cases" -eq 0 ]; then
+    failed_configs+=("tsan")
+    total_failed=$((total_failed + 1))
+  else
+    total_passed=$((total_passed + cases))
+  fi
+}
+
+# The stress tests run 30 s in the main configuration and 10 s under the
+# sanitizers; VECSTORE_STRESS_SECONDS=600 tools/test.sh soaks for longer.
+stress=${VECSTORE_STRESS_SECONDS:-30}
+short_stress=$(( stress < 10 ? stress : 10 ))
+
 # g++, C++17, the headers in include/.
-run_config gcc-cxx17 -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 -DCMAKE_CXX_FLAGS=-O2
+VECSTORE_STRESS_SECONDS=$stress run_config gcc-cxx17 -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 \
+  -DCMAKE_CXX_FLAGS=-O2
 # clang++, C++20, compiled against the generated single header instead.
-run_config clang-cxx20-single -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_CXX_STANDARD=20 -DCMAKE_CXX_FLAGS=-O2 \
-  -DVECSTORE_USE_SINGLE_INCLUDE=ON
+VECSTORE_STRESS_SECONDS=$short_stress run_config clang-cxx20-single -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_CXX_STANDARD=20 -DCMAKE_CXX_FLAGS=-O2 -DVECSTORE_USE_SINGLE_INCLUDE=ON
 # AddressSanitizer + UndefinedBehaviorSanitizer.
-run_config asan-ubsan -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 -DCMAKE_CXX_FLAGS="-O1 -g" \
-  -DVECSTORE_SANITIZE=address,undefined
+VECSTORE_STRESS_SECONDS=$short_stress run_config asan-ubsan -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 \
+  -DCMAKE_CXX_FLAGS="-O1 -g" -DVECSTORE_SANITIZE=address,undefined
+run_tsan
 
 echo
 if [ ${#failed_configs[@]} -ne 0 ]; then

@@ -247,6 +247,22 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// checksum. O(file size); never cached.
   health_report verify() { return run_health_checks(true); }
 
+  /// Rewrites the file without free pages (VACUUM; record and collection ids
+  /// are INTEGER PRIMARY KEYs, so they survive it) and truncates the WAL.
+  /// Holds the writer lock meanwhile; readers elsewhere keep reading.
+  void compact() {
+    std::lock_guard<std::mutex> writers(write_mutex_);
+    std::unique_lock<LockPolicy> writer = acquire_writer("cannot compact the store");
+    std::lock_guard<std::mutex> db_guard(db_mutex_);
+    refresh_locked();
+    detail::with_retries(options_, options_.path, "cannot compact the store", [&] {
+      conn_->clear_cache();  // VACUUM needs every statement finalized
+      conn_->exec("VACUUM");
+      conn_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      return true;
+    });
+  }
+
   /// Closes the connection (checkpointing the WAL) and releases the lock
   /// file. Later calls on this instance throw. Also run by the destructor.
   void close() noexcept {

@@ -437,3 +437,31 @@ TEST_CASE("health reports a fresh store healthy, with per-collection counts, and
   CHECK(db->health().checked_at == report.checked_at);
   CHECK(db->health(true).collections[0].records == 3);
 }
+
+TEST_CASE("compact shrinks a store after deletes and keeps every record and id", "[store][compact]") {
+  temp_dir dir;
+  auto db = open_in<store>(dir);
+  auto c = db->create_collection("c", {64, metric::l2});
+  std::mt19937 rng(5);
+  std::vector<record> records;
+  for (int i = 0; i < 2000; ++i) records.push_back({"r" + std::to_string(i), random_vector(rng, 64), "doc", {}});
+  c.add(records);
+  std::vector<std::string> doomed;
+  for (int i = 0; i < 1900; ++i) doomed.push_back("r" + std::to_string(i));
+  c.remove(doomed);
+  db->close();
+  db = open_in<store>(dir);
+  const auto before = std::filesystem::file_size(db->path());
+  db->compact();
+  const auto after = std::filesystem::file_size(db->path());
+  CHECK(after < before / 4);
+  c = db->get_collection("c");
+  CHECK(c.count() == 100);
+  query_options q;
+  q.k = 1;
+  q.fields = include::embeddings;
+  const auto hit = c.query(records[1950].embedding, q).at(0);
+  CHECK(hit.id == "r1950");
+  CHECK(hit.embedding == records[1950].embedding);
+  CHECK(db->verify().status == health_status::healthy);
+}

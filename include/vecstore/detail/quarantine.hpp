@@ -136,8 +136,13 @@ inline void create_private_file(const std::filesystem::path& file) {
 /// file before renaming it into place. Such a file is ours; when the pid in
 /// its name is no longer alive, remove_stale_temporaries() may delete it.
 inline std::filesystem::path temporary_name(const std::filesystem::path& dir, const std::string& name) {
-  return dir / ("." + name + ".tmp-" + std::to_string(::getpid()) + "-" +
-                utc_stamp(std::chrono::system_clock::now(), true));
+  for (;;) {
+    std::filesystem::path p = dir / ("." + name + ".tmp-" + std::to_string(::getpid()) + "-" +
+                                     utc_stamp(std::chrono::system_clock::now(), true));
+    std::error_code ec;
+    if (!std::filesystem::exists(std::filesystem::symlink_status(p, ec))) return p;
+    ::usleep(1000);  // one made in this millisecond already
+  }
 }
 
 /// The side files SQLite keeps beside a database, moved together with it.

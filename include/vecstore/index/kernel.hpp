@@ -697,10 +697,15 @@ inline std::size_t range_cut(std::size_t count, std::size_t tasks, std::size_t t
 
 /// Runs `scan(begin, end, acc)` over `count` items split into `tasks` ranges
 /// on the search pool, each into accumulators of its own, merged into `acc`
-/// at the end. One task runs on the caller, straight into `acc`.
+/// at the end. One task runs on the caller, straight into `acc`. Ranges are
+/// cut at multiples of `grain`, the scan's block size: every block then holds
+/// the same rows as in a single-threaded scan, so Eigen scores every row with
+/// the same instructions (its kernels treat a block's tail rows differently)
+/// and the results do not depend on the thread count, to the last bit.
 template <class Scan>
 void parallel_scan(std::size_t count, std::size_t tasks, std::size_t grain, std::vector<topk_accumulator>& acc,
                    const Scan& scan) {
+  tasks = (std::min)(tasks, (count + grain - 1) / grain);
   if (tasks <= 1) {
     scan(std::size_t{0}, count, acc.data());
     return;
@@ -728,7 +733,7 @@ inline std::vector<std::vector<scored_row>> search(const row_source& src, const 
   const query_set qs(queries, nq, src.rows.dim, src.space);
   std::vector<topk_accumulator> acc = make_accumulators(nq, k, src.rows.rows);
   const std::size_t tasks = tasks_for(src.rows.rows * src.rows.dim * nq, threads);
-  parallel_scan(src.rows.rows, tasks, min_block_rows, acc,
+  parallel_scan(src.rows.rows, tasks, rows_per_block(src.rows.dim), acc,
                 [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
                   scan_rows(src, qs, begin, end, nullptr, into);
                 });
@@ -756,19 +761,19 @@ inline std::vector<std::vector<scored_row>> search(const row_source& src, const 
   std::vector<topk_accumulator> acc = make_accumulators(nq, k, allowed_rows.size());
   if (allowed_rows.size() == n_rows) {
     const std::size_t tasks = tasks_for(n_rows * src.rows.dim * nq, threads);
-    parallel_scan(n_rows, tasks, min_block_rows, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+    parallel_scan(n_rows, tasks, rows_per_block(src.rows.dim), acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
       scan_rows(src, qs, begin, end, nullptr, into);
     });
   } else if (allowed_rows.size() * gather_divisor <= n_rows) {
     const std::size_t tasks = tasks_for(allowed_rows.size() * src.rows.dim * nq, threads);
-    parallel_scan(allowed_rows.size(), tasks, 1, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+    parallel_scan(allowed_rows.size(), tasks, rows_per_block(src.rows.dim), acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
       scan_subset(src, qs, allowed_rows.data() + begin, end - begin, into);
     });
   } else {
     std::vector<std::uint64_t> bits((n_rows + 63) / 64, 0);
     for (std::size_t r : allowed_rows) bits[r / 64] |= std::uint64_t{1} << (r % 64);
     const std::size_t tasks = tasks_for(n_rows * src.rows.dim * nq, threads);
-    parallel_scan(n_rows, tasks, min_block_rows, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+    parallel_scan(n_rows, tasks, rows_per_block(src.rows.dim), acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
       scan_rows(src, qs, begin, end, bits.data(), into);
     });
   }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <memory>
@@ -14,6 +15,9 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 #include <SQLiteCpp/Database.h>
@@ -29,6 +33,7 @@
 #include <vecstore/storage/backup.hpp>
 #include <vecstore/storage/sqlite.hpp>
 #include <vecstore/types.hpp>
+#include <vecstore/version.hpp>
 
 namespace vecstore {
 inline namespace v0 {
@@ -161,6 +166,67 @@ class range_reader {
   bool exhausted_ = false;
 };
 
+/// Big-endian store of a header field.
+inline void put_be32(unsigned char* at, std::uint32_t v) noexcept {
+  at[0] = static_cast<unsigned char>(v >> 24);
+  at[1] = static_cast<unsigned char>(v >> 16);
+  at[2] = static_cast<unsigned char>(v >> 8);
+  at[3] = static_cast<unsigned char>(v);
+}
+
+/// Copies `damaged` to `copy` with its 100-byte database header rebuilt, for
+/// a file whose header alone is damaged (SQLite then refuses the whole file
+/// as "not a database"). The page size is the first one at which page 1's
+/// b-tree header (at byte 100) and page 2 both look like b-tree pages; the
+/// rest is what vecstore writes (UTF-8, no auto-vacuum, rollback journal,
+/// size taken from the file, empty free list). False, and no copy, when no
+/// page size fits. Requires: no connection of this process has `damaged` open.
+inline bool copy_with_rebuilt_header(const std::filesystem::path& damaged, const std::filesystem::path& copy) {
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(damaged, ec);
+  if (ec || size < 1024) return false;
+  const int fd = ::open(damaged.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  const auto byte_at = [&](std::uintmax_t offset) {
+    unsigned char b = 0;
+    return ::pread(fd, &b, 1, static_cast<off_t>(offset)) == 1 ? static_cast<int>(b) : -1;
+  };
+  const auto is_btree = [](int type) { return type == 0x02 || type == 0x05 || type == 0x0a || type == 0x0d; };
+  std::uint32_t page = 0;
+  if (byte_at(100) == 0x0d || byte_at(100) == 0x05) {
+    for (const std::uint32_t p : {4096u, 1024u, 2048u, 8192u, 16384u, 32768u, 65536u, 512u}) {
+      if (size >= 2u * p && is_btree(byte_at(p))) {
+        page = p;
+        break;
+      }
+    }
+  }
+  ::close(fd);
+  if (page == 0) return false;
+
+  unsigned char h[100] = {};
+  std::memcpy(h, "SQLite format 3", 16);  // with its terminating NUL
+  h[16] = static_cast<unsigned char>(page == 65536 ? 0 : page >> 8);
+  h[17] = static_cast<unsigned char>(page == 65536 ? 1 : page & 0xff);
+  h[18] = 1;  // rollback journal: the copy has no -wal
+  h[19] = 1;
+  h[21] = 64;
+  h[22] = 32;
+  h[23] = 32;
+  put_be32(h + 24, 1);  // change counter; version-valid-for (92) stays 0, so the size comes from the file
+  put_be32(h + 40, 1);  // schema cookie
+  put_be32(h + 44, 4);  // schema format
+  put_be32(h + 56, 1);  // UTF-8
+  put_be32(h + 60, static_cast<std::uint32_t>(schema_version));
+  put_be32(h + 68, static_cast<std::uint32_t>(application_id));
+  put_be32(h + 96, SQLITE_VERSION_NUMBER);
+  copy_private_file(damaged, copy);
+  const int out = ::open(copy.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  const bool written = out >= 0 && ::pwrite(out, h, sizeof h, 0) == static_cast<ssize_t>(sizeof h);
+  if (out >= 0) ::close(out);
+  return written;
+}
+
 /// The work of salvage_recovery: reads `damaged` through SQLite, read-only,
 /// and writes what verifies into `out` (a fresh store, same collection ids
 /// and row ids, so every checksum still matches).
@@ -173,15 +239,28 @@ class salvager {
 
   void run(recovery_report& report) {
     auto src = open_damaged(damaged_);
-    std::optional<std::size_t> held;
-    std::optional<std::int64_t> damaged_seq;
-    if (src) {
-      held = count_records(*src);
-      damaged_seq = try_scalar(*src, "SELECT value FROM store_meta WHERE key = 'seq'");
+    // A damaged header makes SQLite refuse the whole file: read a copy with
+    // the header rebuilt instead (the damaged file itself is never written).
+    if (!try_scalar(*src, "SELECT count(*) FROM sqlite_master")) {
+      src.reset();  // before our own descriptor opens and closes the file
+      repaired_ = std::make_unique<temporary_file>(
+          temporary_name(out_.file().parent_path(), damaged_.filename().string()));
+      if (copy_with_rebuilt_header(damaged_, repaired_->path())) {
+        src = open_damaged(repaired_->path());
+        header_rebuilt_ = true;
+      } else {
+        src = open_damaged(damaged_);
+      }
     }
+    if (!src) {
+      throw_error<io_error>("cannot read the damaged store", damaged_, "SQLite cannot open it",
+                            "Check its permissions; nothing was changed");
+    }
+    const std::optional<std::size_t> held = count_records(*src);
+    const std::optional<std::int64_t> damaged_seq = try_scalar(*src, "SELECT value FROM store_meta WHERE key = 'seq'");
     write_transaction tx(out_);
     try {
-      const bool collections_read = src && copy_collections(*src);
+      const bool collections_read = copy_collections(*src);
       if (!collections_read || collections_.empty()) {
         report.rows_saved = 0;
         report.rows_lost = held.value_or(0);
@@ -192,7 +271,7 @@ class salvager {
         } else {
           report.note = "the damaged store has no collections: the store is now empty";
         }
-        if (src && !collections_read) list_unread_from_index(*src);
+        if (!collections_read) list_unread_from_index(*src);
         tx.commit();
         return;
       }
@@ -216,6 +295,10 @@ class salvager {
                    std::to_string(collections_lost_) + " collections lost, " + std::to_string(queries_) +
                    " range reads";
     if (!held) report.note += "; the damaged store no longer says how many records it held, so rows_lost is a lower bound";
+    if (header_rebuilt_) {
+      report.note += "; the damaged file's header was rebuilt to read it (changes still only in its -wal, if any, "
+                     "were not read)";
+    }
     if (exhausted_) report.note += "; the read budget ran out: records with higher row ids may exist in the damaged file";
   }
 
@@ -482,6 +565,8 @@ class salvager {
   std::vector<std::string> lost_;
   std::vector<std::int64_t> rejected_rids_;  // in row id order
   std::filesystem::path damaged_;
+  std::unique_ptr<temporary_file> repaired_;  // a copy with a rebuilt header, deleted afterwards
+  bool header_rebuilt_ = false;
   connection& out_;
   std::unordered_map<std::int64_t, std::pair<std::string, std::size_t>> collections_;  // id -> (name, dim)
   std::vector<saved_record> saved_;  // in row id order

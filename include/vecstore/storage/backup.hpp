@@ -342,6 +342,10 @@ inline std::unique_ptr<SQLite::Database> open_damaged(const std::filesystem::pat
   try {
     auto db = std::make_unique<SQLite::Database>(file.string(), SQLite::OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, 1000);
     db->exec("PRAGMA cell_size_check = ON");  // catch more damage as errors rather than odd values
+    // Read what is there even when the file is shorter than its header says
+    // (SQLite refuses a truncated file outright otherwise) or the schema
+    // text has damage. The connection is read-only: nothing is written.
+    db->exec("PRAGMA writable_schema = ON");
     return db;
   } catch (...) {
     return nullptr;
@@ -498,12 +502,13 @@ inline backup_info make_backup(sqlite3* source, const std::filesystem::path& sto
   return info;
 }
 
-/// Copies `from` (a file no connection of this process has open) to `to`,
-/// created owner-only and exclusively, and fsyncs it.
+/// Copies `from` (a file no connection of this process has open: closing our
+/// descriptor would drop that connection's locks) to `to`, created
+/// owner-only and exclusively, and fsyncs it.
 inline void copy_private_file(const std::filesystem::path& from, const std::filesystem::path& to) {
   const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (in < 0) {
-    throw_error<io_error>("cannot read a backup", from, std::strerror(errno), "Check its permissions");
+    throw_error<io_error>("cannot read a file to copy it", from, std::strerror(errno), "Check its permissions");
   }
   const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (out < 0) {
@@ -537,7 +542,7 @@ inline void copy_private_file(const std::filesystem::path& from, const std::file
   ::close(in);
   ::close(out);
   if (err) {
-    throw_error<io_error>("cannot copy a backup", to, std::strerror(err),
+    throw_error<io_error>("cannot copy a file", to, std::strerror(err),
                           "Check the free space of the store's folder; nothing was replaced");
   }
 }
