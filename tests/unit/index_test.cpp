@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -11,10 +12,14 @@
 #include <random>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <vecstore/index/flat_index.hpp>
 #include <vecstore/index/kernel.hpp>
@@ -785,4 +790,140 @@ TEST_CASE("the index archetype and flat_index return the same neighbors", "[inde
       CHECK(compare_with_reference(b[q], ref, 7) == "");
     }
   }
+}
+
+// ---- multi-threaded scans ------------------------------------------------------------------
+
+namespace {
+
+bool identical(const std::vector<std::vector<neighbor>>& a, const std::vector<std::vector<neighbor>>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t q = 0; q < a.size(); ++q) {
+    if (a[q].size() != b[q].size()) return false;
+    for (std::size_t i = 0; i < a[q].size(); ++i)
+      if (a[q][i].key != b[q][i].key || a[q][i].distance != b[q][i].distance) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("flat_index threaded scans return exactly the single-threaded results", "[index][flat_index][threads]") {
+  const metric space = GENERATE(metric::cosine, metric::l2, metric::inner_product);
+  // 20000 x 64 floats: enough work that 2 and 5 threads split the rows.
+  const dataset d = make_dataset(20000, 64, 101);
+  flat_index single = make_index(d, space);
+  single.set_threads(1);
+  flat_index multi = make_index(d, space);
+  const std::vector<float> queries = random_floats(70 * 64, 102);
+  std::vector<std::int64_t> large(d.keys.begin(), d.keys.begin() + 16000);  // bitmap path
+  std::vector<std::int64_t> small(d.keys.begin(), d.keys.begin() + 3000);   // gather path
+  for (const std::size_t threads : {std::size_t{2}, std::size_t{5}}) {
+    multi.set_threads(threads);
+    CHECK(multi.threads() == threads);
+    for (const std::size_t nq : {std::size_t{1}, std::size_t{3}, std::size_t{70}}) {
+      INFO("metric " << metric_name(space) << ", threads " << threads << ", nq " << nq);
+      CHECK(identical(multi.search(queries.data(), nq, 10, nullptr), single.search(queries.data(), nq, 10, nullptr)));
+      CHECK(identical(multi.search(queries.data(), nq, 100, &large), single.search(queries.data(), nq, 100, &large)));
+      CHECK(identical(multi.search(queries.data(), nq, 7, &small), single.search(queries.data(), nq, 7, &small)));
+    }
+  }
+  // And the threaded results are the exact ones.
+  multi.set_threads(3);
+  const auto got = multi.search(queries.data(), 2, 10, nullptr);
+  for (std::size_t q = 0; q < 2; ++q)
+    CHECK(compare_with_reference(got[q], reference_search(d, space, queries.data() + q * 64), 10) == "");
+}
+
+TEST_CASE("the search thread count is a process-wide setting an index may override", "[index][threads]") {
+  const std::size_t before = vecstore::search_threads();
+  CHECK(before >= 1);
+  vecstore::set_search_threads(3);
+  CHECK(vecstore::search_threads() == 3);
+  flat_index index(4, metric::l2);
+  CHECK(index.threads() == 3);
+  index.set_threads(1);
+  CHECK(index.threads() == 1);
+  index.set_threads(0);
+  CHECK(index.threads() == 3);
+  vecstore::set_search_threads(0);
+  CHECK(vecstore::search_threads() == before);
+  CHECK(vecstore::detail::tasks_for(vecstore::detail::min_parallel_work - 1, 8) == 1);
+  CHECK(vecstore::detail::tasks_for(vecstore::detail::min_parallel_work * 3, 8) == 3);
+  CHECK(vecstore::detail::tasks_for(vecstore::detail::min_parallel_work * 30, 8) == 8);
+}
+
+TEST_CASE("threaded flat_index searches run concurrently from many threads", "[index][flat_index][threads]") {
+  const dataset d = make_dataset(30000, 48, 111);
+  flat_index index = make_index(d, metric::inner_product);
+  index.set_threads(1);
+  const std::vector<float> queries = random_floats(16 * 48, 112);
+  const std::vector<std::int64_t> allowed(d.keys.begin(), d.keys.begin() + 25000);
+  const auto expected = index.search(queries.data(), 16, 10, nullptr);
+  const auto expected_filtered = index.search(queries.data(), 16, 10, &allowed);
+  // One query takes the matrix-vector path, whose roundings differ from the product's.
+  const auto expected_one = index.search(queries.data(), 1, 10, nullptr);
+  const auto expected_one_filtered = index.search(queries.data(), 1, 10, &allowed);
+  index.set_threads(4);  // more threads than cores: callers and pool workers interleave
+
+  std::vector<int> ok(6, 0);
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < ok.size(); ++t) {
+    threads.emplace_back([&, t] {
+      bool same = true;
+      for (int round = 0; round < 12; ++round) {
+        const bool filtered = (round + static_cast<int>(t)) % 3 == 0;
+        const std::size_t nq = round % 2 == 0 ? 16 : 1;
+        auto got = index.search(queries.data(), nq, 10, filtered ? &allowed : nullptr);
+        const auto& want = nq == 1 ? (filtered ? expected_one_filtered : expected_one)
+                                   : (filtered ? expected_filtered : expected);
+        for (std::size_t q = 0; q < nq; ++q) {
+          same = same && got[q].size() == want[q].size();
+          for (std::size_t i = 0; same && i < got[q].size(); ++i)
+            same = got[q][i].key == want[q][i].key && got[q][i].distance == want[q][i].distance;
+        }
+      }
+      ok[t] = same ? 1 : 0;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int v : ok) CHECK(v == 1);
+}
+
+TEST_CASE("the search pool runs every task once, rethrows a task's exception, and is usable after fork",
+          "[index][threads]") {
+  namespace detail = vecstore::detail;
+  std::vector<std::atomic<int>> runs(37);
+  detail::parallel_run(runs.size(), [&](std::size_t i) { runs[i].fetch_add(1); });
+  for (const auto& r : runs) CHECK(r.load() == 1);
+
+  CHECK_THROWS_AS(detail::parallel_run(5,
+                                       [](std::size_t i) {
+                                         if (i == 3) throw std::runtime_error("task 3");
+                                       }),
+                  std::runtime_error);
+  // Still working after a failed job.
+  std::atomic<int> total{0};
+  detail::parallel_run(4, [&](std::size_t i) { total += static_cast<int>(i); });
+  CHECK(total.load() == 6);
+
+  // A child of fork() has no pool threads; its first parallel search builds its own pool.
+  const dataset d = make_dataset(20000, 64, 121);
+  flat_index index = make_index(d, metric::l2);
+  index.set_threads(1);
+  const std::vector<float> q = random_floats(64, 122);
+  const auto want = index.search(q.data(), 1, 5, nullptr);
+  index.set_threads(2);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    const auto got = index.search(q.data(), 1, 5, nullptr);
+    bool same = got[0].size() == want[0].size();
+    for (std::size_t i = 0; same && i < got[0].size(); ++i) same = got[0][i].key == want[0][i].key;
+    ::_exit(same ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
