@@ -136,6 +136,9 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
                 "(not null_lock): another process could otherwise keep writing into the moved file");
 
   struct private_tag {};
+  /// An index that shares derived state (a quantizer) through SQLite; see
+  /// the persistent-index extension in index/requirements.hpp.
+  static constexpr bool persistent_index = detail::is_persistent_index_v<IndexPolicy>;
 
  public:
   using lock_policy = LockPolicy;
@@ -572,14 +575,41 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     }
     std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
     sync_collections(t.collections());
+    // A collection whose index state another writer replaced (retrained) is
+    // reloaded whole after the state; its rows need no delta.
+    std::unordered_set<std::int64_t> reload;
+    if constexpr (persistent_index) {
+      for (const auto id : t.index_states_since(seen_seq_)) reload.insert(id);
+    }
     t.for_each_tombstone_since(seen_seq_, [&](std::int64_t collection_id, std::int64_t rid) {
       auto it = collections_.find(collection_id);
       if (it == collections_.end()) return;
       it->second.index.erase(rid);
       it->second.ids.erase(rid);
     });
-    t.for_each_change_since(seen_seq_, [&](detail::embedding_row&& row) { apply_row(std::move(row)); });
+    t.for_each_change_since(seen_seq_, [&](detail::embedding_row&& row) {
+      if (!reload.count(row.collection_id)) apply_row(std::move(row));
+    });
+    for (const auto id : reload) {
+      auto it = collections_.find(id);
+      if (it == collections_.end()) continue;
+      it->second = collection_state(it->second.row);
+      load_index_state(t, it->second);
+      t.for_each_embedding(id, [&](detail::embedding_row&& row) { apply_row(std::move(row)); });
+    }
     seen_seq_ = seq;
+  }
+
+  /// Installs a collection's stored index state, for index policies that share one.
+  void load_index_state(detail::record_tables& t, collection_state& state) {
+    if constexpr (persistent_index) {
+      if (const auto blob = t.load_index_state(state.row.collection_id)) {
+        state.index.load_state(blob->data(), blob->size());
+      }
+    } else {
+      (void)t;
+      (void)state;
+    }
   }
 
   void rebuild_locked() {
@@ -597,7 +627,10 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
     collections_.clear();
     sync_collections(t.collections());
-    for (auto& [id, state] : collections_) state.index.reserve(t.count_embeddings(id));
+    for (auto& [id, state] : collections_) {
+      load_index_state(t, state);
+      state.index.reserve(t.count_embeddings(id));
+    }
     t.for_each_embedding([&](detail::embedding_row&& row) { apply_row(std::move(row)); });
     seen_seq_ = seq;
   }
@@ -633,7 +666,11 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
               std::to_string(state.row.dim),
           "Restore a backup or open the store with a recovery policy");
     }
-    state.index.upsert(row.rid, row.vector.data());
+    if constexpr (persistent_index) {
+      state.index.upsert(row.rid, row.vector.data(), row.list);
+    } else {
+      state.index.upsert(row.rid, row.vector.data());
+    }
     state.ids[row.rid] = std::move(row.id);
   }
 
@@ -758,15 +795,63 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
                                              "\"",
                                          "Use upsert to add it; nothing was written");
         }
+        std::int64_t rid = 0;
         if (!found) {
-          t.insert(c.id_, r, seq);
+          rid = t.insert(c.id_, r, seq);
         } else if (kind == write_kind::upsert) {
-          t.replace(found->first, c.id_, r, seq);
+          rid = found->first;
+          t.replace(rid, c.id_, r, seq);
         } else {
-          t.update(found->first, c.id_, r, seq);
+          rid = found->first;
+          t.update(rid, c.id_, r, seq);
+        }
+        if constexpr (persistent_index) {
+          if (!r.embedding.empty()) t.save_assignment(rid, assign_locked(c, r.embedding));
         }
       }
     });
+    if constexpr (persistent_index) train_if_wanted(c);
+  }
+
+  /// The list this process's (caught-up) index assigns a vector to.
+  std::int32_t assign_locked(const collection& c, const std::vector<float>& v) {
+    std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
+    const auto it = collections_.find(c.id_);
+    return it == collections_.end() ? -1 : it->second.index.assign(v.data());
+  }
+
+  /// After a write: (re)trains the collection's index when it asks for it,
+  /// and stores the new state with every record's new list in one
+  /// transaction, so other processes load it instead of training.
+  void train_if_wanted(const collection& c) {
+    std::lock_guard<std::mutex> writers(write_mutex_);
+    std::unique_lock<LockPolicy> writer = acquire_writer("cannot train the index");
+    std::lock_guard<std::mutex> db_guard(db_mutex_);
+    refresh_locked();
+    {
+      std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
+      const auto it = collections_.find(c.id_);
+      if (it == collections_.end() || !it->second.index.wants_training(it->second.index.size())) return;
+    }
+    detail::with_retries(options_, options_.path, "cannot store the trained index", [&] {
+      detail::record_tables tables(*conn_);
+      detail::write_transaction tx(*conn_);
+      const std::int64_t seq = tables.next_seq();
+      std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+      auto& state = collections_.at(c.id_);
+      tables.save_index_state(c.id_, "index", state.index.train(), seq);
+      // Read every list first, then write them: no writes into a table
+      // while a statement of this connection is still reading it.
+      std::vector<std::pair<std::int64_t, std::int32_t>> lists;
+      tables.for_each_embedding(c.id_, [&](detail::embedding_row&& row) {
+        lists.emplace_back(row.rid, state.index.assign(row.vector.data()));
+      });
+      state_guard.unlock();
+      for (const auto& [rid, list] : lists) tables.save_assignment(rid, list);
+      tx.commit();
+      return true;
+    });
+    apply_changes_locked();
   }
 
   std::size_t remove_ids(const collection& c, const std::vector<std::string>& ids) {

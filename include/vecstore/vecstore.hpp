@@ -8,6 +8,7 @@
 #include <vecstore/filter.hpp>
 #include <vecstore/health.hpp>
 #include <vecstore/index/flat_index.hpp>
+#include <vecstore/index/ivf_index.hpp>
 #include <vecstore/lock/file_lock.hpp>
 #include <vecstore/lock/named_mutex.hpp>
 #include <vecstore/lock/null_lock.hpp>
@@ -27,8 +28,12 @@ inline namespace v0 {
 
 /// Many processes and threads, exact search. The default.
 using store = basic_store<file_lock, flat_index, strict_recovery>;
+/// Many processes and threads, approximate search (IVF) for large collections.
+using ivf_store = basic_store<file_lock, ivf_index, strict_recovery>;
 /// One process and one thread, exact search (spdlog's `_st`).
 using store_st = basic_store<null_lock, flat_index, strict_recovery>;
+/// One process and one thread, approximate search.
+using ivf_store_st = basic_store<null_lock, ivf_index, strict_recovery>;
 
 /// The one-line start: `auto db = vecstore::open({"papers.db"});`
 inline std::shared_ptr<store> open(store_options options) { return store::open(std::move(options)); }

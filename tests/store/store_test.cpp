@@ -17,7 +17,7 @@ using vecstore_test::temp_dir;
 
 namespace {
 
-using compositions = std::tuple<store, store_st>;
+using compositions = std::tuple<store, store_st, ivf_store, ivf_store_st>;
 
 template <class Store>
 std::shared_ptr<Store> open_in(const temp_dir& dir, const std::string& name = "store.db") {

@@ -4,6 +4,8 @@
 //
 //   vecstore_test_child dump <store>   print every collection and record as canonical JSON
 //   vecstore_test_child repl           read commands from stdin, answer each with one JSON line
+//   vecstore_test_child ivf-query <store> <collection> <k> <vector>
+//                                      open as ivf_store, print the hit ids as a JSON array
 //
 // repl commands (one per line, words separated by spaces, vectors as 1,2,3):
 //   open <store> [exclusive] [tombstones_to_keep]     create <collection> <dim> <l2|cosine|ip>
@@ -181,6 +183,16 @@ int main(int argc, char** argv) {
   options.path = argv[2];
   options.create_if_missing = false;
   try {
+    if (command == "ivf-query" && argc == 6) {
+      auto db = vecstore::ivf_store::open(options);
+      vecstore::query_options q;
+      q.k = std::stoul(argv[4]);
+      q.fields = vecstore::include::none;
+      nlohmann::json ids = nlohmann::json::array();
+      for (const auto& h : db->get_collection(argv[3]).query(parse_vector(argv[5]), q)) ids.push_back(h.id);
+      std::cout << ids.dump() << "\n";
+      return 0;
+    }
     if (command == "dump") {
       auto db = vecstore::open(options);
       std::cout << vecstore_test::dump_store(*db).dump() << "\n";

@@ -50,9 +50,9 @@ struct backup_info {
   std::filesystem::path path;
   std::uintmax_t bytes = 0;
   std::chrono::system_clock::time_point created;  ///< from the file name (UTC)
-  std::chrono::milliseconds duration{0};         ///< time to make it; 0 when listed, not made
-  std::int64_t seq = -1;     ///< the store's change sequence it holds; -1 when listed, not read
-  std::size_t records = 0;   ///< records it holds; 0 when listed, not read (see verify_store_file)
+  std::chrono::milliseconds duration{0};          ///< time to make it; 0 when listed, not made
+  std::int64_t seq = -1;                          ///< the store's change sequence it holds; -1 when listed, not read
+  std::size_t records = 0;                        ///< records it holds; 0 when listed, not read (see verify_store_file)
 };
 
 namespace detail {
@@ -151,8 +151,10 @@ inline void remove_stale_temporaries(const std::filesystem::path& dir) {
     long pid = 0;
     bool digits = true;
     for (std::size_t i = pid_begin; i < pid_end; ++i) {
-      if (name[i] < '0' || name[i] > '9') digits = false;
-      else pid = pid * 10 + (name[i] - '0');
+      if (name[i] < '0' || name[i] > '9')
+        digits = false;
+      else
+        pid = pid * 10 + (name[i] - '0');
     }
     std::chrono::system_clock::time_point stamp;
     if (!digits || pid <= 0 || !parse_utc_stamp(std::string_view(name).substr(pid_end + 1), stamp)) continue;
@@ -286,13 +288,14 @@ inline verify_result verify_store_file(const std::filesystem::path& file, bool f
       }
     }
     if (bad > 0) {
-      r.problem = std::to_string(bad) + (bad == 1 ? " record is" : " records are") + " damaged; the first: " + first_bad;
+      r.problem =
+          std::to_string(bad) + (bad == 1 ? " record is" : " records are") + " damaged; the first: " + first_bad;
       return r;
     }
     const auto indexed = static_cast<std::size_t>(scalar("SELECT count(*) FROM records INDEXED BY records_by_seq"));
     if (indexed != r.records) {
-      r.problem = "the records table holds " + std::to_string(r.records) + " rows and its index " +
-                  std::to_string(indexed);
+      r.problem =
+          "the records table holds " + std::to_string(r.records) + " rows and its index " + std::to_string(indexed);
       return r;
     }
     r.ok = true;
@@ -589,10 +592,10 @@ inline void finish_fresh_store(std::unique_ptr<connection>& c) {
 inline void install_store_file(const std::filesystem::path& from, const std::filesystem::path& store_file,
                                const std::filesystem::path& quarantined) {
   if (const int err = rename_no_replace(from, store_file); err != 0) {
-    throw_error<io_error>("cannot move the recovered store into place", store_file,
-                          "renaming " + from.string() + " failed: " + std::strerror(err),
-                          "The damaged store is at " + quarantined.string() + "; move " + from.string() +
-                              " to the store's path by hand");
+    throw_error<io_error>(
+        "cannot move the recovered store into place", store_file,
+        "renaming " + from.string() + " failed: " + std::strerror(err),
+        "The damaged store is at " + quarantined.string() + "; move " + from.string() + " to the store's path by hand");
   }
   fsync_directory(store_file.parent_path());
 }

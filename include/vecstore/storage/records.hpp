@@ -42,6 +42,7 @@ struct embedding_row {
   std::int64_t collection_id = 0;
   std::string id;
   std::vector<float> vector;  // empty: the record has no embedding
+  std::int32_t list = -1;     // its inverted list, for persistent index policies
 };
 
 /// A record read back for `get` or a query's includes.
@@ -229,6 +230,56 @@ class record_tables {
     st->exec();
   }
 
+  // --- persistent index state (schema version 2) ---------------------------
+
+  /// Stores a collection's serialized index state (e.g. an IVF quantizer).
+  void save_index_state(std::int64_t collection_id, const char* kind, const std::vector<std::uint8_t>& state,
+                        std::int64_t seq) {
+    auto st = c_.statement(
+        "INSERT OR REPLACE INTO index_state (collection_id, kind, state, checksum, seq) VALUES (?, ?, ?, ?, ?)");
+    st->bind(1, collection_id);
+    st->bind(2, kind);
+    st->bindNoCopy(3, state.data(), static_cast<int>(state.size()));
+    st->bind(4, static_cast<std::int64_t>(xxh64(state.data(), state.size(), static_cast<std::uint64_t>(collection_id))));
+    st->bind(5, seq);
+    st->exec();
+  }
+
+  /// The collection's stored index state, verified; nullopt when none.
+  std::optional<std::vector<std::uint8_t>> load_index_state(std::int64_t collection_id) {
+    auto st = c_.statement("SELECT state, checksum FROM index_state WHERE collection_id = ?");
+    st->bind(1, collection_id);
+    if (!st->executeStep()) return std::nullopt;
+    const SQLite::Column blob = st->getColumn(0);
+    const auto* bytes = static_cast<const std::uint8_t*>(blob.getBlob());
+    std::vector<std::uint8_t> state(bytes, bytes + blob.getBytes());
+    if (xxh64(state.data(), state.size(), static_cast<std::uint64_t>(collection_id)) !=
+        static_cast<std::uint64_t>(st->getColumn(1).getInt64())) {
+      throw_error<corruption_error>("a stored index state is damaged", c_.file(),
+                                    "the checksum of collection " + std::to_string(collection_id) +
+                                        "'s index state does not match its bytes",
+                                    "Restore a backup or open the store with a recovery policy");
+    }
+    return state;
+  }
+
+  /// Collections whose index state was written after `seq`.
+  std::vector<std::int64_t> index_states_since(std::int64_t seq) {
+    std::vector<std::int64_t> out;
+    auto st = c_.statement("SELECT collection_id FROM index_state WHERE seq > ?");
+    st->bind(1, seq);
+    while (st->executeStep()) out.push_back(st->getColumn(0).getInt64());
+    return out;
+  }
+
+  /// Records the inverted list of one record.
+  void save_assignment(std::int64_t rid, std::int32_t list) {
+    auto st = c_.statement("INSERT OR REPLACE INTO index_assignments (rid, list) VALUES (?, ?)");
+    st->bind(1, rid);
+    st->bind(2, static_cast<std::int64_t>(list));
+    st->exec();
+  }
+
   // --- records: reads ------------------------------------------------------
 
   /// Row ids of the collection's records that match both filters, in row id
@@ -276,7 +327,19 @@ class record_tables {
   template <class Fn>
   void for_each_embedding(Fn&& fn) {
     auto st = c_.statement(
-        "SELECT rid, collection_id, id, embedding, checksum FROM records WHERE embedding IS NOT NULL ORDER BY rid");
+        "SELECT r.rid, r.collection_id, r.id, r.embedding, r.checksum, a.list FROM records r "
+        "LEFT JOIN index_assignments a ON a.rid = r.rid WHERE r.embedding IS NOT NULL ORDER BY r.rid");
+    while (st->executeStep()) fn(read_embedding(*st));
+  }
+
+  /// The same, for one collection only (a reload after its index state changed).
+  template <class Fn>
+  void for_each_embedding(std::int64_t collection_id, Fn&& fn) {
+    auto st = c_.statement(
+        "SELECT r.rid, r.collection_id, r.id, r.embedding, r.checksum, a.list FROM records r "
+        "LEFT JOIN index_assignments a ON a.rid = r.rid "
+        "WHERE r.collection_id = ? AND r.embedding IS NOT NULL ORDER BY r.rid");
+    st->bind(1, collection_id);
     while (st->executeStep()) fn(read_embedding(*st));
   }
 
@@ -284,7 +347,9 @@ class record_tables {
   /// (an empty vector: the record has no embedding now).
   template <class Fn>
   void for_each_change_since(std::int64_t seq, Fn&& fn) {
-    auto st = c_.statement("SELECT rid, collection_id, id, embedding, checksum FROM records WHERE seq > ? ORDER BY rid");
+    auto st = c_.statement(
+        "SELECT r.rid, r.collection_id, r.id, r.embedding, r.checksum, a.list FROM records r "
+        "LEFT JOIN index_assignments a ON a.rid = r.rid WHERE r.seq > ? ORDER BY r.rid");
     st->bind(1, seq);
     while (st->executeStep()) fn(read_embedding(*st));
   }
@@ -384,12 +449,13 @@ class record_tables {
     return row;
   }
 
-  /// Columns: rid, collection_id, id, embedding, checksum.
+  /// Columns: rid, collection_id, id, embedding, checksum, list.
   embedding_row read_embedding(SQLite::Statement& st) {
     embedding_row row;
     row.rid = st.getColumn(0).getInt64();
     row.collection_id = st.getColumn(1).getInt64();
     row.id = st.getColumn(2).getString();
+    if (!st.getColumn(5).isNull()) row.list = static_cast<std::int32_t>(st.getColumn(5).getInt64());
     if (!st.getColumn(3).isNull()) row.vector = verified_vector(row.collection_id, row.id, st.getColumn(3), st.getColumn(4));
     return row;
   }
