@@ -33,6 +33,8 @@
 #include <vecstore/options.hpp>
 #include <vecstore/recovery/requirements.hpp>
 #include <vecstore/registry.hpp>
+#include <vecstore/recovery/restore_backup.hpp>
+#include <vecstore/storage/backup.hpp>
 #include <vecstore/storage/records.hpp>
 #include <vecstore/storage/schema.hpp>
 #include <vecstore/storage/sqlite.hpp>
@@ -167,6 +169,9 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
         lock_(side_file(options_.path, ".lock")),
         open_lock_(side_file(options_.path, ".open")) {
     take_open_lock();
+    // Temporary files of backups and recoveries whose process died: ours, never a user's.
+    detail::remove_stale_temporaries(options_.path.parent_path());
+    detail::remove_stale_temporaries(detail::backup_dir_of(options_.path, options_));
     open_connection();
   }
 
@@ -242,6 +247,54 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     health_report report = run_health_checks(false);
     std::lock_guard<std::mutex> db_guard(db_mutex_);
     last_health_ = report;
+    return report;
+  }
+
+  /// An online, consistent backup: SQLite's backup API in one step (other
+  /// processes keep writing), into backup_dir under a timestamped name via a
+  /// temporary file and a rename, verified (quick_check, every checksum,
+  /// counts) before it counts; only the newest backups_to_keep are kept.
+  backup_info backup() {
+    std::lock_guard<std::mutex> db_guard(db_mutex_);
+    refresh_locked();
+    return detail::with_retries(options_, options_.path, "cannot back up the store", [&] {
+      return detail::make_backup(conn_->handle(), options_.path, detail::backup_dir_of(options_.path, options_),
+                                 options_.backups_to_keep);
+    });
+  }
+
+  /// The completed backups of this store, newest first.
+  std::vector<backup_info> backups() const {
+    return detail::list_backups(options_.path, detail::backup_dir_of(options_.path, options_));
+  }
+
+  /// Replaces the store with `backup` (a file made by backup()). The backup
+  /// is verified first (integrity_check and every checksum) and nothing
+  /// changes if it fails; then the current file is quarantined
+  /// ("<file>.corrupt-<time>", never deleted) and a copy of the backup put in
+  /// its place under the writer lock. Other processes notice the new file on
+  /// their next read or write and reload.
+  recovery_report restore(const std::filesystem::path& backup) {
+    std::lock_guard<std::mutex> writers(write_mutex_);
+    std::unique_lock<LockPolicy> writer = acquire_writer("cannot restore the store");
+    std::lock_guard<std::mutex> db_guard(db_mutex_);
+    check_usable_locked();
+    const detail::verify_result verified = detail::verify_store_file(backup, true);
+    if (!verified.ok) {
+      detail::throw_error<corruption_error>("cannot restore from this backup", backup, verified.problem,
+                                            "Nothing was changed; pick another backup (backups() lists them)");
+    }
+    recovery_report report;
+    report.policy = "restore";
+    report.action = "restored";
+    const auto started = std::chrono::steady_clock::now();
+    conn_->clear_cache();
+    conn_.reset();
+    detail::install_verified_backup(backup, verified, options_.path, report);
+    open_and_load(true);
+    report.duration =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    last_recovery_ = report;
     return report;
   }
 
@@ -353,27 +406,30 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       disconnect_locked();
       if (!options_.auto_recover) throw;
       recovery_context ctx{options_.path, &options_, e.what()};
-      std::unique_lock<LockPolicy> writer(lock_);
+      std::unique_lock<LockPolicy> writer = acquire_writer("cannot recover the store");
       last_recovery_ = RecoveryPolicy::recover(ctx);
-      writer.unlock();
-      open_and_load();
+      open_and_load(true);
     }
   }
 
-  void open_and_load() {
+  void open_and_load(bool writer_held = false) {
     try {
-      connect_and_load();
+      connect_and_load(writer_held);
     } catch (const SQLite::Exception& e) {
       detail::rethrow_sqlite(e, options_.path, "cannot open the store");
     }
   }
 
-  void connect_and_load() {
+  void connect_and_load(bool writer_held) {
     const bool created = !std::filesystem::exists(options_.path);
     owner_pid_ = ::getpid();
     conn_ = std::make_unique<detail::connection>(options_.path, options_);
     if (created) restrict_permissions();
-    detail::prepare_schema(*conn_, [&](std::int64_t) { backup_before_migration_locked(); });
+    if (detail::needs_migration(*conn_)) {
+      migrate_locked(writer_held);
+    } else {
+      detail::prepare_schema(*conn_);
+    }
     check_pages_at_open_locked();
     data_version_ = conn_->data_version();
     rebuild_locked();
@@ -396,8 +452,18 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     }
   }
 
-  // Filled in by the backup commit: migrations take a backup first.
-  void backup_before_migration_locked() {}
+  /// An older store is migrated under the writer lock, after a backup: the
+  /// version is read again once the lock is held, so when several processes
+  /// open an old store at once exactly one backs it up and migrates it.
+  void migrate_locked(bool writer_held) {
+    std::unique_lock<LockPolicy> writer;
+    if (!writer_held) writer = acquire_writer("cannot migrate the store");
+    if (detail::needs_migration(*conn_)) {
+      detail::make_backup(conn_->handle(), options_.path, detail::backup_dir_of(options_.path, options_),
+                          options_.backups_to_keep);
+    }
+    detail::prepare_schema(*conn_);
+  }
 
   /// New store files are owner-only (DESIGN.md, Security). chmod does not
   /// open the file, so SQLite's locks are not disturbed; -wal and -shm take

@@ -3102,6 +3102,18 @@ inline std::uint64_t embedding_checksum(std::int64_t collection_id, std::string_
   return embedding_checksum_bytes(collection_id, id, vector, dim * sizeof(float));
 }
 
+/// Whether a stored embedding is intact: a BLOB of a whole number of floats
+/// (exactly `dim` of them when `dim` is not 0) whose checksum column is set
+/// and matches detail::embedding_checksum over (collection, id, bytes).
+/// The one definition of "intact" that verification and salvage share with
+/// the store's own read path.
+inline bool stored_embedding_ok(std::int64_t collection_id, std::string_view id, const void* blob, std::size_t bytes,
+                                bool has_checksum, std::int64_t checksum, std::size_t dim = 0) noexcept {
+  if (bytes == 0 || bytes % sizeof(float) != 0 || !has_checksum) return false;
+  if (dim != 0 && bytes != dim * sizeof(float)) return false;
+  return embedding_checksum_bytes(collection_id, id, blob, bytes) == static_cast<std::uint64_t>(checksum);
+}
+
 }  // namespace detail
 }  // namespace v0
 }  // namespace vecstore
@@ -4590,11 +4602,212 @@ struct query_options {
 }  // namespace v0
 }  // namespace vecstore
 
-// #include <vecstore/recovery/strict.hpp>
+// #include <vecstore/recovery/reset.hpp>
 // SPDX-License-Identifier: MIT
-// strict_recovery: the RecoveryPolicy that touches nothing and reports damage as corruption_error.
+// reset_recovery: the RecoveryPolicy that moves a damaged store aside and
+// starts an empty one (the "reset on corruption" users wrote by hand).
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+// #include <vecstore/detail/quarantine.hpp>
+// SPDX-License-Identifier: MIT
+// Moving a damaged store aside ("<file>.corrupt-<UTC timestamp>", with its -wal
+// and -shm), and the small file-system primitives that backups and recovery
+// share: UTC stamps, fsync of files and folders, rename without overwriting,
+// owner-only temporary files next to their destination.
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 // #include <vecstore/errors.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// "yyyymmddThhmmssZ", or with `millis` "yyyymmddThhmmss.mmmZ", in UTC.
+/// Sorts lexicographically in time order.
+inline std::string utc_stamp(std::chrono::system_clock::time_point t, bool millis) {
+  const auto since_epoch = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
+  const std::time_t seconds = static_cast<std::time_t>(since_epoch.count() / 1000);
+  const int ms = static_cast<int>(since_epoch.count() % 1000);
+  std::tm tm{};
+  ::gmtime_r(&seconds, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%S", &tm);
+  std::string out = buf;
+  if (millis) {
+    char frac[8];
+    std::snprintf(frac, sizeof frac, ".%03d", ms);
+    out += frac;
+  }
+  return out + "Z";
+}
+
+/// Parses what `utc_stamp(t, true)` wrote; false unless the text is exactly
+/// "yyyymmddThhmmss.mmmZ" with in-range fields.
+inline bool parse_utc_stamp(std::string_view s, std::chrono::system_clock::time_point& out) {
+  if (s.size() != 20 || s[8] != 'T' || s[15] != '.' || s[19] != 'Z') return false;
+  const auto digits = [&](std::size_t at, std::size_t n, int& value) {
+    value = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      value = value * 10 + (s[i] - '0');
+    }
+    return true;
+  };
+  int year, month, day, hour, minute, second, ms;
+  if (!digits(0, 4, year) || !digits(4, 2, month) || !digits(6, 2, day) || !digits(9, 2, hour) ||
+      !digits(11, 2, minute) || !digits(13, 2, second) || !digits(16, 3, ms)) {
+    return false;
+  }
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return false;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  const std::time_t seconds = ::timegm(&tm);
+  out = std::chrono::system_clock::time_point(std::chrono::seconds(seconds)) + std::chrono::milliseconds(ms);
+  return true;
+}
+
+/// The path with `suffix` appended to its file name ("store.db" + "-wal").
+inline std::filesystem::path with_suffix(const std::filesystem::path& p, std::string_view suffix) {
+  return std::filesystem::path(p.string() + std::string(suffix));
+}
+
+/// fsync of a file this process has no SQLite connection to (closing the
+/// descriptor would otherwise drop that connection's POSIX locks).
+inline void fsync_file(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    throw_error<io_error>("cannot flush a file to disk", file, std::strerror(err),
+                          "Check the disk and the file system; nothing was replaced");
+  }
+  ::close(fd);
+}
+
+/// fsync of a folder, so that a rename or a new file in it survives a power loss.
+inline void fsync_directory(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    throw_error<io_error>("cannot flush a folder to disk", dir, std::strerror(err),
+                          "Check the disk and the file system");
+  }
+  ::close(fd);
+}
+
+/// Renames `from` to `to` atomically, failing with EEXIST instead of
+/// replacing an existing `to`. Returns 0 or an errno value.
+inline int rename_no_replace(const std::filesystem::path& from, const std::filesystem::path& to) noexcept {
+#if defined(RENAME_NOREPLACE)
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return errno;
+#endif
+  // File systems without RENAME_NOREPLACE: a hard link fails on an existing
+  // name, then the old name goes. Callers hold the store's writer lock, so
+  // nobody else creates the destination meanwhile.
+  if (::link(from.c_str(), to.c_str()) != 0) return errno;
+  if (::unlink(from.c_str()) != 0) return errno;
+  return 0;
+}
+
+/// Creates `file` empty, owner-only (0600) and exclusively: never follows a
+/// symlink nor reuses an existing file. Throws io_error.
+inline void create_private_file(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    throw_error<io_error>("cannot create a file", file, std::strerror(errno),
+                          "Check that the folder exists and is writable by this user");
+  }
+  ::fchmod(fd, 0600);  // the umask may have removed bits, never added any; be explicit
+  ::close(fd);
+}
+
+/// "<dir>/.<name>.tmp-<pid>-<UTC stamp>": where backups and recovery build a
+/// file before renaming it into place. Such a file is ours; when the pid in
+/// its name is no longer alive, remove_stale_temporaries() may delete it.
+inline std::filesystem::path temporary_name(const std::filesystem::path& dir, const std::string& name) {
+  for (;;) {
+    std::filesystem::path p = dir / ("." + name + ".tmp-" + std::to_string(::getpid()) + "-" +
+                                     utc_stamp(std::chrono::system_clock::now(), true));
+    std::error_code ec;
+    if (!std::filesystem::exists(std::filesystem::symlink_status(p, ec))) return p;
+    ::usleep(1000);  // one made in this millisecond already
+  }
+}
+
+/// The side files SQLite keeps beside a database, moved together with it.
+inline constexpr const char* sqlite_side_suffixes[] = {"-wal", "-shm", "-journal"};
+
+/// Moves the damaged store `store_file` and, together, its -wal, -shm and
+/// -journal to "<file>.corrupt-<UTC yyyymmddThhmmssZ>" (+ the same suffixes),
+/// adding "-2", "-3", ... to the stamp when that name is taken. Never deletes
+/// and never overwrites anything. The side files go first and the database
+/// last, so a crash in between never leaves the database paired with a
+/// stranger's WAL. Returns the new database path (empty when there was no
+/// database file to move).
+///
+/// Requires: the caller holds the store's writer lock and has no connection
+/// open on the file (renaming under a live connection of this process would
+/// leave it writing into the quarantined file).
+inline std::filesystem::path quarantine(const std::filesystem::path& store_file) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const std::string stamp = utc_stamp(std::chrono::system_clock::now(), false);
+  const auto taken = [&](const fs::path& base) {
+    if (fs::exists(fs::symlink_status(base, ec))) return true;
+    for (const char* s : sqlite_side_suffixes) {
+      if (fs::exists(fs::symlink_status(with_suffix(base, s), ec))) return true;
+    }
+    return false;
+  };
+  fs::path target = with_suffix(store_file, ".corrupt-" + stamp);
+  for (int n = 2; taken(target); ++n) target = with_suffix(store_file, ".corrupt-" + stamp + "-" + std::to_string(n));
+
+  const auto move = [&](const fs::path& from, const fs::path& to) {
+    if (!fs::exists(fs::symlink_status(from, ec))) return false;
+    if (const int err = rename_no_replace(from, to); err != 0) {
+      throw_error<io_error>("cannot move the damaged store aside", from,
+                            "renaming it to " + to.string() + " failed: " + std::strerror(err),
+                            "Nothing was deleted; check that the folder is writable by this user");
+    }
+    return true;
+  };
+  for (const char* s : sqlite_side_suffixes) move(with_suffix(store_file, s), with_suffix(target, s));
+  const bool moved = move(store_file, target);
+  fsync_directory(store_file.parent_path());
+  return moved ? target : fs::path();
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/options.hpp>
 // #include <vecstore/recovery/report.hpp>
 // SPDX-License-Identifier: MIT
 // What a recovery policy is told (recovery_context) and what it reports back (recovery_report).
@@ -4653,129 +4866,1249 @@ struct recovery_report {
 }  // namespace v0
 }  // namespace vecstore
 
-
-namespace vecstore {
-inline namespace v0 {
-
-/// Leaves a damaged store exactly as it is and throws `corruption_error`
-/// naming what was found. For deployments where a person decides what to
-/// restore, or where another system owns the backups.
-struct strict_recovery {
-  /// True when the policy may move the store file aside and create another.
-  static constexpr bool replaces_file = false;
-
-  [[noreturn]] static recovery_report recover(const recovery_context& ctx) {
-    throw corruption_error(ctx.problem + " [strict_recovery: nothing was changed]", ctx.file);
-  }
-};
-
-}  // namespace v0
-}  // namespace vecstore
-
-// #include <vecstore/store.hpp>
+// #include <vecstore/storage/backup.hpp>
 // SPDX-License-Identifier: MIT
-// basic_store, the policy-composed store, and basic_collection, the handle
-// through which records are written, read and searched.
+// Files of a store other than the live one: online backups (made, verified,
+// listed, rotated), verification of any store file, fresh store files that
+// recovery fills and moves into place, and cleanup of our stale temporaries.
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <new>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
-#include <utility>
 #include <vector>
 
-#include <unistd.h>
-
-// #include <vecstore/detail/detect.hpp>
-// #include <vecstore/detail/open_lock.hpp>
-// SPDX-License-Identifier: MIT
-// open_lock: who has a store open, for open_mode::exclusive. Every instance
-// holds a shared fcntl lock on "<store>.open" for its lifetime; an exclusive
-// instance holds it exclusively, so either side learns of the other at once.
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <optional>
-#include <string>
-
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+
+// #include <vecstore/detail/checksum.hpp>
+// #include <vecstore/detail/quarantine.hpp>
+// #include <vecstore/errors.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/storage/schema.hpp>
+// SPDX-License-Identifier: MIT
+// The on-disk schema: its DDL, creation of a new store, validation of an
+// existing one at open, and forward migrations.
+
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
 
 // #include <vecstore/errors.hpp>
-// #include <vecstore/types.hpp>
+// #include <vecstore/storage/sqlite.hpp>
+// SPDX-License-Identifier: MIT
+// The SQLite connection: opening with the right pragmas, cached statements,
+// write transactions, retries, and translation of SQLite errors into vecstore's.
+
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+
+// #include <vecstore/errors.hpp>
+// #include <vecstore/options.hpp>
 
 namespace vecstore {
 inline namespace v0 {
 namespace detail {
 
-/// A whole-file fcntl lock on a side file of its own: the writer lock's file
-/// is locked whole by boost::interprocess::file_lock, and fcntl locks of one
-/// process on one file would interfere. The descriptor is the only one this
-/// process opens on the file (closing another would drop the lock) and is
-/// close-on-exec. The kernel drops the lock when the process dies; a forked
-/// child does not inherit it (it releases its copy of the descriptor, which
-/// leaves the parent's lock alone, and acquires its own).
-class open_lock {
- public:
-  explicit open_lock(std::filesystem::path file) : file_(std::move(file)) {}
-  open_lock(const open_lock&) = delete;
-  open_lock& operator=(const open_lock&) = delete;
-  ~open_lock() { release(); }
+/// True for the errors a retry may cure: another connection held the database.
+inline bool is_busy(int extended_code) noexcept {
+  const int primary = extended_code & 0xff;
+  return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+}
 
-  /// Takes the lock without waiting: shared for open_mode::shared, exclusive
-  /// for open_mode::exclusive. Returns the pid of a process in the way, or
-  /// nullopt on success. Throws io_error when the file cannot be opened.
-  std::optional<long> try_acquire(open_mode mode) {
-    if (fd_ < 0) {
-      fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-      if (fd_ < 0) {
-        throw_error<io_error>("cannot open the store's open-lock file", file_, std::strerror(errno),
-                              "Check that the folder is writable by this user");
-      }
+/// Rethrows a SQLite failure as the vecstore error a caller can act on,
+/// keeping the original as a nested exception. Called only from storage/.
+[[noreturn]] inline void rethrow_sqlite(const SQLite::Exception& e, const std::filesystem::path& file,
+                                        const std::string& what) {
+  const int code = e.getExtendedErrorCode();
+  const std::string why = std::string(e.what()) + " [SQLite error " + std::to_string(code) + "]";
+  switch (code & 0xff) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      std::throw_with_nested(corruption_error(
+          message(what, file, why, "The file is damaged or is not a vecstore store; restore a backup or open it with a recovery policy"),
+          file));
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      std::throw_with_nested(lock_timeout(
+          message(what, file, why, "Another connection kept the database busy; retry later or raise lock_timeout"),
+          file));
+    case SQLITE_FULL:
+      std::throw_with_nested(io_error(
+          message(what, file, why, "The disk is full; free space and retry (nothing of this operation was stored)"),
+          file));
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN:
+    case SQLITE_AUTH:
+      std::throw_with_nested(io_error(
+          message(what, file, why, "Check that the file and its folder exist and are readable and writable by this user"),
+          file));
+    default:
+      std::throw_with_nested(io_error(message(what, file, why, "Nothing of this operation was stored"), file));
+  }
+}
+
+/// A prepared statement borrowed from the connection's cache: reset and
+/// unbound when borrowed, reset again when returned, so that no statement
+/// keeps a read snapshot open (which would also starve WAL checkpoints).
+class borrowed_statement {
+ public:
+  explicit borrowed_statement(SQLite::Statement& st) : st_(&st) {
+    st_->reset();
+    st_->clearBindings();
+  }
+  borrowed_statement(const borrowed_statement&) = delete;
+  borrowed_statement& operator=(const borrowed_statement&) = delete;
+  ~borrowed_statement() {
+    try {
+      st_->reset();
+    } catch (...) {  // reset reports the last step's error again; it was handled there
     }
-    struct flock request = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
-    if (::fcntl(fd_, F_SETLK, &request) == 0) return std::nullopt;
-    struct flock probe = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
-    if (::fcntl(fd_, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) return static_cast<long>(probe.l_pid);
-    return 0L;  // in the way, but gone before we could ask who it was
+  }
+  SQLite::Statement* operator->() const noexcept { return st_; }
+  SQLite::Statement& operator*() const noexcept { return *st_; }
+
+ private:
+  SQLite::Statement* st_;
+};
+
+/// Which file a path names right now (device and inode). A store replaced by
+/// a recovery or restore in another process has a new identity at the same path.
+struct file_identity {
+  dev_t device = 0;
+  ino_t inode = 0;
+  bool operator==(const file_identity& o) const noexcept { return device == o.device && inode == o.inode; }
+  bool operator!=(const file_identity& o) const noexcept { return !(*this == o); }
+};
+
+/// stat(2) of the path, not of a descriptor: never opens the file.
+inline std::optional<file_identity> identity_of(const std::filesystem::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return std::nullopt;
+  return file_identity{st.st_dev, st.st_ino};
+}
+
+/// One SQLite connection to a store file. Not thread-safe: the store
+/// serializes access to it.
+class connection {
+ public:
+  connection(const std::filesystem::path& file, const store_options& options) : file_(file) {
+    int flags = SQLite::OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW;
+    if (options.create_if_missing) flags |= SQLite::OPEN_CREATE;
+    try {
+      db_ = std::make_unique<SQLite::Database>(file.string(), flags,
+                                               static_cast<int>(options.lock_timeout.count()));
+      db_->exec("PRAGMA foreign_keys = ON");
+      db_->exec("PRAGMA trusted_schema = OFF");
+      db_->exec(options.sync == durability::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+      // Keep -wal and -shm on close. SQLite otherwise unlinks them BY NAME when
+      // the last connection closes; after a recovery in another process moved
+      // the store aside, that name belongs to the new store's live WAL.
+      int persist = 1;
+      sqlite3_file_control(db_->getHandle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+      // ...and truncate the WAL back to at most 64 MiB after checkpoints.
+      db_->exec("PRAGMA journal_size_limit = 67108864");
+      identity_ = identity_of(file).value_or(file_identity{});
+    } catch (const SQLite::Exception& e) {
+      rethrow_sqlite(e, file, "cannot open the store");
+    }
+  }
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  const std::filesystem::path& file() const noexcept { return file_; }
+  /// The file this connection opened (its identity when it was opened).
+  const file_identity& identity() const noexcept { return identity_; }
+  SQLite::Database& db() noexcept { return *db_; }
+  sqlite3* handle() const noexcept { return db_->getHandle(); }
+
+  /// A cached prepared statement for `sql` (a string literal of the storage layer).
+  borrowed_statement statement(const std::string& sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) it = cache_.emplace(sql, std::make_unique<SQLite::Statement>(*db_, sql)).first;
+    return borrowed_statement(*it->second);
   }
 
-  /// Releases the lock (closing the only descriptor drops it).
-  void release() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
+  void exec(const char* sql) { db_->exec(sql); }
+
+  /// Changes when another connection commits; unchanged by this connection's
+  /// own commits (SQLite's pragma.html), which the store applies itself.
+  std::int64_t data_version() {
+    auto st = statement("PRAGMA data_version");
+    st->executeStep();
+    return st->getColumn(0).getInt64();
+  }
+
+  /// Drops every cached statement (before closing, or after a schema change).
+  void clear_cache() noexcept { cache_.clear(); }
+
+ private:
+  std::filesystem::path file_;
+  file_identity identity_;
+  std::unique_ptr<SQLite::Database> db_;
+  std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> cache_;
+};
+
+/// One write transaction, `BEGIN IMMEDIATE` (a deferred one that later writes
+/// can fail with SQLITE_BUSY_SNAPSHOT without waiting: RELIABILITY.md §2.2).
+/// Rolled back unless committed, so a failed statement never leaves half a batch.
+class write_transaction {
+ public:
+  explicit write_transaction(connection& c) : c_(c) { c_.exec("BEGIN IMMEDIATE"); }
+  write_transaction(const write_transaction&) = delete;
+  write_transaction& operator=(const write_transaction&) = delete;
+  ~write_transaction() {
+    if (open_) {
+      try {
+        c_.exec("ROLLBACK");
+      } catch (...) {  // the connection is closing or the transaction already ended
+      }
+    }
+  }
+  void commit() {
+    c_.exec("COMMIT");
+    open_ = false;
   }
 
  private:
-  static struct flock whole_file(short type) {
-    struct flock l {};
-    l.l_type = type;
-    l.l_whence = SEEK_SET;
-    l.l_start = 0;
-    l.l_len = 0;
-    return l;
-  }
-
-  std::filesystem::path file_;
-  int fd_ = -1;
+  connection& c_;
+  bool open_ = true;
 };
+
+/// Runs `body` (one whole transaction) and retries it while the database is
+/// busy: `max_retries` more times, waiting `retry_delay`, doubled each time.
+/// SQLite errors become vecstore errors; `what` names the operation.
+template <class Body>
+auto with_retries(const store_options& options, const std::filesystem::path& file, const std::string& what,
+                  Body&& body) -> decltype(body()) {
+  auto delay = options.retry_delay;
+  for (int attempt = 0;; ++attempt) {
+    try {
+      return body();
+    } catch (const SQLite::Exception& e) {
+      if (!is_busy(e.getExtendedErrorCode()) || attempt >= options.max_retries) rethrow_sqlite(e, file, what);
+    }
+    std::this_thread::sleep_for(delay);
+    delay *= 2;
+  }
+}
 
 }  // namespace detail
 }  // namespace v0
 }  // namespace vecstore
 
+// #include <vecstore/version.hpp>
+// SPDX-License-Identifier: MIT
+// The library version and the on-disk format version, which move independently.
+
+#define VECSTORE_VERSION_MAJOR 0
+#define VECSTORE_VERSION_MINOR 1
+#define VECSTORE_VERSION_PATCH 0
+
+namespace vecstore {
+inline namespace v0 {
+
+/// Library version as "major.minor.patch".
+inline constexpr const char* version_string = "0.1.0";
+
+/// Version of the on-disk schema this library writes (`PRAGMA user_version`).
+/// Stores with a lower version are migrated forward; a higher one is refused.
+inline constexpr int schema_version = 2;
+
+/// `PRAGMA application_id` of every vecstore file: "VECS" in ASCII. A file with
+/// another id is not a vecstore store, whatever its tables look like.
+inline constexpr int application_id = 0x56454353;
+
+}  // namespace v0
+}  // namespace vecstore
+
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// Schema version 1. STRICT tables with NOT NULL: a NaN bound to REAL would
+/// become NULL and a TEXT key would accept NULL otherwise (RELIABILITY.md).
+/// AUTOINCREMENT keeps row ids from being reused, so a row id names one
+/// record for ever and other processes can apply deletes by row id.
+inline constexpr const char* schema_v1 = R"sql(
+CREATE TABLE collections (
+  collection_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  dim INTEGER NOT NULL CHECK (dim > 0),
+  space TEXT NOT NULL CHECK (space IN ('cosine', 'l2', 'ip')),
+  seq INTEGER NOT NULL
+) STRICT;
+CREATE TABLE records (
+  rid INTEGER PRIMARY KEY AUTOINCREMENT,
+  collection_id INTEGER NOT NULL REFERENCES collections (collection_id) ON DELETE CASCADE,
+  id TEXT NOT NULL,
+  embedding BLOB,
+  document TEXT,
+  checksum INTEGER,
+  seq INTEGER NOT NULL,
+  UNIQUE (collection_id, id)
+) STRICT;
+CREATE INDEX records_by_seq ON records (seq);
+CREATE TABLE metadata (
+  record_id INTEGER NOT NULL REFERENCES records (rid) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  type INTEGER NOT NULL CHECK (type BETWEEN 0 AND 3),
+  value ANY NOT NULL,
+  PRIMARY KEY (record_id, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX metadata_by_value ON metadata (key, type, value);
+CREATE TABLE tombstones (
+  seq INTEGER NOT NULL,
+  collection_id INTEGER NOT NULL,
+  rid INTEGER NOT NULL
+) STRICT;
+CREATE INDEX tombstones_by_seq ON tombstones (seq);
+CREATE TABLE store_meta (
+  key TEXT PRIMARY KEY,
+  value ANY NOT NULL
+) STRICT;
+INSERT INTO store_meta (key, value) VALUES ('seq', 0), ('compacted_seq', 0);
+)sql";
+
+/// Schema version 2: what persistent index policies (ivf_index) share between
+/// processes — one serialized quantizer per collection and each record's
+/// inverted list — so nobody retrains or reassigns at open.
+inline constexpr const char* migration_v1_to_v2 = R"sql(
+CREATE TABLE index_state (
+  collection_id INTEGER PRIMARY KEY REFERENCES collections (collection_id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  state BLOB NOT NULL,
+  checksum INTEGER NOT NULL,
+  seq INTEGER NOT NULL
+) STRICT;
+CREATE INDEX index_state_by_seq ON index_state (seq);
+CREATE TABLE index_assignments (
+  rid INTEGER PRIMARY KEY REFERENCES records (rid) ON DELETE CASCADE,
+  list INTEGER NOT NULL
+) STRICT;
+)sql";
+
+/// migrations[i] takes a store from version i + 1 to i + 2. A new store is
+/// created at version 1 and runs every step too, so a created and a migrated
+/// store have the same sqlite_master, byte for byte.
+inline constexpr const char* migrations[] = {migration_v1_to_v2};
+static_assert(sizeof(migrations) / sizeof(migrations[0]) + 1 == schema_version,
+              "vecstore: every schema version above 1 needs its migration step");
+
+/// Runs the migration steps from `from` up to schema_version.
+inline void migrate(connection& c, std::int64_t from) {
+  for (std::int64_t v = from; v < schema_version; ++v) c.exec(migrations[v - 1]);
+  c.exec(("PRAGMA user_version = " + std::to_string(schema_version)).c_str());
+}
+
+/// One row of sqlite_master: what the schema check compares.
+using schema_entry = std::tuple<std::string, std::string, std::string, std::string>;
+
+inline std::vector<schema_entry> read_schema(SQLite::Database& db) {
+  std::vector<schema_entry> out;
+  SQLite::Statement st(db,
+                       "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master "
+                       "WHERE name NOT LIKE 'sqlite_stat%' ORDER BY type, name");
+  while (st.executeStep()) {
+    out.emplace_back(st.getColumn(0).getString(), st.getColumn(1).getString(), st.getColumn(2).getString(),
+                     st.getColumn(3).getString());
+  }
+  return out;
+}
+
+/// The sqlite_master of a freshly created store, made once per process in
+/// memory: the reference an opened file must match byte for byte. A flipped
+/// byte in a table name otherwise reads as an empty table without any error.
+inline const std::vector<schema_entry>& expected_schema() {
+  static const std::vector<schema_entry> expected = [] {
+    SQLite::Database mem(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    mem.exec(schema_v1);
+    for (const char* step : migrations) mem.exec(step);
+    return read_schema(mem);
+  }();
+  return expected;
+}
+
+inline std::int64_t pragma_int(connection& c, const char* pragma) {
+  SQLite::Statement st(c.db(), pragma);
+  st.executeStep();
+  return st.getColumn(0).getInt64();
+}
+
+/// Stores up to this size get a full integrity_check at open (it also
+/// compares index b-trees with their tables); larger ones get quick_check.
+/// Measured on this class of machine (warm cache): see docs/operations.md.
+inline constexpr std::int64_t integrity_check_limit = std::int64_t{64} << 20;
+
+/// "ok", or what SQLite's integrity_check (full) / quick_check found.
+inline std::string page_check(connection& c, bool full) {
+  SQLite::Statement st(c.db(), full ? "PRAGMA integrity_check(20)" : "PRAGMA quick_check(20)");
+  std::string result;
+  while (st.executeStep()) result += (result.empty() ? "" : "; ") + st.getColumn(0).getString();
+  return result;
+}
+
+/// A file with no tables and no ids: a new store to create.
+inline bool is_empty_file(connection& c) {
+  return pragma_int(c, "PRAGMA application_id") == 0 && pragma_int(c, "PRAGMA user_version") == 0 &&
+         pragma_int(c, "SELECT count(*) FROM sqlite_master") == 0;
+}
+
+/// Throws schema_error unless the file is empty or carries vecstore's application_id.
+inline void check_not_foreign(connection& c) {
+  const std::int64_t app = pragma_int(c, "PRAGMA application_id");
+  if (app == application_id || is_empty_file(c)) return;
+  throw_error<schema_error>("not a vecstore store", c.file(),
+                            "its application_id is " + std::to_string(app) + ", vecstore's is " +
+                                std::to_string(application_id),
+                            "Open a file created by vecstore, or move this file away");
+}
+
+/// True when the file holds a vecstore store of an older schema version.
+inline bool needs_migration(connection& c) {
+  try {
+    if (is_empty_file(c) || pragma_int(c, "PRAGMA application_id") != application_id) return false;
+    const std::int64_t version = pragma_int(c, "PRAGMA user_version");
+    return version >= 1 && version < schema_version;
+  } catch (const SQLite::Exception& e) {
+    rethrow_sqlite(e, c.file(), "cannot read the store's schema");
+  }
+}
+
+/// Creates the schema in an empty file, or checks the one an existing file
+/// has, migrating it forward when it is older. Runs in one `BEGIN IMMEDIATE`
+/// transaction, re-reading the version inside it, so two processes opening
+/// a new or old store at once create or migrate it exactly once.
+/// The caller takes its pre-migration backup before calling this (see
+/// needs_migration): SQLite cannot back up from a connection that is writing.
+inline void prepare_schema(connection& c) {
+  const auto& file = c.file();
+  try {
+    // Refuse a foreign file before changing anything in it (even its journal mode).
+    check_not_foreign(c);
+    // WAL must be chosen outside a transaction; it persists in the file.
+    std::string mode;
+    {
+      SQLite::Statement wal(c.db(), "PRAGMA journal_mode = WAL");
+      if (wal.executeStep()) mode = wal.getColumn(0).getString();
+    }
+    if (mode != "wal") {
+      throw_error<io_error>("cannot switch the store to WAL mode", file, "SQLite refused journal_mode=WAL",
+                            "Use a local file system that supports shared memory (not NFS)");
+    }
+    write_transaction tx(c);
+    if (is_empty_file(c)) {
+      c.exec(schema_v1);
+      c.exec(("PRAGMA application_id = " + std::to_string(application_id)).c_str());
+      migrate(c, 1);
+      tx.commit();
+      return;
+    }
+    check_not_foreign(c);
+    const std::int64_t version = pragma_int(c, "PRAGMA user_version");
+    if (version > schema_version) {
+      throw_error<schema_error>("store written by a newer vecstore", file,
+                                "its schema version is " + std::to_string(version) + ", this build reads up to " +
+                                    std::to_string(schema_version),
+                                "Upgrade vecstore to open it; nothing was changed");
+    }
+    if (version < 1) {
+      throw_error<schema_error>("unknown schema version", file, "user_version is " + std::to_string(version),
+                                "The file was not written by a released vecstore; restore a backup");
+    }
+    if (version < schema_version) migrate(c, version);
+    tx.commit();
+    if (read_schema(c.db()) != expected_schema()) {
+      throw_error<corruption_error>("the store's schema is damaged", file,
+                                    "its table definitions differ from schema version " +
+                                        std::to_string(schema_version),
+                                    "Restore a backup or open the store with a recovery policy");
+    }
+  } catch (const SQLite::Exception& e) {
+    rethrow_sqlite(e, file, "cannot read the store's schema");
+  }
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/storage/sqlite.hpp>
+// #include <vecstore/version.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+/// One completed backup of a store: "<backup_dir>/<store file name>.<UTC
+/// yyyymmddThhmmss.mmmZ>.backup", a single self-contained SQLite file
+/// (rollback-journal mode, no -wal needed) that was verified before it was
+/// given its name.
+struct backup_info {
+  std::filesystem::path path;
+  std::uintmax_t bytes = 0;
+  std::chrono::system_clock::time_point created;  ///< from the file name (UTC)
+  std::chrono::milliseconds duration{0};          ///< time to make it; 0 when listed, not made
+  std::int64_t seq = -1;                          ///< the store's change sequence it holds; -1 when listed, not read
+  std::size_t records = 0;                        ///< records it holds; 0 when listed, not read (see verify_store_file)
+};
+
+namespace detail {
+
+/// "<store>.backups", beside the store file.
+inline std::filesystem::path default_backup_dir(const std::filesystem::path& store_file) {
+  return with_suffix(store_file, ".backups");
+}
+
+/// The backup folder a store's options name (empty: the default one).
+inline std::filesystem::path backup_dir_of(const std::filesystem::path& store_file, const store_options& o) {
+  return o.backup_dir.empty() ? default_backup_dir(store_file) : o.backup_dir;
+}
+
+/// The stamp of a completed backup of `store_name` called `file_name`, or
+/// false if the name is not exactly "<store_name>.<stamp>.backup".
+inline bool parse_backup_name(std::string_view store_name, std::string_view file_name,
+                              std::chrono::system_clock::time_point& created) {
+  constexpr std::string_view suffix = ".backup";
+  if (file_name.size() != store_name.size() + 1 + 20 + suffix.size()) return false;
+  if (file_name.substr(0, store_name.size()) != store_name || file_name[store_name.size()] != '.') return false;
+  if (file_name.substr(file_name.size() - suffix.size()) != suffix) return false;
+  return parse_utc_stamp(file_name.substr(store_name.size() + 1, 20), created);
+}
+
+/// Completed backups of `store_file` in `dir`, newest first. Reads names
+/// and sizes only (`seq` -1, `records` 0): verify_store_file() opens one.
+/// Temporary files, symlinks, other stores' backups and anything else in
+/// the folder are never listed. A missing folder lists nothing.
+inline std::vector<backup_info> list_backups(const std::filesystem::path& store_file,
+                                             const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::vector<backup_info> out;
+  const fs::path folder = dir.empty() ? default_backup_dir(store_file) : dir;
+  const std::string store_name = store_file.filename().string();
+  std::error_code ec;
+  fs::directory_iterator it(folder, ec), end;
+  if (ec) return out;
+  for (; it != end; it.increment(ec)) {
+    if (ec) break;
+    backup_info b;
+    if (!parse_backup_name(store_name, it->path().filename().string(), b.created)) continue;
+    std::error_code status_ec;
+    if (!fs::is_regular_file(it->symlink_status(status_ec))) continue;
+    b.path = it->path();
+    b.bytes = fs::file_size(b.path, status_ec);
+    if (status_ec) continue;  // gone meanwhile (rotated by another process)
+    out.push_back(std::move(b));
+  }
+  std::sort(out.begin(), out.end(), [](const backup_info& a, const backup_info& b) {
+    return a.created != b.created ? a.created > b.created : a.path > b.path;
+  });
+  return out;
+}
+
+/// Deletes temporary files that a backup or a recovery left behind when its
+/// process died: ".<name>.tmp-<pid>-<UTC stamp>" (and that name's -journal,
+/// -wal, -shm) whose pid is no longer alive. Files of live processes, and
+/// every other file, are left alone. A pid reused by an unrelated process
+/// only delays the cleanup.
+inline void remove_stale_temporaries(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec), end;
+  if (ec) return;
+  std::vector<fs::path> stale;
+  for (; it != end; it.increment(ec)) {
+    if (ec) break;
+    std::string name = it->path().filename().string();
+    if (name.empty() || name[0] != '.') continue;
+    for (const char* s : sqlite_side_suffixes) {
+      const std::string_view sv = s;
+      if (name.size() > sv.size() && name.compare(name.size() - sv.size(), sv.size(), sv) == 0) {
+        name.resize(name.size() - sv.size());
+        break;
+      }
+    }
+    // ".<name>.tmp-<pid>-<20-character stamp>"
+    if (name.size() < 1 + 5 + 1 + 1 + 20) continue;
+    const std::size_t tag = name.rfind(".tmp-", name.size() - 22);
+    if (tag == std::string::npos || tag == 0) continue;
+    const std::size_t pid_begin = tag + 5, pid_end = name.size() - 21;
+    if (pid_end <= pid_begin || pid_end - pid_begin > 10 || name[pid_end] != '-') continue;
+    long pid = 0;
+    bool digits = true;
+    for (std::size_t i = pid_begin; i < pid_end; ++i) {
+      if (name[i] < '0' || name[i] > '9')
+        digits = false;
+      else
+        pid = pid * 10 + (name[i] - '0');
+    }
+    std::chrono::system_clock::time_point stamp;
+    if (!digits || pid <= 0 || !parse_utc_stamp(std::string_view(name).substr(pid_end + 1), stamp)) continue;
+    if (!fs::is_regular_file(it->symlink_status(ec))) continue;
+    const bool alive = ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+    if (!alive) stale.push_back(it->path());
+  }
+  for (const auto& p : stale) fs::remove(p, ec);
+}
+
+/// Creates `dir` (and missing parents) owner-only (0700); an existing folder
+/// is used as it is.
+inline void ensure_private_directory(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) return;
+  const fs::path parent = dir.parent_path();
+  if (!parent.empty() && parent != dir) ensure_private_directory(parent);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw_error<io_error>("cannot create the backup folder", dir, std::strerror(errno),
+                          "Create it, or set store_options::backup_dir to a writable folder");
+  }
+  if (!fs::is_directory(dir, ec)) {
+    throw_error<io_error>("cannot create the backup folder", dir, "the path exists and is not a folder",
+                          "Move that file away, or set store_options::backup_dir to another folder");
+  }
+}
+
+/// What verify_store_file() found.
+struct verify_result {
+  bool ok = false;
+  std::string problem;         ///< empty when ok
+  std::int64_t seq = -1;       ///< store_meta's change sequence, -1 if unread
+  std::size_t records = 0;     ///< records read from the table
+  std::size_t embeddings = 0;  ///< embeddings read and verified
+};
+
+/// Checks a store file without changing it (opened read-only): vecstore's
+/// application_id, a schema version this build reads (and, for the current
+/// version, the exact schema), quick_check (integrity_check when `full`),
+/// store_meta's sequence, every record against its collection and every
+/// embedding against its checksum, and the table's record count against
+/// the index's. Never throws for a damaged or foreign file: `problem` says
+/// what is wrong.
+inline verify_result verify_store_file(const std::filesystem::path& file, bool full) {
+  namespace fs = std::filesystem;
+  verify_result r;
+  std::error_code ec;
+  const auto status = fs::symlink_status(file, ec);
+  if (!fs::exists(status)) {
+    r.problem = "the file does not exist";
+    return r;
+  }
+  if (!fs::is_regular_file(status)) {
+    r.problem = "not a regular file";
+    return r;
+  }
+  try {
+    SQLite::Database db(file.string(), SQLite::OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, 5000);
+    const auto scalar = [&](const char* sql) {
+      SQLite::Statement st(db, sql);
+      if (!st.executeStep()) throw SQLite::Exception(std::string("no row from ") + sql);
+      return st.getColumn(0).getInt64();
+    };
+    const std::int64_t app = scalar("PRAGMA application_id");
+    if (app != application_id) {
+      r.problem = "not a vecstore store (application_id " + std::to_string(app) + ")";
+      return r;
+    }
+    const std::int64_t version = scalar("PRAGMA user_version");
+    if (version < 1 || version > schema_version) {
+      r.problem = "schema version " + std::to_string(version) + " (this build reads 1 to " +
+                  std::to_string(schema_version) + ")";
+      return r;
+    }
+    {
+      SQLite::Statement check(db, full ? "PRAGMA integrity_check(20)" : "PRAGMA quick_check(20)");
+      std::string found;
+      while (check.executeStep()) {
+        const std::string line = check.getColumn(0).getString();
+        if (line == "ok") continue;
+        if (!found.empty()) found += "; ";
+        found += line;
+      }
+      if (!found.empty()) {
+        r.problem = std::string(full ? "integrity_check" : "quick_check") + " failed: " + found;
+        return r;
+      }
+    }
+    if (version == schema_version && read_schema(db) != expected_schema()) {
+      r.problem = "its table definitions differ from schema version " + std::to_string(schema_version);
+      return r;
+    }
+    {
+      SQLite::Statement st(db, "SELECT value FROM store_meta WHERE key = 'seq'");
+      if (!st.executeStep()) {
+        r.problem = "store_meta has no 'seq' row";
+        return r;
+      }
+      r.seq = st.getColumn(0).getInt64();
+    }
+    std::unordered_map<std::int64_t, std::size_t> dims;
+    {
+      SQLite::Statement st(db, "SELECT collection_id, dim FROM collections");
+      while (st.executeStep()) dims[st.getColumn(0).getInt64()] = static_cast<std::size_t>(st.getColumn(1).getInt64());
+    }
+    std::size_t bad = 0;
+    std::string first_bad;
+    {
+      SQLite::Statement st(db, "SELECT collection_id, id, embedding, checksum FROM records NOT INDEXED ORDER BY rid");
+      while (st.executeStep()) {
+        ++r.records;
+        const std::int64_t collection_id = st.getColumn(0).getInt64();
+        const std::string id = st.getColumn(1).getString();
+        const auto dim = dims.find(collection_id);
+        std::string why;
+        if (dim == dims.end()) {
+          why = "record \"" + id + "\" belongs to collection " + std::to_string(collection_id) + ", which is missing";
+        } else if (!st.getColumn(2).isNull()) {
+          const SQLite::Column blob = st.getColumn(2);
+          const SQLite::Column sum = st.getColumn(3);
+          if (stored_embedding_ok(collection_id, id, blob.getBlob(), static_cast<std::size_t>(blob.getBytes()),
+                                  sum.isInteger(), sum.getInt64(), dim->second)) {
+            ++r.embeddings;
+          } else {
+            why = "the checksum of record \"" + id + "\" (collection " + std::to_string(collection_id) +
+                  ") does not match its bytes";
+          }
+        }
+        if (!why.empty() && bad++ == 0) first_bad = why;
+      }
+    }
+    if (bad > 0) {
+      r.problem =
+          std::to_string(bad) + (bad == 1 ? " record is" : " records are") + " damaged; the first: " + first_bad;
+      return r;
+    }
+    const auto indexed = static_cast<std::size_t>(scalar("SELECT count(*) FROM records INDEXED BY records_by_seq"));
+    if (indexed != r.records) {
+      r.problem =
+          "the records table holds " + std::to_string(r.records) + " rows and its index " + std::to_string(indexed);
+      return r;
+    }
+    r.ok = true;
+  } catch (const SQLite::Exception& e) {
+    r.problem = std::string(e.what()) + " [SQLite error " + std::to_string(e.getExtendedErrorCode()) + "]";
+  } catch (const std::exception& e) {
+    r.problem = e.what();
+  }
+  return r;
+}
+
+/// How many records the store behind `db` (possibly damaged) says it holds:
+/// the largest count any readable records b-tree gives (the two indexes are
+/// small; the table itself is read only when both fail); nullopt when none reads.
+inline std::optional<std::size_t> count_records(SQLite::Database& db) noexcept {
+  std::optional<std::size_t> best;
+  for (const char* sql : {"SELECT count(*) FROM records INDEXED BY records_by_seq",
+                          "SELECT count(*) FROM records INDEXED BY sqlite_autoindex_records_1",
+                          "SELECT count(*) FROM records NOT INDEXED"}) {
+    if (best && std::strstr(sql, "NOT INDEXED")) break;
+    try {
+      SQLite::Statement st(db, sql);
+      if (st.executeStep()) {
+        const auto n = static_cast<std::size_t>(st.getColumn(0).getInt64());
+        if (!best || n > *best) best = n;
+      }
+    } catch (...) {  // that b-tree is damaged; try the next
+    }
+  }
+  return best;
+}
+
+/// The first column of the first row of `sql` on a (possibly damaged) store,
+/// when it reads as an integer.
+inline std::optional<std::int64_t> try_scalar(SQLite::Database& db, const char* sql) noexcept {
+  try {
+    SQLite::Statement st(db, sql);
+    if (st.executeStep() && st.getColumn(0).isInteger()) return st.getColumn(0).getInt64();
+  } catch (...) {  // damaged or missing
+  }
+  return std::nullopt;
+}
+
+/// Opens a (possibly damaged) store file read-only through SQLite; nullptr
+/// when SQLite cannot open it at all.
+inline std::unique_ptr<SQLite::Database> open_damaged(const std::filesystem::path& file) noexcept {
+  try {
+    auto db = std::make_unique<SQLite::Database>(file.string(), SQLite::OPEN_READONLY | SQLITE_OPEN_NOFOLLOW, 1000);
+    db->exec("PRAGMA cell_size_check = ON");  // catch more damage as errors rather than odd values
+    // Read what is there even when the file is shorter than its header says
+    // (SQLite refuses a truncated file outright otherwise) or the schema
+    // text has damage. The connection is read-only: nothing is written.
+    db->exec("PRAGMA writable_schema = ON");
+    return db;
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+/// store_meta's change sequence of a (possibly damaged) store file, read
+/// without writing to it; nullopt when it cannot be read.
+inline std::optional<std::int64_t> read_store_seq(const std::filesystem::path& file) noexcept {
+  auto db = open_damaged(file);
+  if (!db) return std::nullopt;
+  return try_scalar(*db, "SELECT value FROM store_meta WHERE key = 'seq'");
+}
+
+/// How many records a (possibly damaged) store file says it holds; nullopt
+/// when it no longer tells.
+inline std::optional<std::size_t> read_record_count(const std::filesystem::path& file) noexcept {
+  auto db = open_damaged(file);
+  if (!db) return std::nullopt;
+  return count_records(*db);
+}
+
+/// Deletes a temporary file of ours and SQLite's side files of it, unless released.
+class temporary_file {
+ public:
+  explicit temporary_file(std::filesystem::path p) : path_(std::move(p)) {}
+  temporary_file(const temporary_file&) = delete;
+  temporary_file& operator=(const temporary_file&) = delete;
+  ~temporary_file() { remove(); }
+  const std::filesystem::path& path() const noexcept { return path_; }
+  void release() noexcept { path_.clear(); }
+  void remove() noexcept {
+    if (path_.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove(path_, ec);
+    for (const char* s : sqlite_side_suffixes) std::filesystem::remove(with_suffix(path_, s), ec);
+    path_.clear();
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+/// Throws the vecstore error for SQLite result `rc` on `db` (kept nested).
+[[noreturn]] inline void throw_sqlite_code(sqlite3* db, int rc, const std::filesystem::path& file,
+                                           const std::string& what) {
+  try {
+    if (db) throw SQLite::Exception(db, rc);
+    throw SQLite::Exception(sqlite3_errstr(rc), rc);
+  } catch (const SQLite::Exception& e) {
+    rethrow_sqlite(e, file, what);
+  }
+}
+
+/// Removes the oldest backups of `store_file` in `dir` so that `keep` remain,
+/// never the one just made (`newest`), whatever the clock did. Only files
+/// that list_backups() lists (our names, this store) are ever deleted.
+inline void rotate_backups(const std::filesystem::path& store_file, const std::filesystem::path& dir, int keep,
+                           const std::filesystem::path& newest) {
+  std::error_code ec;
+  int kept = 1;  // `newest`
+  for (const auto& b : list_backups(store_file, dir)) {
+    if (b.path == newest) continue;
+    if (kept < keep) {
+      ++kept;
+      continue;
+    }
+    std::filesystem::remove(b.path, ec);
+  }
+}
+
+/// Makes a verified backup of the store behind `source` (an open connection
+/// of this process; other processes may keep writing meanwhile) in `dir`
+/// (empty: default_backup_dir), keeping the newest `keep` backups.
+///
+/// One sqlite3_backup_step(-1) copies a consistent snapshot under one read
+/// transaction: an incremental backup restarts whenever another connection
+/// writes and may never finish (RELIABILITY.md §2.5). The copy goes to
+/// ".<store name>.tmp-<pid>-<stamp>", is switched to rollback-journal mode
+/// (one self-contained file), fsynced and verified (verify_store_file, quick
+/// check) before it is renamed to "<store name>.<UTC stamp>.backup" and the
+/// folder fsynced; on any failure the temporary is deleted. A process killed
+/// meanwhile leaves only a temporary, which is never listed as a backup and
+/// which remove_stale_temporaries() later deletes.
+///
+/// Requires: `source` is not used by another thread meanwhile.
+/// Throws: io_error, lock_timeout, corruption_error (the copy does not verify).
+inline backup_info make_backup(sqlite3* source, const std::filesystem::path& store_file,
+                               const std::filesystem::path& dir, int keep) {
+  namespace fs = std::filesystem;
+  const auto started = std::chrono::steady_clock::now();
+  const fs::path folder = dir.empty() ? default_backup_dir(store_file) : dir;
+  const std::string store_name = store_file.filename().string();
+  ensure_private_directory(folder);
+  remove_stale_temporaries(folder);
+
+  temporary_file tmp(temporary_name(folder, store_name));
+  create_private_file(tmp.path());
+  {
+    sqlite3* dest = nullptr;
+    int rc = sqlite3_open_v2(tmp.path().c_str(), &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, nullptr);
+    const std::unique_ptr<sqlite3, int (*)(sqlite3*)> dest_guard(dest, &sqlite3_close_v2);
+    if (rc != SQLITE_OK) throw_sqlite_code(dest, rc, tmp.path(), "cannot create the backup file");
+    sqlite3_backup* b = sqlite3_backup_init(dest, "main", source, "main");
+    if (!b) throw_sqlite_code(dest, sqlite3_errcode(dest), store_file, "cannot start the backup");
+    // BUSY here means another connection held an exclusive lock (WAL recovery,
+    // a checkpoint in exclusive mode): brief, so wait and try again.
+    for (int attempt = 0;; ++attempt) {
+      rc = sqlite3_backup_step(b, -1);
+      if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || attempt >= 200) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    const int finish = sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) throw_sqlite_code(nullptr, rc, store_file, "cannot back up the store");
+    if (finish != SQLITE_OK) throw_sqlite_code(dest, finish, tmp.path(), "cannot write the backup file");
+    // One self-contained file: the copy is in WAL mode like its source.
+    rc = sqlite3_exec(dest, "PRAGMA journal_mode = DELETE", nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) throw_sqlite_code(dest, rc, tmp.path(), "cannot write the backup file");
+  }
+  fsync_file(tmp.path());
+  const verify_result v = verify_store_file(tmp.path(), false);
+  if (!v.ok) {
+    throw_error<corruption_error>("the backup does not verify", store_file, v.problem,
+                                  "The store itself may be damaged: run health(true); no backup was kept");
+  }
+  fs::path final_path;
+  auto created = std::chrono::system_clock::now();
+  for (int attempt = 0;; ++attempt) {
+    created = std::chrono::system_clock::now();
+    final_path = folder / (store_name + "." + utc_stamp(created, true) + ".backup");
+    const int err = rename_no_replace(tmp.path(), final_path);
+    if (err == 0) break;
+    if (err != EEXIST || attempt > 100) {
+      throw_error<io_error>("cannot name the backup", final_path, std::strerror(err),
+                            "Check that the backup folder is writable by this user");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // a backup made in the same millisecond
+  }
+  tmp.release();
+  fsync_directory(folder);
+  // created is the stamp in the name, truncated to milliseconds like the name.
+  created = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::milliseconds>(created.time_since_epoch()));
+  rotate_backups(store_file, folder, keep < 1 ? 1 : keep, final_path);
+
+  backup_info info;
+  info.path = final_path;
+  std::error_code ec;
+  info.bytes = fs::file_size(final_path, ec);
+  info.created = created;
+  info.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  info.seq = v.seq;
+  info.records = v.records;
+  return info;
+}
+
+/// Copies `from` (a file no connection of this process has open: closing our
+/// descriptor would drop that connection's locks) to `to`, created
+/// owner-only and exclusively, and fsyncs it.
+inline void copy_private_file(const std::filesystem::path& from, const std::filesystem::path& to) {
+  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (in < 0) {
+    throw_error<io_error>("cannot read a file to copy it", from, std::strerror(errno), "Check its permissions");
+  }
+  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (out < 0) {
+    const int err = errno;
+    ::close(in);
+    throw_error<io_error>("cannot create a file", to, std::strerror(err),
+                          "Check that the folder is writable by this user");
+  }
+  std::vector<char> buf(1 << 20);
+  int err = 0;
+  for (;;) {
+    const ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      err = errno;
+      break;
+    }
+    if (n == 0) break;
+    for (ssize_t done = 0; done < n;) {
+      const ssize_t w = ::write(out, buf.data() + done, static_cast<std::size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        err = errno;
+        break;
+      }
+      done += w;
+    }
+    if (err) break;
+  }
+  if (!err && ::fsync(out) != 0) err = errno;
+  ::close(in);
+  ::close(out);
+  if (err) {
+    throw_error<io_error>("cannot copy a file", to, std::strerror(err),
+                          "Check the free space of the store's folder; nothing was replaced");
+  }
+}
+
+/// Opens a new, empty store file at `file` (which must not exist): owner-only,
+/// the current schema, then switched to rollback-journal mode and synchronous
+/// OFF while recovery fills it; finish_fresh_store() makes it one durable,
+/// self-contained file that can be renamed into place (the store switches
+/// it back to WAL when it opens it).
+inline std::unique_ptr<connection> open_fresh_store(const std::filesystem::path& file, const store_options& base) {
+  create_private_file(file);
+  store_options o = base;
+  o.create_if_missing = false;  // the file exists; never create another by mistake
+  auto c = std::make_unique<connection>(file, o);
+  prepare_schema(*c);  // a new file: nothing to migrate
+  try {
+    SQLite::Statement mode(c->db(), "PRAGMA journal_mode = DELETE");
+    if (!mode.executeStep() || mode.getColumn(0).getString() != "delete") {
+      throw_error<io_error>("cannot prepare a new store file", file, "SQLite kept it in WAL mode",
+                            "Check the file system; nothing was replaced");
+    }
+    c->exec("PRAGMA synchronous = OFF");
+  } catch (const SQLite::Exception& e) {
+    rethrow_sqlite(e, file, "cannot prepare a new store file");
+  }
+  return c;
+}
+
+/// Closes a store file made by open_fresh_store() and fsyncs it. Its -wal
+/// and -shm (kept on close by the connection, empty since the switch to
+/// rollback-journal mode) are ours and go.
+inline void finish_fresh_store(std::unique_ptr<connection>& c) {
+  const std::filesystem::path file = c->file();
+  c->clear_cache();
+  c.reset();
+  std::error_code ec;
+  std::filesystem::remove(with_suffix(file, "-wal"), ec);
+  std::filesystem::remove(with_suffix(file, "-shm"), ec);
+  fsync_file(file);
+}
+
+/// Moves a finished file into the store's place (which must be free: the
+/// damaged file was quarantined) and fsyncs the folder.
+inline void install_store_file(const std::filesystem::path& from, const std::filesystem::path& store_file,
+                               const std::filesystem::path& quarantined) {
+  if (const int err = rename_no_replace(from, store_file); err != 0) {
+    throw_error<io_error>(
+        "cannot move the recovered store into place", store_file,
+        "renaming " + from.string() + " failed: " + std::strerror(err),
+        "The damaged store is at " + quarantined.string() + "; move " + from.string() + " to the store's path by hand");
+  }
+  fsync_directory(store_file.parent_path());
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+
+namespace vecstore {
+inline namespace v0 {
+
+/// Moves the damaged store to "<file>.corrupt-<UTC timestamp>" (with its -wal
+/// and -shm) and puts an empty store in its place. Nothing is deleted: the
+/// old data stays in the quarantined file for a person (or salvage_recovery
+/// run on a copy) to look at. The report counts the records left behind
+/// when the damaged file still says how many it held.
+struct reset_recovery {
+  static constexpr bool replaces_file = true;
+
+  static recovery_report recover(const recovery_context& ctx) {
+    const auto started = std::chrono::steady_clock::now();
+    const store_options defaults;
+    const store_options& options = ctx.options ? *ctx.options : defaults;
+
+    recovery_report report;
+    report.policy = "reset_recovery";
+    report.action = "reset";
+    report.problem = ctx.problem;
+
+    const auto held = detail::read_record_count(ctx.file);
+    // The empty store is made first, so a failure leaves the damaged one in place.
+    detail::temporary_file fresh(detail::temporary_name(ctx.file.parent_path(), ctx.file.filename().string()));
+    auto c = detail::open_fresh_store(fresh.path(), options);
+    detail::finish_fresh_store(c);
+    report.quarantined = detail::quarantine(ctx.file);
+    detail::install_store_file(fresh.path(), ctx.file, report.quarantined);
+    fresh.release();
+
+    report.rows_lost = held.value_or(0);
+    report.note = (held ? "the damaged store held " + std::to_string(*held) + " records"
+                        : std::string("the damaged store no longer says how many records it held")) +
+                  "; they remain in " + report.quarantined.string() + " and the store is now empty";
+    report.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    return report;
+  }
+};
+
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/recovery/restore_backup.hpp>
+// SPDX-License-Identifier: MIT
+// restore_backup_recovery: the RecoveryPolicy that puts the newest backup that
+// verifies in place of a damaged store, which it moves aside.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+// #include <vecstore/detail/quarantine.hpp>
+// #include <vecstore/errors.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/recovery/report.hpp>
+// #include <vecstore/storage/backup.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+/// Restores the newest backup that verifies (integrity_check, schema, every
+/// embedding's checksum) in place of the damaged store, which is moved to
+/// "<file>.corrupt-<UTC timestamp>" with its -wal and -shm. Backups that do
+/// not verify are skipped and named in the report. The report also says how
+/// many changes were newer than the backup (the caller replays those).
+/// With no backup that verifies, nothing is touched and corruption_error
+/// says so. The default RecoveryPolicy.
+namespace detail {
+
+/// Moves the store at `store_file` aside (quarantine) and puts a copy of the
+/// already verified `backup` in its place: written under a temporary name,
+/// fsynced, renamed. Fills the report's backup, quarantine, row and
+/// lost-changes fields. Shared by restore_backup_recovery and basic_store::restore.
+inline void install_verified_backup(const std::filesystem::path& backup, const verify_result& verified,
+                                    const std::filesystem::path& store_file, recovery_report& report) {
+  // What the replaced file still tells about its changes.
+  const auto damaged_seq = read_store_seq(store_file);
+  if (damaged_seq && *damaged_seq >= verified.seq) report.changes_after_backup = *damaged_seq - verified.seq;
+
+  temporary_file copy(temporary_name(store_file.parent_path(), store_file.filename().string()));
+  copy_private_file(backup, copy.path());
+  report.quarantined = quarantine(store_file);
+  install_store_file(copy.path(), store_file, report.quarantined);
+  copy.release();
+
+  report.backup_used = backup;
+  report.rows_saved = verified.records;
+  if (report.changes_after_backup) {
+    report.note = std::to_string(*report.changes_after_backup) +
+                  " changes were made after this backup and are not in the restored store";
+  } else {
+    report.note = damaged_seq ? "the replaced store's change sequence (" + std::to_string(*damaged_seq) +
+                                    ") is below the backup's (" + std::to_string(verified.seq) +
+                                    "): how many changes are missing is unknown"
+                              : "the replaced store no longer says how many changes it held: how many changes "
+                                "are missing is unknown";
+  }
+}
+
+}  // namespace detail
+
+struct restore_backup_recovery {
+  static constexpr bool replaces_file = true;
+
+  static recovery_report recover(const recovery_context& ctx) {
+    namespace fs = std::filesystem;
+    const auto started = std::chrono::steady_clock::now();
+    const store_options defaults;
+    const store_options& options = ctx.options ? *ctx.options : defaults;
+    const fs::path dir = detail::backup_dir_of(ctx.file, options);
+
+    recovery_report report;
+    report.policy = "restore_backup_recovery";
+    report.action = "restored";
+    report.problem = ctx.problem;
+
+    // 1. The newest backup that verifies; nothing changes until one does.
+    std::optional<backup_info> chosen;
+    detail::verify_result verified;
+    const auto backups = detail::list_backups(ctx.file, dir);
+    for (const auto& b : backups) {
+      verified = detail::verify_store_file(b.path, true);
+      if (verified.ok) {
+        chosen = b;
+        break;
+      }
+      report.backups_skipped.push_back(b.path.string() + ": " + verified.problem);
+    }
+    if (!chosen) {
+      std::string why = backups.empty()
+                            ? "there is no backup in " + dir.string()
+                            : "none of the " + std::to_string(backups.size()) + " backups in " + dir.string() +
+                                  " verifies (newest: " + report.backups_skipped.front() + ")";
+      if (!ctx.problem.empty()) why = ctx.problem + "; restoring a backup failed: " + why;
+      detail::throw_error<corruption_error>(
+          "the store is damaged and cannot be restored", ctx.file, why,
+          "Nothing was changed; open the store with salvage_recovery to keep what still reads, "
+          "restore a backup by hand, or use reset_recovery to start empty");
+    }
+
+    detail::install_verified_backup(chosen->path, verified, ctx.file, report);
+    report.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    return report;
+  }
+};
+
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/recovery/salvage.hpp>
+// SPDX-License-Identifier: MIT
+// salvage_recovery: the RecoveryPolicy that copies every record that still
+// reads, and whose checksum matches, from a damaged store into a fresh one.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+
+// #include <vecstore/detail/quarantine.hpp>
+// #include <vecstore/detail/utf8.hpp>
 // #include <vecstore/detail/validate.hpp>
 // SPDX-License-Identifier: MIT
 // Input validation, run before any lock is taken or any write starts, so bad
@@ -4952,6 +6285,752 @@ inline void check_k(std::size_t k) {
 }  // namespace v0
 }  // namespace vecstore
 
+// #include <vecstore/errors.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/recovery/report.hpp>
+// #include <vecstore/storage/backup.hpp>
+// #include <vecstore/storage/sqlite.hpp>
+// #include <vecstore/types.hpp>
+// #include <vecstore/version.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// One value copied out of a row of a damaged file.
+struct salvaged_value {
+  int type = SQLITE_NULL;
+  std::int64_t integer = 0;
+  double real = 0;
+  std::string bytes;  ///< TEXT or BLOB
+
+  static salvaged_value of(const SQLite::Column& c) {
+    salvaged_value v;
+    v.type = c.getType();
+    switch (v.type) {
+      case SQLITE_INTEGER: v.integer = c.getInt64(); break;
+      case SQLITE_FLOAT: v.real = c.getDouble(); break;
+      case SQLITE_TEXT:
+      case SQLITE_BLOB:
+        v.bytes.assign(static_cast<const char*>(c.getBlob()), static_cast<std::size_t>(c.getBytes()));
+        break;
+      default: break;
+    }
+    return v;
+  }
+  bool is_integer() const noexcept { return type == SQLITE_INTEGER; }
+  bool is_text() const noexcept { return type == SQLITE_TEXT; }
+  bool is_null() const noexcept { return type == SQLITE_NULL; }
+
+  void bind(SQLite::Statement& st, int index) const {
+    switch (type) {
+      case SQLITE_INTEGER: st.bind(index, integer); break;
+      case SQLITE_FLOAT: st.bind(index, real); break;
+      case SQLITE_TEXT: st.bind(index, bytes); break;
+      case SQLITE_BLOB: st.bind(index, bytes.data(), static_cast<int>(bytes.size())); break;
+      default: st.bind(index); break;
+    }
+  }
+};
+using salvaged_row = std::vector<salvaged_value>;
+
+/// Reads `SELECT key, ... WHERE key BETWEEN ?1 AND ?2 ORDER BY key` from a
+/// damaged file and hands over each key's rows once all of them have read.
+/// A range that fails (SQLITE_CORRUPT, a short read, rows out of order) is
+/// resumed after the last complete key, and otherwise split in two, down to
+/// single keys, which are then given up (RELIABILITY.md §2.7: Debian's SQLite
+/// has no .recover). `budget` caps the number of queries.
+class range_reader {
+ public:
+  range_reader(SQLite::Database& db, const std::string& sql, std::size_t budget) : st_(db, sql), budget_(budget) {}
+
+  /// `on_group(key, rows)` for every key whose rows all read, in key order;
+  /// `on_failed(key)` for every single key that could not be read.
+  template <class OnGroup, class OnFailed>
+  void read(std::int64_t lo, std::int64_t hi, OnGroup&& on_group, OnFailed&& on_failed) {
+    while (lo <= hi) {
+      if (queries_ >= budget_) {
+        exhausted_ = true;
+        return;
+      }
+      ++queries_;
+      std::int64_t done = lo - 1;  // every key up to here was delivered
+      std::int64_t key = 0;
+      bool have = false, failed = false;
+      salvaged_row row;
+      std::vector<salvaged_row> group;
+      try {
+        st_.reset();
+        st_.bind(1, lo);
+        st_.bind(2, hi);
+        while (st_.executeStep()) {
+          const SQLite::Column k = st_.getColumn(0);
+          const std::int64_t next = k.getInt64();
+          if (!k.isInteger() || next < lo || next > hi || (have && next < key)) {
+            failed = true;
+            break;
+          }
+          if (have && next != key) {
+            flush(key, group, on_group);
+            done = key;
+          }
+          key = next;
+          have = true;
+          row.clear();
+          for (int i = 0; i < st_.getColumnCount(); ++i) row.push_back(salvaged_value::of(st_.getColumn(i)));
+          group.push_back(std::move(row));
+        }
+      } catch (const SQLite::Exception&) {
+        failed = true;
+      }
+      try {
+        st_.reset();
+      } catch (const SQLite::Exception&) {  // reset repeats the step's error
+      }
+      if (!failed) {
+        if (have) flush(key, group, on_group);
+        return;
+      }
+      if (done >= lo) {  // progress: the damage lies after `done`
+        lo = done + 1;
+        continue;
+      }
+      if (lo == hi) {
+        ++failed_keys_;
+        on_failed(lo);
+        return;
+      }
+      const std::int64_t mid = lo + (hi - lo) / 2;
+      read(lo, mid, on_group, on_failed);
+      lo = mid + 1;
+    }
+  }
+
+  std::size_t queries() const noexcept { return queries_; }
+  std::size_t failed_keys() const noexcept { return failed_keys_; }
+  bool exhausted() const noexcept { return exhausted_; }
+
+ private:
+  template <class OnGroup>
+  static void flush(std::int64_t key, std::vector<salvaged_row>& group, OnGroup& on_group) {
+    on_group(key, group);
+    group.clear();
+  }
+
+  SQLite::Statement st_;
+  std::size_t budget_;
+  std::size_t queries_ = 0;
+  std::size_t failed_keys_ = 0;
+  bool exhausted_ = false;
+};
+
+/// Big-endian store of a header field.
+inline void put_be32(unsigned char* at, std::uint32_t v) noexcept {
+  at[0] = static_cast<unsigned char>(v >> 24);
+  at[1] = static_cast<unsigned char>(v >> 16);
+  at[2] = static_cast<unsigned char>(v >> 8);
+  at[3] = static_cast<unsigned char>(v);
+}
+
+/// Copies `damaged` to `copy` with its 100-byte database header rebuilt, for
+/// a file whose header alone is damaged (SQLite then refuses the whole file
+/// as "not a database"). The page size is the first one at which page 1's
+/// b-tree header (at byte 100) and page 2 both look like b-tree pages; the
+/// rest is what vecstore writes (UTF-8, no auto-vacuum, rollback journal,
+/// size taken from the file, empty free list). False, and no copy, when no
+/// page size fits. Requires: no connection of this process has `damaged` open.
+inline bool copy_with_rebuilt_header(const std::filesystem::path& damaged, const std::filesystem::path& copy) {
+  std::error_code ec;
+  const std::uintmax_t size = std::filesystem::file_size(damaged, ec);
+  if (ec || size < 1024) return false;
+  const int fd = ::open(damaged.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return false;
+  const auto byte_at = [&](std::uintmax_t offset) {
+    unsigned char b = 0;
+    return ::pread(fd, &b, 1, static_cast<off_t>(offset)) == 1 ? static_cast<int>(b) : -1;
+  };
+  const auto is_btree = [](int type) { return type == 0x02 || type == 0x05 || type == 0x0a || type == 0x0d; };
+  std::uint32_t page = 0;
+  if (byte_at(100) == 0x0d || byte_at(100) == 0x05) {
+    for (const std::uint32_t p : {4096u, 1024u, 2048u, 8192u, 16384u, 32768u, 65536u, 512u}) {
+      if (size >= 2u * p && is_btree(byte_at(p))) {
+        page = p;
+        break;
+      }
+    }
+  }
+  ::close(fd);
+  if (page == 0) return false;
+
+  unsigned char h[100] = {};
+  std::memcpy(h, "SQLite format 3", 16);  // with its terminating NUL
+  h[16] = static_cast<unsigned char>(page == 65536 ? 0 : page >> 8);
+  h[17] = static_cast<unsigned char>(page == 65536 ? 1 : page & 0xff);
+  h[18] = 1;  // rollback journal: the copy has no -wal
+  h[19] = 1;
+  h[21] = 64;
+  h[22] = 32;
+  h[23] = 32;
+  put_be32(h + 24, 1);  // change counter; version-valid-for (92) stays 0, so the size comes from the file
+  put_be32(h + 40, 1);  // schema cookie
+  put_be32(h + 44, 4);  // schema format
+  put_be32(h + 56, 1);  // UTF-8
+  put_be32(h + 60, static_cast<std::uint32_t>(schema_version));
+  put_be32(h + 68, static_cast<std::uint32_t>(application_id));
+  put_be32(h + 96, SQLITE_VERSION_NUMBER);
+  copy_private_file(damaged, copy);
+  const int out = ::open(copy.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  const bool written = out >= 0 && ::pwrite(out, h, sizeof h, 0) == static_cast<ssize_t>(sizeof h);
+  if (out >= 0) ::close(out);
+  return written;
+}
+
+/// The work of salvage_recovery: reads `damaged` through SQLite, read-only,
+/// and writes what verifies into `out` (a fresh store, same collection ids
+/// and row ids, so every checksum still matches).
+class salvager {
+ public:
+  static constexpr std::size_t max_lost_listed = 1000;
+  static constexpr std::size_t query_budget = 4000000;
+
+  salvager(const std::filesystem::path& damaged, connection& out) : damaged_(damaged), out_(out) {}
+
+  void run(recovery_report& report) {
+    auto src = open_damaged(damaged_);
+    // A damaged header makes SQLite refuse the whole file: read a copy with
+    // the header rebuilt instead (the damaged file itself is never written).
+    if (!try_scalar(*src, "SELECT count(*) FROM sqlite_master")) {
+      src.reset();  // before our own descriptor opens and closes the file
+      repaired_ =
+          std::make_unique<temporary_file>(temporary_name(out_.file().parent_path(), damaged_.filename().string()));
+      if (copy_with_rebuilt_header(damaged_, repaired_->path())) {
+        src = open_damaged(repaired_->path());
+        header_rebuilt_ = true;
+      } else {
+        src = open_damaged(damaged_);
+      }
+    }
+    if (!src) {
+      throw_error<io_error>("cannot read the damaged store", damaged_, "SQLite cannot open it",
+                            "Check its permissions; nothing was changed");
+    }
+    const std::optional<std::size_t> held = count_records(*src);
+    const std::optional<std::int64_t> damaged_seq = try_scalar(*src, "SELECT value FROM store_meta WHERE key = 'seq'");
+    write_transaction tx(out_);
+    try {
+      const bool collections_read = copy_collections(*src);
+      if (!collections_read || collections_.empty()) {
+        report.rows_saved = 0;
+        report.rows_lost = held.value_or(0);
+        if (!collections_read) {
+          report.note =
+              "the collections table of the damaged store could not be read, so no record could be "
+              "placed: the store is now empty";
+          if (held) report.note += " (the damaged store held " + std::to_string(*held) + " records)";
+        } else {
+          report.note = "the damaged store has no collections: the store is now empty";
+        }
+        if (!held) {
+          report.note += "; the damaged store no longer says how many records it held, so rows_lost is a lower bound";
+        }
+        if (!collections_read) list_unread_from_index(*src);
+        tx.commit();
+        return;
+      }
+      copy_records(*src);
+      copy_metadata(*src);
+      list_unread_from_index(*src);
+      finish_bookkeeping(*src, damaged_seq);
+      tx.commit();
+    } catch (const SQLite::Exception& e) {
+      rethrow_sqlite(e, out_.file(), "cannot write the salvaged store");
+    }
+
+    std::size_t saved = 0;
+    for (const auto& r : saved_) saved += r.kept ? 1 : 0;
+    report.rows_saved = saved;
+    const std::size_t known_lost = rejected_ + unread_listed_;
+    report.rows_lost = held && *held > saved ? (std::max)(*held - saved, known_lost) : known_lost;
+    report.note = std::to_string(saved) + " records saved";
+    if (held) report.note += " of the " + std::to_string(*held) + " the damaged store held";
+    report.note += "; " + std::to_string(rejected_) + " read but rejected (checksum, type or metadata damage), " +
+                   std::to_string(collections_lost_) + " collections lost, " + std::to_string(queries_) +
+                   " range reads";
+    if (!held)
+      report.note += "; the damaged store no longer says how many records it held, so rows_lost is a lower bound";
+    if (header_rebuilt_) {
+      report.note +=
+          "; the damaged file's header was rebuilt to read it (changes still only in its -wal, if any, "
+          "were not read)";
+    }
+    if (exhausted_)
+      report.note += "; the read budget ran out: records with higher row ids may exist in the damaged file";
+  }
+
+ private:
+  struct saved_record {
+    std::int64_t rid;
+    std::int64_t collection_id;
+    std::string id;
+    bool kept;
+  };
+
+  void lost(std::string what) {
+    if (lost_.size() < max_lost_listed) lost_.push_back(std::move(what));
+  }
+
+  std::string name_of(std::int64_t collection_id) const {
+    const auto it = collections_.find(collection_id);
+    return it != collections_.end() ? it->second.first : "collection " + std::to_string(collection_id);
+  }
+
+  template <class Reader>
+  void account(const Reader& r) {
+    queries_ += r.queries();
+    exhausted_ = exhausted_ || r.exhausted();
+  }
+
+  /// An upper bound of the keys of a table: its max() and its AUTOINCREMENT
+  /// counter, whichever reads and is larger; `fallback` when neither does.
+  static std::int64_t upper_bound(SQLite::Database& src, const char* max_sql, const char* sequence_sql,
+                                  std::int64_t fallback) {
+    const auto a = try_scalar(src, max_sql);
+    const auto b = try_scalar(src, sequence_sql);
+    if (!a && !b) return fallback;
+    return (std::max)(a.value_or(0), b.value_or(0));
+  }
+
+  /// False when nothing of the collections table reads at all.
+  bool copy_collections(SQLite::Database& src) {
+    std::unique_ptr<range_reader> reader;
+    try {
+      reader = std::make_unique<range_reader>(
+          src,
+          "SELECT collection_id, name, dim, space, seq FROM collections WHERE collection_id BETWEEN ? AND ? "
+          "ORDER BY collection_id",
+          query_budget);
+    } catch (const SQLite::Exception&) {
+      return false;  // the schema itself does not read
+    }
+    const std::int64_t hi = upper_bound(src, "SELECT max(collection_id) FROM collections",
+                                        "SELECT seq FROM sqlite_sequence WHERE name = 'collections'", 1 << 12);
+    SQLite::Statement insert(out_.db(),
+                             "INSERT INTO collections (collection_id, name, dim, space, seq) VALUES (?, ?, ?, ?, ?)");
+    reader->read(
+        0, hi,
+        [&](std::int64_t id, const std::vector<salvaged_row>& rows) {
+          const salvaged_row& r = rows.front();
+          bool valid = rows.size() == 1 && r[1].is_text() && r[2].is_integer() && r[2].integer > 0 &&
+                       r[2].integer <= static_cast<std::int64_t>(limits::max_dim) && r[3].is_text() &&
+                       (r[3].bytes == "cosine" || r[3].bytes == "l2" || r[3].bytes == "ip") && r[4].is_integer();
+          if (valid) {
+            try {
+              check_collection_name(r[1].bytes);
+            } catch (const invalid_argument&) {
+              valid = false;
+            }
+          }
+          if (!valid) {
+            ++collections_lost_;
+            return;
+          }
+          insert.reset();
+          insert.bind(1, id);
+          for (int i = 1; i < 5; ++i) r[static_cast<std::size_t>(i)].bind(insert, i + 1);
+          try {
+            insert.exec();
+          } catch (const SQLite::Exception& e) {
+            if ((e.getErrorCode() & 0xff) != SQLITE_CONSTRAINT) throw;
+            ++collections_lost_;  // a second collection of that name: damage
+            return;
+          }
+          collections_[id] = {r[1].bytes, static_cast<std::size_t>(r[2].integer)};
+          max_seq_ = (std::max)(max_seq_, r[4].integer);
+        },
+        [&](std::int64_t) { ++collections_lost_; });
+    account(*reader);
+    max_collection_id_ = (std::max)(max_collection_id_, hi);
+    return !(collections_.empty() && reader->failed_keys() > 0);
+  }
+
+  void copy_records(SQLite::Database& src) {
+    range_reader reader(src,
+                        "SELECT rid, collection_id, id, embedding, document, checksum, seq FROM records "
+                        "WHERE rid BETWEEN ? AND ? ORDER BY rid",
+                        query_budget);
+    const std::int64_t hi =
+        upper_bound(src, "SELECT max(rid) FROM records", "SELECT seq FROM sqlite_sequence WHERE name = 'records'",
+                    std::int64_t{1} << 32);
+    max_rid_ = (std::max)(max_rid_, hi);
+    SQLite::Statement insert(out_.db(),
+                             "INSERT INTO records (rid, collection_id, id, embedding, document, checksum, seq) VALUES "
+                             "(?, ?, ?, ?, ?, ?, ?)");
+    reader.read(
+        1, hi,
+        [&](std::int64_t rid, const std::vector<salvaged_row>& rows) {
+          const salvaged_row& r = rows.front();
+          const std::string id = r[2].is_text() ? r[2].bytes : std::string();
+          const auto collection = r[1].is_integer() ? collections_.find(r[1].integer) : collections_.end();
+          const std::string where = (r[1].is_integer() ? name_of(r[1].integer) : std::string("?")) + "/" +
+                                    (is_valid_utf8(id) ? id : std::string("<damaged id>"));
+          const bool id_ok = rows.size() == 1 && r[2].is_text() && !id.empty() && id.size() <= limits::max_id_bytes &&
+                             is_valid_utf8(id);
+          // Kept only when the checksum over (collection, id, bytes) matches:
+          // a record without an embedding has nothing that vouches for it.
+          const bool valid = id_ok && collection != collections_.end() && r[3].type == SQLITE_BLOB &&
+                             stored_embedding_ok(r[1].integer, id, r[3].bytes.data(), r[3].bytes.size(),
+                                                 r[5].is_integer(), r[5].integer, collection->second.second) &&
+                             (r[4].is_null() || (r[4].is_text() && is_valid_utf8(r[4].bytes))) && r[6].is_integer();
+          if (!valid) {
+            ++rejected_;
+            rejected_rids_.push_back(rid);  // in row id order
+            lost(where);
+            return;
+          }
+          insert.reset();
+          insert.bind(1, rid);
+          for (int i = 1; i < 7; ++i) r[static_cast<std::size_t>(i)].bind(insert, i + 1);
+          try {
+            insert.exec();
+          } catch (const SQLite::Exception& e) {
+            if ((e.getErrorCode() & 0xff) != SQLITE_CONSTRAINT) throw;
+            ++rejected_;  // the same (collection, id) twice: damage
+            rejected_rids_.push_back(rid);
+            lost(where);
+            return;
+          }
+          saved_.push_back(saved_record{rid, r[1].integer, id, true});
+          max_seq_ = (std::max)(max_seq_, r[6].integer);
+        },
+        [&](std::int64_t) {});
+    account(reader);
+  }
+
+  saved_record* find_saved(std::int64_t rid) {
+    const auto it = std::lower_bound(saved_.begin(), saved_.end(), rid,
+                                     [](const saved_record& r, std::int64_t k) { return r.rid < k; });
+    return it != saved_.end() && it->rid == rid ? &*it : nullptr;
+  }
+
+  /// A saved record whose metadata is damaged or unreadable goes too: half
+  /// of its metadata would be wrong data served as right.
+  void drop(saved_record& r) {
+    if (!r.kept) return;
+    SQLite::Statement del(out_.db(), "DELETE FROM records WHERE rid = ?");
+    del.bind(1, r.rid);
+    del.exec();
+    r.kept = false;
+    ++rejected_;
+    lost(name_of(r.collection_id) + "/" + r.id);
+  }
+
+  void copy_metadata(SQLite::Database& src) {
+    if (saved_.empty()) return;
+    std::unique_ptr<range_reader> reader;
+    try {
+      reader = std::make_unique<range_reader>(
+          src,
+          "SELECT record_id, key, type, value FROM metadata WHERE record_id BETWEEN ? AND ? ORDER BY record_id, key",
+          query_budget);
+    } catch (const SQLite::Exception&) {
+      for (auto& r : saved_) drop(r);
+      return;
+    }
+    SQLite::Statement insert(out_.db(), "INSERT INTO metadata (record_id, key, type, value) VALUES (?, ?, ?, ?)");
+    reader->read(
+        saved_.front().rid, saved_.back().rid,
+        [&](std::int64_t rid, const std::vector<salvaged_row>& rows) {
+          saved_record* r = find_saved(rid);
+          if (!r || !r->kept) return;
+          for (const auto& m : rows) {
+            const bool key_ok = m[1].is_text() && !m[1].bytes.empty() && m[1].bytes.size() <= limits::max_key_bytes &&
+                                is_valid_utf8(m[1].bytes);
+            bool value_ok = m[2].is_integer();
+            if (value_ok) {
+              switch (m[2].integer) {
+                case 0: value_ok = m[3].is_integer(); break;
+                case 1: value_ok = m[3].type == SQLITE_FLOAT; break;
+                case 2: value_ok = m[3].is_text() && is_valid_utf8(m[3].bytes); break;
+                case 3: value_ok = m[3].is_integer() && (m[3].integer == 0 || m[3].integer == 1); break;
+                default: value_ok = false; break;
+              }
+            }
+            if (!key_ok || !value_ok) {
+              drop(*r);
+              return;
+            }
+          }
+          for (const auto& m : rows) {
+            insert.reset();
+            insert.bind(1, rid);
+            for (int i = 1; i < 4; ++i) m[static_cast<std::size_t>(i)].bind(insert, i + 1);
+            try {
+              insert.exec();
+            } catch (const SQLite::Exception& e) {
+              if ((e.getErrorCode() & 0xff) != SQLITE_CONSTRAINT) throw;
+              drop(*r);  // its metadata rows were removed with it by cascade
+              return;
+            }
+          }
+        },
+        [&](std::int64_t rid) {
+          if (saved_record* r = find_saved(rid)) drop(*r);
+        });
+    account(*reader);
+  }
+
+  /// Records the unique index still names but whose rows did not read: their
+  /// ids go into the report, so the caller knows what to add again.
+  void list_unread_from_index(SQLite::Database& src) {
+    try {
+      SQLite::Statement st(src, "SELECT rid, collection_id, id FROM records INDEXED BY sqlite_autoindex_records_1");
+      while (st.executeStep()) {
+        const std::int64_t rid = st.getColumn(0).getInt64();
+        if (find_saved(rid)) continue;  // saved, or rejected and listed already
+        if (read_but_rejected(rid)) continue;
+        ++unread_listed_;
+        const std::string id = st.getColumn(2).getString();
+        lost(name_of(st.getColumn(1).getInt64()) + "/" + (is_valid_utf8(id) ? id : std::string("<damaged id>")));
+      }
+    } catch (const SQLite::Exception&) {  // the index is damaged too: what it gave so far is listed
+    }
+  }
+
+  /// Rows read but rejected were counted and listed when they were read.
+  bool read_but_rejected(std::int64_t rid) const noexcept {
+    return std::binary_search(rejected_rids_.begin(), rejected_rids_.end(), rid);
+  }
+
+  void finish_bookkeeping(SQLite::Database&, std::optional<std::int64_t> damaged_seq) {
+    // Later changes must sort after every salvaged one, and a process that
+    // had the damaged file open must rebuild rather than apply deltas.
+    const std::int64_t seq = (std::max)(max_seq_, damaged_seq.value_or(0));
+    {
+      SQLite::Statement st(out_.db(), "UPDATE store_meta SET value = ? WHERE key IN ('seq', 'compacted_seq')");
+      st.bind(1, seq);
+      st.exec();
+    }
+    // Row ids and collection ids of lost records are never handed out again.
+    for (const auto& [name, value] :
+         {std::make_pair("records", max_rid_), std::make_pair("collections", max_collection_id_)}) {
+      SQLite::Statement update(out_.db(), "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?");
+      update.bind(1, value);
+      update.bind(2, name);
+      if (update.exec() == 0) {
+        SQLite::Statement insert(out_.db(), "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)");
+        insert.bind(1, name);
+        insert.bind(2, value);
+        insert.exec();
+      }
+    }
+  }
+
+ public:
+  /// The lost records named so far, moved out.
+  std::vector<std::string> take_lost() { return std::move(lost_); }
+
+ private:
+  std::vector<std::string> lost_;
+  std::vector<std::int64_t> rejected_rids_;  // in row id order
+  std::filesystem::path damaged_;
+  std::unique_ptr<temporary_file> repaired_;  // a copy with a rebuilt header, deleted afterwards
+  bool header_rebuilt_ = false;
+  connection& out_;
+  std::unordered_map<std::int64_t, std::pair<std::string, std::size_t>> collections_;  // id -> (name, dim)
+  std::vector<saved_record> saved_;                                                    // in row id order
+  std::size_t rejected_ = 0;
+  std::size_t unread_listed_ = 0;
+  std::size_t collections_lost_ = 0;
+  std::size_t queries_ = 0;
+  bool exhausted_ = false;
+  std::int64_t max_seq_ = 0;
+  std::int64_t max_rid_ = 0;
+  std::int64_t max_collection_id_ = 0;
+};
+
+}  // namespace detail
+
+/// Copies what still reads from a damaged store into a fresh one, then moves
+/// the damaged file to "<file>.corrupt-<UTC timestamp>" (with its -wal and
+/// -shm) and the fresh one into its place. Debian's SQLite has no .recover,
+/// so tables are read by row id ranges, bisecting around the ranges that
+/// fail. A record is kept only when its embedding's checksum (over
+/// collection, id and bytes) matches and its metadata reads and is well
+/// typed; its document comes with it. Collection ids and row ids are kept,
+/// so every checksum still matches. The report counts saved and lost
+/// records and names the lost ones. When not even the collections table
+/// reads, the result is an empty store and the report says so.
+struct salvage_recovery {
+  static constexpr bool replaces_file = true;
+
+  static recovery_report recover(const recovery_context& ctx) {
+    const auto started = std::chrono::steady_clock::now();
+    const store_options defaults;
+    const store_options& options = ctx.options ? *ctx.options : defaults;
+
+    recovery_report report;
+    report.policy = "salvage_recovery";
+    report.action = "salvaged";
+    report.problem = ctx.problem;
+
+    detail::temporary_file fresh(detail::temporary_name(ctx.file.parent_path(), ctx.file.filename().string()));
+    {
+      auto out = detail::open_fresh_store(fresh.path(), options);
+      detail::salvager s(ctx.file, *out);
+      s.run(report);
+      report.lost_records = s.take_lost();
+      detail::finish_fresh_store(out);
+    }
+    const detail::verify_result check = detail::verify_store_file(fresh.path(), false);
+    if (!check.ok || check.records != report.rows_saved) {
+      detail::throw_error<io_error>(
+          "the salvaged store does not verify", fresh.path(),
+          check.ok ? "it holds " + std::to_string(check.records) + " records, not " + std::to_string(report.rows_saved)
+                   : check.problem,
+          "Nothing was changed; report this as a vecstore bug");
+    }
+    report.quarantined = detail::quarantine(ctx.file);
+    detail::install_store_file(fresh.path(), ctx.file, report.quarantined);
+    fresh.release();
+    report.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    return report;
+  }
+};
+
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/recovery/strict.hpp>
+// SPDX-License-Identifier: MIT
+// strict_recovery: the RecoveryPolicy that touches nothing and reports damage as corruption_error.
+
+// #include <vecstore/errors.hpp>
+// #include <vecstore/recovery/report.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+/// Leaves a damaged store exactly as it is and throws `corruption_error`
+/// naming what was found. For deployments where a person decides what to
+/// restore, or where another system owns the backups.
+struct strict_recovery {
+  /// True when the policy may move the store file aside and create another.
+  static constexpr bool replaces_file = false;
+
+  [[noreturn]] static recovery_report recover(const recovery_context& ctx) {
+    throw corruption_error(ctx.problem + " [strict_recovery: nothing was changed]", ctx.file);
+  }
+};
+
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/storage/backup.hpp>
+// #include <vecstore/store.hpp>
+// SPDX-License-Identifier: MIT
+// basic_store, the policy-composed store, and basic_collection, the handle
+// through which records are written, read and searched.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include <unistd.h>
+
+// #include <vecstore/detail/detect.hpp>
+// #include <vecstore/detail/open_lock.hpp>
+// SPDX-License-Identifier: MIT
+// open_lock: who has a store open, for open_mode::exclusive. Every instance
+// holds a shared fcntl lock on "<store>.open" for its lifetime; an exclusive
+// instance holds it exclusively, so either side learns of the other at once.
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+// #include <vecstore/errors.hpp>
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// A whole-file fcntl lock on a side file of its own: the writer lock's file
+/// is locked whole by boost::interprocess::file_lock, and fcntl locks of one
+/// process on one file would interfere. The descriptor is the only one this
+/// process opens on the file (closing another would drop the lock) and is
+/// close-on-exec. The kernel drops the lock when the process dies; a forked
+/// child does not inherit it (it releases its copy of the descriptor, which
+/// leaves the parent's lock alone, and acquires its own).
+class open_lock {
+ public:
+  explicit open_lock(std::filesystem::path file) : file_(std::move(file)) {}
+  open_lock(const open_lock&) = delete;
+  open_lock& operator=(const open_lock&) = delete;
+  ~open_lock() { release(); }
+
+  /// Takes the lock without waiting: shared for open_mode::shared, exclusive
+  /// for open_mode::exclusive. Returns the pid of a process in the way, or
+  /// nullopt on success. Throws io_error when the file cannot be opened.
+  std::optional<long> try_acquire(open_mode mode) {
+    if (fd_ < 0) {
+      fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+      if (fd_ < 0) {
+        throw_error<io_error>("cannot open the store's open-lock file", file_, std::strerror(errno),
+                              "Check that the folder is writable by this user");
+      }
+    }
+    struct flock request = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
+    if (::fcntl(fd_, F_SETLK, &request) == 0) return std::nullopt;
+    struct flock probe = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
+    if (::fcntl(fd_, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) return static_cast<long>(probe.l_pid);
+    return 0L;  // in the way, but gone before we could ask who it was
+  }
+
+  /// Releases the lock (closing the only descriptor drops it).
+  void release() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  static struct flock whole_file(short type) {
+    struct flock l {};
+    l.l_type = type;
+    l.l_whence = SEEK_SET;
+    l.l_start = 0;
+    l.l_len = 0;
+    return l;
+  }
+
+  std::filesystem::path file_;
+  int fd_ = -1;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/detail/validate.hpp>
 // #include <vecstore/errors.hpp>
 // #include <vecstore/health.hpp>
 // #include <vecstore/index/requirements.hpp>
@@ -5234,6 +7313,8 @@ class registry {
 }  // namespace v0
 }  // namespace vecstore
 
+// #include <vecstore/recovery/restore_backup.hpp>
+// #include <vecstore/storage/backup.hpp>
 // #include <vecstore/storage/records.hpp>
 // SPDX-License-Identifier: MIT
 // Every read and write of collections, records and metadata, as SQL over one
@@ -5254,223 +7335,6 @@ class registry {
 // #include <vecstore/errors.hpp>
 // #include <vecstore/filter.hpp>
 // #include <vecstore/storage/sqlite.hpp>
-// SPDX-License-Identifier: MIT
-// The SQLite connection: opening with the right pragmas, cached statements,
-// write transactions, retries, and translation of SQLite errors into vecstore's.
-
-#include <chrono>
-#include <cstdint>
-#include <exception>
-#include <filesystem>
-#include <memory>
-#include <optional>
-#include <string>
-#include <thread>
-#include <unordered_map>
-#include <utility>
-
-#include <sys/stat.h>
-
-#include <sqlite3.h>
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Exception.h>
-#include <SQLiteCpp/Statement.h>
-
-// #include <vecstore/errors.hpp>
-// #include <vecstore/options.hpp>
-
-namespace vecstore {
-inline namespace v0 {
-namespace detail {
-
-/// True for the errors a retry may cure: another connection held the database.
-inline bool is_busy(int extended_code) noexcept {
-  const int primary = extended_code & 0xff;
-  return primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
-}
-
-/// Rethrows a SQLite failure as the vecstore error a caller can act on,
-/// keeping the original as a nested exception. Called only from storage/.
-[[noreturn]] inline void rethrow_sqlite(const SQLite::Exception& e, const std::filesystem::path& file,
-                                        const std::string& what) {
-  const int code = e.getExtendedErrorCode();
-  const std::string why = std::string(e.what()) + " [SQLite error " + std::to_string(code) + "]";
-  switch (code & 0xff) {
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      std::throw_with_nested(corruption_error(
-          message(what, file, why, "The file is damaged or is not a vecstore store; restore a backup or open it with a recovery policy"),
-          file));
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      std::throw_with_nested(lock_timeout(
-          message(what, file, why, "Another connection kept the database busy; retry later or raise lock_timeout"),
-          file));
-    case SQLITE_FULL:
-      std::throw_with_nested(io_error(
-          message(what, file, why, "The disk is full; free space and retry (nothing of this operation was stored)"),
-          file));
-    case SQLITE_READONLY:
-    case SQLITE_PERM:
-    case SQLITE_CANTOPEN:
-    case SQLITE_AUTH:
-      std::throw_with_nested(io_error(
-          message(what, file, why, "Check that the file and its folder exist and are readable and writable by this user"),
-          file));
-    default:
-      std::throw_with_nested(io_error(message(what, file, why, "Nothing of this operation was stored"), file));
-  }
-}
-
-/// A prepared statement borrowed from the connection's cache: reset and
-/// unbound when borrowed, reset again when returned, so that no statement
-/// keeps a read snapshot open (which would also starve WAL checkpoints).
-class borrowed_statement {
- public:
-  explicit borrowed_statement(SQLite::Statement& st) : st_(&st) {
-    st_->reset();
-    st_->clearBindings();
-  }
-  borrowed_statement(const borrowed_statement&) = delete;
-  borrowed_statement& operator=(const borrowed_statement&) = delete;
-  ~borrowed_statement() {
-    try {
-      st_->reset();
-    } catch (...) {  // reset reports the last step's error again; it was handled there
-    }
-  }
-  SQLite::Statement* operator->() const noexcept { return st_; }
-  SQLite::Statement& operator*() const noexcept { return *st_; }
-
- private:
-  SQLite::Statement* st_;
-};
-
-/// Which file a path names right now (device and inode). A store replaced by
-/// a recovery or restore in another process has a new identity at the same path.
-struct file_identity {
-  dev_t device = 0;
-  ino_t inode = 0;
-  bool operator==(const file_identity& o) const noexcept { return device == o.device && inode == o.inode; }
-  bool operator!=(const file_identity& o) const noexcept { return !(*this == o); }
-};
-
-/// stat(2) of the path, not of a descriptor: never opens the file.
-inline std::optional<file_identity> identity_of(const std::filesystem::path& file) {
-  struct stat st {};
-  if (::stat(file.c_str(), &st) != 0) return std::nullopt;
-  return file_identity{st.st_dev, st.st_ino};
-}
-
-/// One SQLite connection to a store file. Not thread-safe: the store
-/// serializes access to it.
-class connection {
- public:
-  connection(const std::filesystem::path& file, const store_options& options) : file_(file) {
-    int flags = SQLite::OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW;
-    if (options.create_if_missing) flags |= SQLite::OPEN_CREATE;
-    try {
-      db_ = std::make_unique<SQLite::Database>(file.string(), flags,
-                                               static_cast<int>(options.lock_timeout.count()));
-      db_->exec("PRAGMA foreign_keys = ON");
-      db_->exec("PRAGMA trusted_schema = OFF");
-      db_->exec(options.sync == durability::full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-      // Keep -wal and -shm on close. SQLite otherwise unlinks them BY NAME when
-      // the last connection closes; after a recovery in another process moved
-      // the store aside, that name belongs to the new store's live WAL.
-      int persist = 1;
-      sqlite3_file_control(db_->getHandle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
-      // ...and truncate the WAL back to at most 64 MiB after checkpoints.
-      db_->exec("PRAGMA journal_size_limit = 67108864");
-      identity_ = identity_of(file).value_or(file_identity{});
-    } catch (const SQLite::Exception& e) {
-      rethrow_sqlite(e, file, "cannot open the store");
-    }
-  }
-  connection(const connection&) = delete;
-  connection& operator=(const connection&) = delete;
-
-  const std::filesystem::path& file() const noexcept { return file_; }
-  /// The file this connection opened (its identity when it was opened).
-  const file_identity& identity() const noexcept { return identity_; }
-  SQLite::Database& db() noexcept { return *db_; }
-  sqlite3* handle() const noexcept { return db_->getHandle(); }
-
-  /// A cached prepared statement for `sql` (a string literal of the storage layer).
-  borrowed_statement statement(const std::string& sql) {
-    auto it = cache_.find(sql);
-    if (it == cache_.end()) it = cache_.emplace(sql, std::make_unique<SQLite::Statement>(*db_, sql)).first;
-    return borrowed_statement(*it->second);
-  }
-
-  void exec(const char* sql) { db_->exec(sql); }
-
-  /// Changes when another connection commits; unchanged by this connection's
-  /// own commits (SQLite's pragma.html), which the store applies itself.
-  std::int64_t data_version() {
-    auto st = statement("PRAGMA data_version");
-    st->executeStep();
-    return st->getColumn(0).getInt64();
-  }
-
-  /// Drops every cached statement (before closing, or after a schema change).
-  void clear_cache() noexcept { cache_.clear(); }
-
- private:
-  std::filesystem::path file_;
-  file_identity identity_;
-  std::unique_ptr<SQLite::Database> db_;
-  std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> cache_;
-};
-
-/// One write transaction, `BEGIN IMMEDIATE` (a deferred one that later writes
-/// can fail with SQLITE_BUSY_SNAPSHOT without waiting: RELIABILITY.md §2.2).
-/// Rolled back unless committed, so a failed statement never leaves half a batch.
-class write_transaction {
- public:
-  explicit write_transaction(connection& c) : c_(c) { c_.exec("BEGIN IMMEDIATE"); }
-  write_transaction(const write_transaction&) = delete;
-  write_transaction& operator=(const write_transaction&) = delete;
-  ~write_transaction() {
-    if (open_) {
-      try {
-        c_.exec("ROLLBACK");
-      } catch (...) {  // the connection is closing or the transaction already ended
-      }
-    }
-  }
-  void commit() {
-    c_.exec("COMMIT");
-    open_ = false;
-  }
-
- private:
-  connection& c_;
-  bool open_ = true;
-};
-
-/// Runs `body` (one whole transaction) and retries it while the database is
-/// busy: `max_retries` more times, waiting `retry_delay`, doubled each time.
-/// SQLite errors become vecstore errors; `what` names the operation.
-template <class Body>
-auto with_retries(const store_options& options, const std::filesystem::path& file, const std::string& what,
-                  Body&& body) -> decltype(body()) {
-  auto delay = options.retry_delay;
-  for (int attempt = 0;; ++attempt) {
-    try {
-      return body();
-    } catch (const SQLite::Exception& e) {
-      if (!is_busy(e.getExtendedErrorCode()) || attempt >= options.max_retries) rethrow_sqlite(e, file, what);
-    }
-    std::this_thread::sleep_for(delay);
-    delay *= 2;
-  }
-}
-
-}  // namespace detail
-}  // namespace v0
-}  // namespace vecstore
-
 // #include <vecstore/types.hpp>
 
 namespace vecstore {
@@ -5918,21 +7782,14 @@ class record_tables {
   std::vector<float> verified_vector(std::int64_t collection_id, const std::string& id, const SQLite::Column& blob,
                                      const SQLite::Column& checksum) {
     const auto bytes = static_cast<std::size_t>(blob.getBytes());
-    if (bytes == 0 || bytes % sizeof(float) != 0 || checksum.isNull()) {
-      throw_error<corruption_error>("a stored embedding is damaged", c_.file(),
-                                    "record \"" + id + "\" has an embedding of " + std::to_string(bytes) +
-                                        " bytes or no checksum",
-                                    "Restore a backup or open the store with a recovery policy");
-    }
-    std::vector<float> v(bytes / sizeof(float));
-    std::memcpy(v.data(), blob.getBlob(), bytes);
-    const auto expected = static_cast<std::uint64_t>(checksum.getInt64());
-    if (embedding_checksum(collection_id, id, v.data(), v.size()) != expected) {
+    if (!stored_embedding_ok(collection_id, id, blob.getBlob(), bytes, !checksum.isNull(), checksum.getInt64())) {
       throw_error<corruption_error>("a stored embedding is damaged", c_.file(),
                                     "the checksum of record \"" + id + "\" (collection " +
                                         std::to_string(collection_id) + ") does not match its bytes",
                                     "Restore a backup or open the store with a recovery policy");
     }
+    std::vector<float> v(bytes / sizeof(float));
+    std::memcpy(v.data(), blob.getBlob(), bytes);
     return v;
   }
 
@@ -5944,251 +7801,6 @@ class record_tables {
 }  // namespace vecstore
 
 // #include <vecstore/storage/schema.hpp>
-// SPDX-License-Identifier: MIT
-// The on-disk schema: its DDL, creation of a new store, validation of an
-// existing one at open, and forward migrations.
-
-#include <cstdint>
-#include <string>
-#include <tuple>
-#include <vector>
-
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Exception.h>
-#include <SQLiteCpp/Statement.h>
-
-// #include <vecstore/errors.hpp>
-// #include <vecstore/storage/sqlite.hpp>
-// #include <vecstore/version.hpp>
-// SPDX-License-Identifier: MIT
-// The library version and the on-disk format version, which move independently.
-
-#define VECSTORE_VERSION_MAJOR 0
-#define VECSTORE_VERSION_MINOR 1
-#define VECSTORE_VERSION_PATCH 0
-
-namespace vecstore {
-inline namespace v0 {
-
-/// Library version as "major.minor.patch".
-inline constexpr const char* version_string = "0.1.0";
-
-/// Version of the on-disk schema this library writes (`PRAGMA user_version`).
-/// Stores with a lower version are migrated forward; a higher one is refused.
-inline constexpr int schema_version = 2;
-
-/// `PRAGMA application_id` of every vecstore file: "VECS" in ASCII. A file with
-/// another id is not a vecstore store, whatever its tables look like.
-inline constexpr int application_id = 0x56454353;
-
-}  // namespace v0
-}  // namespace vecstore
-
-
-namespace vecstore {
-inline namespace v0 {
-namespace detail {
-
-/// Schema version 1. STRICT tables with NOT NULL: a NaN bound to REAL would
-/// become NULL and a TEXT key would accept NULL otherwise (RELIABILITY.md).
-/// AUTOINCREMENT keeps row ids from being reused, so a row id names one
-/// record for ever and other processes can apply deletes by row id.
-inline constexpr const char* schema_v1 = R"sql(
-CREATE TABLE collections (
-  collection_id INTEGER PRIMARY KEY AUTOINCREMENT,
-  name TEXT NOT NULL UNIQUE,
-  dim INTEGER NOT NULL CHECK (dim > 0),
-  space TEXT NOT NULL CHECK (space IN ('cosine', 'l2', 'ip')),
-  seq INTEGER NOT NULL
-) STRICT;
-CREATE TABLE records (
-  rid INTEGER PRIMARY KEY AUTOINCREMENT,
-  collection_id INTEGER NOT NULL REFERENCES collections (collection_id) ON DELETE CASCADE,
-  id TEXT NOT NULL,
-  embedding BLOB,
-  document TEXT,
-  checksum INTEGER,
-  seq INTEGER NOT NULL,
-  UNIQUE (collection_id, id)
-) STRICT;
-CREATE INDEX records_by_seq ON records (seq);
-CREATE TABLE metadata (
-  record_id INTEGER NOT NULL REFERENCES records (rid) ON DELETE CASCADE,
-  key TEXT NOT NULL,
-  type INTEGER NOT NULL CHECK (type BETWEEN 0 AND 3),
-  value ANY NOT NULL,
-  PRIMARY KEY (record_id, key)
-) STRICT, WITHOUT ROWID;
-CREATE INDEX metadata_by_value ON metadata (key, type, value);
-CREATE TABLE tombstones (
-  seq INTEGER NOT NULL,
-  collection_id INTEGER NOT NULL,
-  rid INTEGER NOT NULL
-) STRICT;
-CREATE INDEX tombstones_by_seq ON tombstones (seq);
-CREATE TABLE store_meta (
-  key TEXT PRIMARY KEY,
-  value ANY NOT NULL
-) STRICT;
-INSERT INTO store_meta (key, value) VALUES ('seq', 0), ('compacted_seq', 0);
-)sql";
-
-/// Schema version 2: what persistent index policies (ivf_index) share between
-/// processes — one serialized quantizer per collection and each record's
-/// inverted list — so nobody retrains or reassigns at open.
-inline constexpr const char* migration_v1_to_v2 = R"sql(
-CREATE TABLE index_state (
-  collection_id INTEGER PRIMARY KEY REFERENCES collections (collection_id) ON DELETE CASCADE,
-  kind TEXT NOT NULL,
-  state BLOB NOT NULL,
-  checksum INTEGER NOT NULL,
-  seq INTEGER NOT NULL
-) STRICT;
-CREATE INDEX index_state_by_seq ON index_state (seq);
-CREATE TABLE index_assignments (
-  rid INTEGER PRIMARY KEY REFERENCES records (rid) ON DELETE CASCADE,
-  list INTEGER NOT NULL
-) STRICT;
-)sql";
-
-/// migrations[i] takes a store from version i + 1 to i + 2. A new store is
-/// created at version 1 and runs every step too, so a created and a migrated
-/// store have the same sqlite_master, byte for byte.
-inline constexpr const char* migrations[] = {migration_v1_to_v2};
-static_assert(sizeof(migrations) / sizeof(migrations[0]) + 1 == schema_version,
-              "vecstore: every schema version above 1 needs its migration step");
-
-/// Runs the migration steps from `from` up to schema_version.
-inline void migrate(connection& c, std::int64_t from) {
-  for (std::int64_t v = from; v < schema_version; ++v) c.exec(migrations[v - 1]);
-  c.exec(("PRAGMA user_version = " + std::to_string(schema_version)).c_str());
-}
-
-/// One row of sqlite_master: what the schema check compares.
-using schema_entry = std::tuple<std::string, std::string, std::string, std::string>;
-
-inline std::vector<schema_entry> read_schema(SQLite::Database& db) {
-  std::vector<schema_entry> out;
-  SQLite::Statement st(db,
-                       "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master "
-                       "WHERE name NOT LIKE 'sqlite_stat%' ORDER BY type, name");
-  while (st.executeStep()) {
-    out.emplace_back(st.getColumn(0).getString(), st.getColumn(1).getString(), st.getColumn(2).getString(),
-                     st.getColumn(3).getString());
-  }
-  return out;
-}
-
-/// The sqlite_master of a freshly created store, made once per process in
-/// memory: the reference an opened file must match byte for byte. A flipped
-/// byte in a table name otherwise reads as an empty table without any error.
-inline const std::vector<schema_entry>& expected_schema() {
-  static const std::vector<schema_entry> expected = [] {
-    SQLite::Database mem(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    mem.exec(schema_v1);
-    for (const char* step : migrations) mem.exec(step);
-    return read_schema(mem);
-  }();
-  return expected;
-}
-
-inline std::int64_t pragma_int(connection& c, const char* pragma) {
-  SQLite::Statement st(c.db(), pragma);
-  st.executeStep();
-  return st.getColumn(0).getInt64();
-}
-
-/// Stores up to this size get a full integrity_check at open (it also
-/// compares index b-trees with their tables); larger ones get quick_check.
-/// Measured on this class of machine (warm cache): see docs/operations.md.
-inline constexpr std::int64_t integrity_check_limit = std::int64_t{64} << 20;
-
-/// "ok", or what SQLite's integrity_check (full) / quick_check found.
-inline std::string page_check(connection& c, bool full) {
-  SQLite::Statement st(c.db(), full ? "PRAGMA integrity_check(20)" : "PRAGMA quick_check(20)");
-  std::string result;
-  while (st.executeStep()) result += (result.empty() ? "" : "; ") + st.getColumn(0).getString();
-  return result;
-}
-
-/// A file with no tables and no ids: a new store to create.
-inline bool is_empty_file(connection& c) {
-  return pragma_int(c, "PRAGMA application_id") == 0 && pragma_int(c, "PRAGMA user_version") == 0 &&
-         pragma_int(c, "SELECT count(*) FROM sqlite_master") == 0;
-}
-
-/// Throws schema_error unless the file is empty or carries vecstore's application_id.
-inline void check_not_foreign(connection& c) {
-  const std::int64_t app = pragma_int(c, "PRAGMA application_id");
-  if (app == application_id || is_empty_file(c)) return;
-  throw_error<schema_error>("not a vecstore store", c.file(),
-                            "its application_id is " + std::to_string(app) + ", vecstore's is " +
-                                std::to_string(application_id),
-                            "Open a file created by vecstore, or move this file away");
-}
-
-/// Creates the schema in an empty file, or checks the one an existing file
-/// has, migrating it forward when it is older. Runs in one `BEGIN IMMEDIATE`
-/// transaction, re-reading the version inside it, so two processes opening
-/// a new or old store at once create or migrate it exactly once.
-/// `before_migration(from_version)` runs inside that transaction, before the
-/// first step, on this connection: the store takes its backup there.
-template <class BeforeMigration>
-void prepare_schema(connection& c, BeforeMigration&& before_migration) {
-  const auto& file = c.file();
-  try {
-    // Refuse a foreign file before changing anything in it (even its journal mode).
-    check_not_foreign(c);
-    // WAL must be chosen outside a transaction; it persists in the file.
-    std::string mode;
-    {
-      SQLite::Statement wal(c.db(), "PRAGMA journal_mode = WAL");
-      if (wal.executeStep()) mode = wal.getColumn(0).getString();
-    }
-    if (mode != "wal") {
-      throw_error<io_error>("cannot switch the store to WAL mode", file, "SQLite refused journal_mode=WAL",
-                            "Use a local file system that supports shared memory (not NFS)");
-    }
-    write_transaction tx(c);
-    if (is_empty_file(c)) {
-      c.exec(schema_v1);
-      c.exec(("PRAGMA application_id = " + std::to_string(application_id)).c_str());
-      migrate(c, 1);
-      tx.commit();
-      return;
-    }
-    check_not_foreign(c);
-    const std::int64_t version = pragma_int(c, "PRAGMA user_version");
-    if (version > schema_version) {
-      throw_error<schema_error>("store written by a newer vecstore", file,
-                                "its schema version is " + std::to_string(version) + ", this build reads up to " +
-                                    std::to_string(schema_version),
-                                "Upgrade vecstore to open it; nothing was changed");
-    }
-    if (version < 1) {
-      throw_error<schema_error>("unknown schema version", file, "user_version is " + std::to_string(version),
-                                "The file was not written by a released vecstore; restore a backup");
-    }
-    if (version < schema_version) {
-      before_migration(version);
-      migrate(c, version);
-    }
-    tx.commit();
-    if (read_schema(c.db()) != expected_schema()) {
-      throw_error<corruption_error>("the store's schema is damaged", file,
-                                    "its table definitions differ from schema version " +
-                                        std::to_string(schema_version),
-                                    "Restore a backup or open the store with a recovery policy");
-    }
-  } catch (const SQLite::Exception& e) {
-    rethrow_sqlite(e, file, "cannot read the store's schema");
-  }
-}
-
-}  // namespace detail
-}  // namespace v0
-}  // namespace vecstore
-
 // #include <vecstore/storage/sqlite.hpp>
 // #include <vecstore/types.hpp>
 
@@ -6321,6 +7933,9 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
         lock_(side_file(options_.path, ".lock")),
         open_lock_(side_file(options_.path, ".open")) {
     take_open_lock();
+    // Temporary files of backups and recoveries whose process died: ours, never a user's.
+    detail::remove_stale_temporaries(options_.path.parent_path());
+    detail::remove_stale_temporaries(detail::backup_dir_of(options_.path, options_));
     open_connection();
   }
 
@@ -6396,6 +8011,54 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     health_report report = run_health_checks(false);
     std::lock_guard<std::mutex> db_guard(db_mutex_);
     last_health_ = report;
+    return report;
+  }
+
+  /// An online, consistent backup: SQLite's backup API in one step (other
+  /// processes keep writing), into backup_dir under a timestamped name via a
+  /// temporary file and a rename, verified (quick_check, every checksum,
+  /// counts) before it counts; only the newest backups_to_keep are kept.
+  backup_info backup() {
+    std::lock_guard<std::mutex> db_guard(db_mutex_);
+    refresh_locked();
+    return detail::with_retries(options_, options_.path, "cannot back up the store", [&] {
+      return detail::make_backup(conn_->handle(), options_.path, detail::backup_dir_of(options_.path, options_),
+                                 options_.backups_to_keep);
+    });
+  }
+
+  /// The completed backups of this store, newest first.
+  std::vector<backup_info> backups() const {
+    return detail::list_backups(options_.path, detail::backup_dir_of(options_.path, options_));
+  }
+
+  /// Replaces the store with `backup` (a file made by backup()). The backup
+  /// is verified first (integrity_check and every checksum) and nothing
+  /// changes if it fails; then the current file is quarantined
+  /// ("<file>.corrupt-<time>", never deleted) and a copy of the backup put in
+  /// its place under the writer lock. Other processes notice the new file on
+  /// their next read or write and reload.
+  recovery_report restore(const std::filesystem::path& backup) {
+    std::lock_guard<std::mutex> writers(write_mutex_);
+    std::unique_lock<LockPolicy> writer = acquire_writer("cannot restore the store");
+    std::lock_guard<std::mutex> db_guard(db_mutex_);
+    check_usable_locked();
+    const detail::verify_result verified = detail::verify_store_file(backup, true);
+    if (!verified.ok) {
+      detail::throw_error<corruption_error>("cannot restore from this backup", backup, verified.problem,
+                                            "Nothing was changed; pick another backup (backups() lists them)");
+    }
+    recovery_report report;
+    report.policy = "restore";
+    report.action = "restored";
+    const auto started = std::chrono::steady_clock::now();
+    conn_->clear_cache();
+    conn_.reset();
+    detail::install_verified_backup(backup, verified, options_.path, report);
+    open_and_load(true);
+    report.duration =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    last_recovery_ = report;
     return report;
   }
 
@@ -6507,27 +8170,30 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       disconnect_locked();
       if (!options_.auto_recover) throw;
       recovery_context ctx{options_.path, &options_, e.what()};
-      std::unique_lock<LockPolicy> writer(lock_);
+      std::unique_lock<LockPolicy> writer = acquire_writer("cannot recover the store");
       last_recovery_ = RecoveryPolicy::recover(ctx);
-      writer.unlock();
-      open_and_load();
+      open_and_load(true);
     }
   }
 
-  void open_and_load() {
+  void open_and_load(bool writer_held = false) {
     try {
-      connect_and_load();
+      connect_and_load(writer_held);
     } catch (const SQLite::Exception& e) {
       detail::rethrow_sqlite(e, options_.path, "cannot open the store");
     }
   }
 
-  void connect_and_load() {
+  void connect_and_load(bool writer_held) {
     const bool created = !std::filesystem::exists(options_.path);
     owner_pid_ = ::getpid();
     conn_ = std::make_unique<detail::connection>(options_.path, options_);
     if (created) restrict_permissions();
-    detail::prepare_schema(*conn_, [&](std::int64_t) { backup_before_migration_locked(); });
+    if (detail::needs_migration(*conn_)) {
+      migrate_locked(writer_held);
+    } else {
+      detail::prepare_schema(*conn_);
+    }
     check_pages_at_open_locked();
     data_version_ = conn_->data_version();
     rebuild_locked();
@@ -6550,8 +8216,18 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     }
   }
 
-  // Filled in by the backup commit: migrations take a backup first.
-  void backup_before_migration_locked() {}
+  /// An older store is migrated under the writer lock, after a backup: the
+  /// version is read again once the lock is held, so when several processes
+  /// open an old store at once exactly one backs it up and migrates it.
+  void migrate_locked(bool writer_held) {
+    std::unique_lock<LockPolicy> writer;
+    if (!writer_held) writer = acquire_writer("cannot migrate the store");
+    if (detail::needs_migration(*conn_)) {
+      detail::make_backup(conn_->handle(), options_.path, detail::backup_dir_of(options_.path, options_),
+                          options_.backups_to_keep);
+    }
+    detail::prepare_schema(*conn_);
+  }
 
   /// New store files are owner-only (DESIGN.md, Security). chmod does not
   /// open the file, so SQLite's locks are not disturbed; -wal and -shm take
@@ -7292,15 +8968,14 @@ namespace vecstore {
 inline namespace v0 {
 
 // The lock x index grid has aliases; recovery is an application decision and
-// is spelled out (basic_store<file_lock, flat_index, strict_recovery>).
-// The default recovery becomes restore_backup_recovery once backups exist;
-// until then it is strict_recovery, which never changes a file.
+// is spelled out otherwise (basic_store<file_lock, flat_index, salvage_recovery>).
 
 /// Many processes and threads, exact search. The default.
-using store = basic_store<file_lock, flat_index, strict_recovery>;
+using store = basic_store<file_lock, flat_index, restore_backup_recovery>;
 /// Many processes and threads, approximate search (IVF) for large collections.
-using ivf_store = basic_store<file_lock, ivf_index, strict_recovery>;
-/// One process and one thread, exact search (spdlog's `_st`).
+using ivf_store = basic_store<file_lock, ivf_index, restore_backup_recovery>;
+/// One process and one thread, exact search (spdlog's `_st`). Recovery that replaces
+/// the file needs a cross-process lock, so the `_st` aliases are strict.
 using store_st = basic_store<null_lock, flat_index, strict_recovery>;
 /// One process and one thread, approximate search.
 using ivf_store_st = basic_store<null_lock, ivf_index, strict_recovery>;

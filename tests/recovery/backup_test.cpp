@@ -20,9 +20,6 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <vecstore/detail/quarantine.hpp>
-#include <vecstore/recovery/restore_backup.hpp>
-#include <vecstore/storage/backup.hpp>
 #include <vecstore/vecstore.hpp>
 
 #include "support/temp_dir.hpp"
@@ -81,7 +78,9 @@ std::string read_bytes(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-void touch(const fs::path& p, const std::string& content = "x") { std::ofstream(p.string()) << content; }
+void touch(const fs::path& p, const std::string& content = "x") {
+  std::ofstream(p.string()) << content;
+}
 
 std::vector<std::string> temporaries_in(const fs::path& dir) {
   std::vector<std::string> out;
@@ -124,7 +123,8 @@ class writer_process {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
         for (std::size_t n = 0; !fs::exists(stop) && std::chrono::steady_clock::now() < deadline;) {
           std::vector<record> records;
-          for (std::size_t i = 0; i < batch; ++i, ++n) records.push_back({"w-" + std::to_string(n), writer_vector(n, dim), std::nullopt, {}});
+          for (std::size_t i = 0; i < batch; ++i, ++n)
+            records.push_back({"w-" + std::to_string(n), writer_vector(n, dim), std::nullopt, {}});
           col.add(records);
         }
         db->close();
@@ -286,8 +286,8 @@ TEST_CASE("temporary files are never listed; stale ones of dead processes are re
   const fs::path other_store_stale = backups / (".other.db.tmp-" + dead + "-" + stamp);
   const fs::path ours_live = backups / (".store.db.tmp-" + live + "-" + stamp);
   const std::vector<fs::path> not_ours = {
-      backups / ("store.db.tmp-" + dead + "-" + stamp),           // no leading dot
-      backups / (".store.db.tmp-x" + dead + "-" + stamp),         // not a pid
+      backups / ("store.db.tmp-" + dead + "-" + stamp),            // no leading dot
+      backups / (".store.db.tmp-x" + dead + "-" + stamp),          // not a pid
       backups / (".store.db.tmp-" + dead + "-" + stamp + ".bak"),  // something appended
       backups / (".store.db.tmp-" + dead + "-2020"),               // not a stamp
   };
@@ -318,7 +318,8 @@ TEST_CASE("a backup of a damaged store fails and keeps nothing", "[backup]") {
   // Flip a byte of one stored embedding: quick_check passes, the checksum does not.
   const auto victim = seed_records(200, 8)[77];
   std::string bytes = read_bytes(store);
-  const std::string needle(reinterpret_cast<const char*>(victim.embedding.data()), victim.embedding.size() * sizeof(float));
+  const std::string needle(reinterpret_cast<const char*>(victim.embedding.data()),
+                           victim.embedding.size() * sizeof(float));
   const auto at = bytes.find(needle);
   REQUIRE(at != std::string::npos);
   {
@@ -334,7 +335,8 @@ TEST_CASE("a backup of a damaged store fails and keeps nothing", "[backup]") {
   CHECK(temporaries_in(detail::default_backup_dir(store)).empty());
 }
 
-TEST_CASE("a process killed in the middle of a backup never leaves a backup that is not one", "[backup][multiprocess]") {
+TEST_CASE("a process killed in the middle of a backup never leaves a backup that is not one",
+          "[backup][multiprocess]") {
   temp_dir dir;
   const fs::path store = dir / "store.db";
   build_store(store, 40000, 384);  // ~65 MB: a backup takes long enough to be cut

@@ -19,11 +19,6 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
-#include <vecstore/detail/quarantine.hpp>
-#include <vecstore/recovery/reset.hpp>
-#include <vecstore/recovery/restore_backup.hpp>
-#include <vecstore/recovery/salvage.hpp>
-#include <vecstore/storage/backup.hpp>
 #include <vecstore/vecstore.hpp>
 
 #include "support/dump.hpp"
@@ -127,7 +122,8 @@ nlohmann::json dump_file(const fs::path& p) {
   temp_dir scratch;
   const fs::path copy = scratch / "copy.db";
   fs::copy_file(p, copy);
-  if (fs::exists(detail::with_suffix(p, "-wal"))) fs::copy_file(detail::with_suffix(p, "-wal"), detail::with_suffix(copy, "-wal"));
+  if (fs::exists(detail::with_suffix(p, "-wal")))
+    fs::copy_file(detail::with_suffix(p, "-wal"), detail::with_suffix(copy, "-wal"));
   store_options o;
   o.path = copy;
   o.create_if_missing = false;
@@ -280,8 +276,8 @@ TEST_CASE("restore_backup_recovery restores the newest backup that verifies", "[
     const auto report = restore_backup_recovery::recover(ctx);
     CHECK(report.backup_used == first.path);
     REQUIRE(report.backups_skipped.size() == 1);
-    CHECK_THAT(report.backups_skipped[0], Catch::StartsWith(second.path.string()) &&
-                                              Catch::Contains("does not match its bytes"));
+    CHECK_THAT(report.backups_skipped[0],
+               Catch::StartsWith(second.path.string()) && Catch::Contains("does not match its bytes"));
     REQUIRE(report.changes_after_backup.has_value());
     CHECK(*report.changes_after_backup == 8);
     CHECK(read_bytes(report.quarantined) == damaged);

@@ -151,6 +151,18 @@ inline std::uint64_t embedding_checksum(std::int64_t collection_id, std::string_
   return embedding_checksum_bytes(collection_id, id, vector, dim * sizeof(float));
 }
 
+/// Whether a stored embedding is intact: a BLOB of a whole number of floats
+/// (exactly `dim` of them when `dim` is not 0) whose checksum column is set
+/// and matches detail::embedding_checksum over (collection, id, bytes).
+/// The one definition of "intact" that verification and salvage share with
+/// the store's own read path.
+inline bool stored_embedding_ok(std::int64_t collection_id, std::string_view id, const void* blob, std::size_t bytes,
+                                bool has_checksum, std::int64_t checksum, std::size_t dim = 0) noexcept {
+  if (bytes == 0 || bytes % sizeof(float) != 0 || !has_checksum) return false;
+  if (dim != 0 && bytes != dim * sizeof(float)) return false;
+  return embedding_checksum_bytes(collection_id, id, blob, bytes) == static_cast<std::uint64_t>(checksum);
+}
+
 }  // namespace detail
 }  // namespace v0
 }  // namespace vecstore

@@ -68,9 +68,9 @@
 #include <SQLiteCpp/Statement.h>
 #include <nlohmann/json.hpp>
 
-#include <vecstore/errors.hpp>
-#include <vecstore/options.hpp>
-#include <vecstore/types.hpp>
+// The whole library, not single headers: with the single header first on the
+// include path, this file then builds on it instead of redefining it.
+#include <vecstore/vecstore.hpp>
 
 namespace vecstore {
 inline namespace v0 {
@@ -419,7 +419,7 @@ class pickle_reader {
     if (dict.type != pickle_value::kind::dict) fail(at, "items set on something that is not a dict");
     if (key.type == pickle_value::kind::mark || value.type == pickle_value::kind::mark) fail(at, "a MARK used as a value");
     if (key.type == pickle_value::kind::dict) fail(at, "a dict used as a dict key");
-    dict.depth = std::max(dict.depth, value.depth + 1);
+    dict.depth = (std::max)(dict.depth, value.depth + 1);
     if (dict.depth > max_pickle_depth) fail(at, "dicts nested deeper than " + std::to_string(max_pickle_depth));
     dict.items->emplace_back(std::move(key), std::move(value));
   }
@@ -636,7 +636,7 @@ inline std::optional<metadata_value> json_value(const nlohmann::json& v, const s
     case nlohmann::json::value_t::number_integer: return metadata_value(v.get<std::int64_t>());
     case nlohmann::json::value_t::number_unsigned: {
       const auto u = v.get<std::uint64_t>();
-      if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      if (u > static_cast<std::uint64_t>((std::numeric_limits<std::int64_t>::max)())) {
         corrupt(file, where + " holds an integer beyond 64 bits");
       }
       return metadata_value(static_cast<std::int64_t>(u));
@@ -655,7 +655,7 @@ inline std::int64_t seq_value(const SQLite::Column& c, const std::filesystem::pa
     const auto* p = static_cast<const unsigned char*>(c.getBlob());
     std::uint64_t u = 0;
     for (int i = 0; i < 8; ++i) u = u << 8 | p[i];
-    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) corrupt(file, where + " is out of range");
+    if (u > static_cast<std::uint64_t>((std::numeric_limits<std::int64_t>::max)())) corrupt(file, where + " is out of range");
     return static_cast<std::int64_t>(u);
   }
   corrupt(file, where + " is not a sequence number");
@@ -821,7 +821,7 @@ class chroma_reader {
                            "SELECT seq_id, operation, id, vector, encoding, metadata FROM embeddings_queue "
                            "WHERE substr(topic, -37) = ? AND seq_id > ? ORDER BY seq_id");
       st.bind(1, "/" + info.id);
-      st.bind(2, std::min(metadata_seq, vector_seq));
+      st.bind(2, (std::min)(metadata_seq, vector_seq));
       while (st.executeStep()) {
         const std::int64_t seq = st.getColumn(0).getInt64();
         const std::int64_t op = st.getColumn(1).getInt64();
@@ -1120,7 +1120,7 @@ chroma_import_report import_chroma(const std::filesystem::path& persist_dir, Sto
     try {
       std::vector<record> batch;
       for (std::size_t i = 0; i < data.records.size(); i += options.batch_size) {
-        const std::size_t end = std::min(data.records.size(), i + options.batch_size);
+        const std::size_t end = (std::min)(data.records.size(), i + options.batch_size);
         batch.assign(std::make_move_iterator(data.records.begin() + static_cast<std::ptrdiff_t>(i)),
                      std::make_move_iterator(data.records.begin() + static_cast<std::ptrdiff_t>(end)));
         if (merging) c.upsert(batch); else c.add(batch);

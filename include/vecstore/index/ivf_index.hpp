@@ -353,8 +353,8 @@ class ivf_index {
     std::vector<std::int32_t> out;
     if (!trained()) return out;
     const detail::query_set qs(query, 1, dim_, space_);
-    for (const detail::scored_row& s : probe_lists(qs, (std::min)(n, nlist_), 1).front())
-      out.push_back(static_cast<std::int32_t>(s.row));
+    const std::vector<std::vector<detail::scored_row>> lists = probe_lists(qs, (std::min)(n, nlist_), 1);
+    for (const detail::scored_row& s : lists.front()) out.push_back(static_cast<std::int32_t>(s.row));
     return out;
   }
 

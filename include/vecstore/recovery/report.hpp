@@ -34,9 +34,10 @@ struct recovery_report {
   /// Records in the store after recovery: restored from the backup, or
   /// salvaged (each one verified against its checksum).
   std::size_t rows_saved = 0;
-  /// Records of the damaged store that are not in the recovered one: unread,
-  /// failing their checksum, or (reset) all of them. A lower bound when the
-  /// damaged file no longer says how many it held (see `note`).
+  /// salvage and reset: records of the damaged store that are not in the
+  /// recovered one (unread, failing their checksum, or all of them). A lower
+  /// bound when the damaged file no longer says how many it held (see
+  /// `note`). restore: 0; `changes_after_backup` says what is missing.
   std::size_t rows_lost = 0;
   /// restore_backup_recovery: how many changes (the damaged file's store_meta
   /// sequence minus the backup's) are newer than the backup and must be

@@ -25,7 +25,14 @@ inline namespace v0 {
 ///      a cross-process LockPolicy, since another process could otherwise
 ///      keep writing into the moved file.
 ///
-/// Shipped: `strict_recovery`; restore-from-backup, salvage and reset follow.
+/// Shipped, one per file: `strict_recovery` (strict.hpp: touch nothing, throw),
+/// `restore_backup_recovery` (restore_backup.hpp: the newest backup that
+/// verifies), `salvage_recovery` (salvage.hpp: every record that still reads
+/// and whose checksum matches, into a fresh file), `reset_recovery`
+/// (reset.hpp: an empty store). The three that replace the file quarantine
+/// the damaged one first (detail/quarantine.hpp) and build the replacement
+/// under a temporary name beside it, so a failure part-way leaves the
+/// damaged store where it was.
 namespace detail {
 template <class R>
 using recovery_recover_t = decltype(R::recover(std::declval<const recovery_context&>()));

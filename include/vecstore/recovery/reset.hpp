@@ -48,8 +48,7 @@ struct reset_recovery {
     report.note = (held ? "the damaged store held " + std::to_string(*held) + " records"
                         : std::string("the damaged store no longer says how many records it held")) +
                   "; they remain in " + report.quarantined.string() + " and the store is now empty";
-    report.duration =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    report.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     return report;
   }
 };

@@ -25,6 +25,40 @@ inline namespace v0 {
 /// many changes were newer than the backup (the caller replays those).
 /// With no backup that verifies, nothing is touched and corruption_error
 /// says so. The default RecoveryPolicy.
+namespace detail {
+
+/// Moves the store at `store_file` aside (quarantine) and puts a copy of the
+/// already verified `backup` in its place: written under a temporary name,
+/// fsynced, renamed. Fills the report's backup, quarantine, row and
+/// lost-changes fields. Shared by restore_backup_recovery and basic_store::restore.
+inline void install_verified_backup(const std::filesystem::path& backup, const verify_result& verified,
+                                    const std::filesystem::path& store_file, recovery_report& report) {
+  // What the replaced file still tells about its changes.
+  const auto damaged_seq = read_store_seq(store_file);
+  if (damaged_seq && *damaged_seq >= verified.seq) report.changes_after_backup = *damaged_seq - verified.seq;
+
+  temporary_file copy(temporary_name(store_file.parent_path(), store_file.filename().string()));
+  copy_private_file(backup, copy.path());
+  report.quarantined = quarantine(store_file);
+  install_store_file(copy.path(), store_file, report.quarantined);
+  copy.release();
+
+  report.backup_used = backup;
+  report.rows_saved = verified.records;
+  if (report.changes_after_backup) {
+    report.note = std::to_string(*report.changes_after_backup) +
+                  " changes were made after this backup and are not in the restored store";
+  } else {
+    report.note = damaged_seq ? "the replaced store's change sequence (" + std::to_string(*damaged_seq) +
+                                    ") is below the backup's (" + std::to_string(verified.seq) +
+                                    "): how many changes are missing is unknown"
+                              : "the replaced store no longer says how many changes it held: how many changes "
+                                "are missing is unknown";
+  }
+}
+
+}  // namespace detail
+
 struct restore_backup_recovery {
   static constexpr bool replaces_file = true;
 
@@ -53,9 +87,10 @@ struct restore_backup_recovery {
       report.backups_skipped.push_back(b.path.string() + ": " + verified.problem);
     }
     if (!chosen) {
-      std::string why = backups.empty() ? "there is no backup in " + dir.string()
-                                        : "none of the " + std::to_string(backups.size()) + " backups in " +
-                                              dir.string() + " verifies (newest: " + report.backups_skipped.front() + ")";
+      std::string why = backups.empty()
+                            ? "there is no backup in " + dir.string()
+                            : "none of the " + std::to_string(backups.size()) + " backups in " + dir.string() +
+                                  " verifies (newest: " + report.backups_skipped.front() + ")";
       if (!ctx.problem.empty()) why = ctx.problem + "; restoring a backup failed: " + why;
       detail::throw_error<corruption_error>(
           "the store is damaged and cannot be restored", ctx.file, why,
@@ -63,31 +98,8 @@ struct restore_backup_recovery {
           "restore a backup by hand, or use reset_recovery to start empty");
     }
 
-    // 2. What the damaged file still tells about its changes.
-    const auto damaged_seq = detail::read_store_seq(ctx.file);
-    if (damaged_seq && *damaged_seq >= verified.seq) report.changes_after_backup = *damaged_seq - verified.seq;
-
-    // 3. Copy, move the damaged file aside, put the copy in its place.
-    detail::temporary_file copy(detail::temporary_name(ctx.file.parent_path(), ctx.file.filename().string()));
-    detail::copy_private_file(chosen->path, copy.path());
-    report.quarantined = detail::quarantine(ctx.file);
-    detail::install_store_file(copy.path(), ctx.file, report.quarantined);
-    copy.release();
-
-    report.backup_used = chosen->path;
-    report.rows_saved = verified.records;
-    if (report.changes_after_backup) {
-      report.note = std::to_string(*report.changes_after_backup) +
-                    " changes were made after this backup and are not in the restored store";
-    } else {
-      report.note = damaged_seq ? "the damaged store's change sequence (" + std::to_string(*damaged_seq) +
-                                      ") is below the backup's (" + std::to_string(verified.seq) +
-                                      "): how many changes are missing is unknown"
-                                : "the damaged store no longer says how many changes it held: how many changes "
-                                  "are missing is unknown";
-    }
-    report.duration =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    detail::install_verified_backup(chosen->path, verified, ctx.file, report);
+    report.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     return report;
   }
 };

@@ -243,8 +243,8 @@ class salvager {
     // the header rebuilt instead (the damaged file itself is never written).
     if (!try_scalar(*src, "SELECT count(*) FROM sqlite_master")) {
       src.reset();  // before our own descriptor opens and closes the file
-      repaired_ = std::make_unique<temporary_file>(
-          temporary_name(out_.file().parent_path(), damaged_.filename().string()));
+      repaired_ =
+          std::make_unique<temporary_file>(temporary_name(out_.file().parent_path(), damaged_.filename().string()));
       if (copy_with_rebuilt_header(damaged_, repaired_->path())) {
         src = open_damaged(repaired_->path());
         header_rebuilt_ = true;
@@ -265,11 +265,15 @@ class salvager {
         report.rows_saved = 0;
         report.rows_lost = held.value_or(0);
         if (!collections_read) {
-          report.note = "the collections table of the damaged store could not be read, so no record could be "
-                        "placed: the store is now empty";
+          report.note =
+              "the collections table of the damaged store could not be read, so no record could be "
+              "placed: the store is now empty";
           if (held) report.note += " (the damaged store held " + std::to_string(*held) + " records)";
         } else {
           report.note = "the damaged store has no collections: the store is now empty";
+        }
+        if (!held) {
+          report.note += "; the damaged store no longer says how many records it held, so rows_lost is a lower bound";
         }
         if (!collections_read) list_unread_from_index(*src);
         tx.commit();
@@ -288,18 +292,21 @@ class salvager {
     for (const auto& r : saved_) saved += r.kept ? 1 : 0;
     report.rows_saved = saved;
     const std::size_t known_lost = rejected_ + unread_listed_;
-    report.rows_lost = held && *held > saved ? std::max(*held - saved, known_lost) : known_lost;
+    report.rows_lost = held && *held > saved ? (std::max)(*held - saved, known_lost) : known_lost;
     report.note = std::to_string(saved) + " records saved";
     if (held) report.note += " of the " + std::to_string(*held) + " the damaged store held";
     report.note += "; " + std::to_string(rejected_) + " read but rejected (checksum, type or metadata damage), " +
                    std::to_string(collections_lost_) + " collections lost, " + std::to_string(queries_) +
                    " range reads";
-    if (!held) report.note += "; the damaged store no longer says how many records it held, so rows_lost is a lower bound";
+    if (!held)
+      report.note += "; the damaged store no longer says how many records it held, so rows_lost is a lower bound";
     if (header_rebuilt_) {
-      report.note += "; the damaged file's header was rebuilt to read it (changes still only in its -wal, if any, "
-                     "were not read)";
+      report.note +=
+          "; the damaged file's header was rebuilt to read it (changes still only in its -wal, if any, "
+          "were not read)";
     }
-    if (exhausted_) report.note += "; the read budget ran out: records with higher row ids may exist in the damaged file";
+    if (exhausted_)
+      report.note += "; the read budget ran out: records with higher row ids may exist in the damaged file";
   }
 
  private:
@@ -332,7 +339,7 @@ class salvager {
     const auto a = try_scalar(src, max_sql);
     const auto b = try_scalar(src, sequence_sql);
     if (!a && !b) return fallback;
-    return std::max(a.value_or(0), b.value_or(0));
+    return (std::max)(a.value_or(0), b.value_or(0));
   }
 
   /// False when nothing of the collections table reads at all.
@@ -340,8 +347,9 @@ class salvager {
     std::unique_ptr<range_reader> reader;
     try {
       reader = std::make_unique<range_reader>(
-          src, "SELECT collection_id, name, dim, space, seq FROM collections WHERE collection_id BETWEEN ? AND ? "
-               "ORDER BY collection_id",
+          src,
+          "SELECT collection_id, name, dim, space, seq FROM collections WHERE collection_id BETWEEN ? AND ? "
+          "ORDER BY collection_id",
           query_budget);
     } catch (const SQLite::Exception&) {
       return false;  // the schema itself does not read
@@ -379,11 +387,11 @@ class salvager {
             return;
           }
           collections_[id] = {r[1].bytes, static_cast<std::size_t>(r[2].integer)};
-          max_seq_ = std::max(max_seq_, r[4].integer);
+          max_seq_ = (std::max)(max_seq_, r[4].integer);
         },
         [&](std::int64_t) { ++collections_lost_; });
     account(*reader);
-    max_collection_id_ = std::max(max_collection_id_, hi);
+    max_collection_id_ = (std::max)(max_collection_id_, hi);
     return !(collections_.empty() && reader->failed_keys() > 0);
   }
 
@@ -392,13 +400,13 @@ class salvager {
                         "SELECT rid, collection_id, id, embedding, document, checksum, seq FROM records "
                         "WHERE rid BETWEEN ? AND ? ORDER BY rid",
                         query_budget);
-    const std::int64_t hi = upper_bound(src, "SELECT max(rid) FROM records",
-                                        "SELECT seq FROM sqlite_sequence WHERE name = 'records'",
-                                        std::int64_t{1} << 32);
-    max_rid_ = std::max(max_rid_, hi);
-    SQLite::Statement insert(
-        out_.db(),
-        "INSERT INTO records (rid, collection_id, id, embedding, document, checksum, seq) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    const std::int64_t hi =
+        upper_bound(src, "SELECT max(rid) FROM records", "SELECT seq FROM sqlite_sequence WHERE name = 'records'",
+                    std::int64_t{1} << 32);
+    max_rid_ = (std::max)(max_rid_, hi);
+    SQLite::Statement insert(out_.db(),
+                             "INSERT INTO records (rid, collection_id, id, embedding, document, checksum, seq) VALUES "
+                             "(?, ?, ?, ?, ?, ?, ?)");
     reader.read(
         1, hi,
         [&](std::int64_t rid, const std::vector<salvaged_row>& rows) {
@@ -407,8 +415,8 @@ class salvager {
           const auto collection = r[1].is_integer() ? collections_.find(r[1].integer) : collections_.end();
           const std::string where = (r[1].is_integer() ? name_of(r[1].integer) : std::string("?")) + "/" +
                                     (is_valid_utf8(id) ? id : std::string("<damaged id>"));
-          const bool id_ok = rows.size() == 1 && r[2].is_text() && !id.empty() &&
-                             id.size() <= limits::max_id_bytes && is_valid_utf8(id);
+          const bool id_ok = rows.size() == 1 && r[2].is_text() && !id.empty() && id.size() <= limits::max_id_bytes &&
+                             is_valid_utf8(id);
           // Kept only when the checksum over (collection, id, bytes) matches:
           // a record without an embedding has nothing that vouches for it.
           const bool valid = id_ok && collection != collections_.end() && r[3].type == SQLITE_BLOB &&
@@ -434,7 +442,7 @@ class salvager {
             return;
           }
           saved_.push_back(saved_record{rid, r[1].integer, id, true});
-          max_seq_ = std::max(max_seq_, r[6].integer);
+          max_seq_ = (std::max)(max_seq_, r[6].integer);
         },
         [&](std::int64_t) {});
     account(reader);
@@ -463,7 +471,8 @@ class salvager {
     std::unique_ptr<range_reader> reader;
     try {
       reader = std::make_unique<range_reader>(
-          src, "SELECT record_id, key, type, value FROM metadata WHERE record_id BETWEEN ? AND ? ORDER BY record_id, key",
+          src,
+          "SELECT record_id, key, type, value FROM metadata WHERE record_id BETWEEN ? AND ? ORDER BY record_id, key",
           query_budget);
     } catch (const SQLite::Exception&) {
       for (auto& r : saved_) drop(r);
@@ -537,14 +546,15 @@ class salvager {
   void finish_bookkeeping(SQLite::Database&, std::optional<std::int64_t> damaged_seq) {
     // Later changes must sort after every salvaged one, and a process that
     // had the damaged file open must rebuild rather than apply deltas.
-    const std::int64_t seq = std::max(max_seq_, damaged_seq.value_or(0));
+    const std::int64_t seq = (std::max)(max_seq_, damaged_seq.value_or(0));
     {
       SQLite::Statement st(out_.db(), "UPDATE store_meta SET value = ? WHERE key IN ('seq', 'compacted_seq')");
       st.bind(1, seq);
       st.exec();
     }
     // Row ids and collection ids of lost records are never handed out again.
-    for (const auto& [name, value] : {std::make_pair("records", max_rid_), std::make_pair("collections", max_collection_id_)}) {
+    for (const auto& [name, value] :
+         {std::make_pair("records", max_rid_), std::make_pair("collections", max_collection_id_)}) {
       SQLite::Statement update(out_.db(), "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?");
       update.bind(1, value);
       update.bind(2, name);
@@ -569,7 +579,7 @@ class salvager {
   bool header_rebuilt_ = false;
   connection& out_;
   std::unordered_map<std::int64_t, std::pair<std::string, std::size_t>> collections_;  // id -> (name, dim)
-  std::vector<saved_record> saved_;  // in row id order
+  std::vector<saved_record> saved_;                                                    // in row id order
   std::size_t rejected_ = 0;
   std::size_t unread_listed_ = 0;
   std::size_t collections_lost_ = 0;
@@ -615,17 +625,16 @@ struct salvage_recovery {
     }
     const detail::verify_result check = detail::verify_store_file(fresh.path(), false);
     if (!check.ok || check.records != report.rows_saved) {
-      detail::throw_error<io_error>("the salvaged store does not verify", fresh.path(),
-                                    check.ok ? "it holds " + std::to_string(check.records) + " records, not " +
-                                                   std::to_string(report.rows_saved)
-                                             : check.problem,
-                                    "Nothing was changed; report this as a vecstore bug");
+      detail::throw_error<io_error>(
+          "the salvaged store does not verify", fresh.path(),
+          check.ok ? "it holds " + std::to_string(check.records) + " records, not " + std::to_string(report.rows_saved)
+                   : check.problem,
+          "Nothing was changed; report this as a vecstore bug");
     }
     report.quarantined = detail::quarantine(ctx.file);
     detail::install_store_file(fresh.path(), ctx.file, report.quarantined);
     fresh.release();
-    report.duration =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    report.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     return report;
   }
 };

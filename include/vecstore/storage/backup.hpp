@@ -67,18 +67,6 @@ inline std::filesystem::path backup_dir_of(const std::filesystem::path& store_fi
   return o.backup_dir.empty() ? default_backup_dir(store_file) : o.backup_dir;
 }
 
-/// Whether a stored embedding is intact: a BLOB of a whole number of floats
-/// (exactly `dim` of them when `dim` is not 0) whose checksum column is set
-/// and matches detail::embedding_checksum over (collection, id, bytes).
-/// The one definition of "intact" that verification and salvage share with
-/// the store's own read path.
-inline bool stored_embedding_ok(std::int64_t collection_id, std::string_view id, const void* blob, std::size_t bytes,
-                                bool has_checksum, std::int64_t checksum, std::size_t dim = 0) noexcept {
-  if (bytes == 0 || bytes % sizeof(float) != 0 || !has_checksum) return false;
-  if (dim != 0 && bytes != dim * sizeof(float)) return false;
-  return embedding_checksum_bytes(collection_id, id, blob, bytes) == static_cast<std::uint64_t>(checksum);
-}
-
 /// The stamp of a completed backup of `store_name` called `file_name`, or
 /// false if the name is not exactly "<store_name>.<stamp>.backup".
 inline bool parse_backup_name(std::string_view store_name, std::string_view file_name,
@@ -560,7 +548,7 @@ inline std::unique_ptr<connection> open_fresh_store(const std::filesystem::path&
   store_options o = base;
   o.create_if_missing = false;  // the file exists; never create another by mistake
   auto c = std::make_unique<connection>(file, o);
-  prepare_schema(*c, [](std::int64_t) {});  // a new file: nothing to migrate, nothing to back up
+  prepare_schema(*c);  // a new file: nothing to migrate
   try {
     SQLite::Statement mode(c->db(), "PRAGMA journal_mode = DELETE");
     if (!mode.executeStep() || mode.getColumn(0).getString() != "delete") {

@@ -465,21 +465,14 @@ class record_tables {
   std::vector<float> verified_vector(std::int64_t collection_id, const std::string& id, const SQLite::Column& blob,
                                      const SQLite::Column& checksum) {
     const auto bytes = static_cast<std::size_t>(blob.getBytes());
-    if (bytes == 0 || bytes % sizeof(float) != 0 || checksum.isNull()) {
-      throw_error<corruption_error>("a stored embedding is damaged", c_.file(),
-                                    "record \"" + id + "\" has an embedding of " + std::to_string(bytes) +
-                                        " bytes or no checksum",
-                                    "Restore a backup or open the store with a recovery policy");
-    }
-    std::vector<float> v(bytes / sizeof(float));
-    std::memcpy(v.data(), blob.getBlob(), bytes);
-    const auto expected = static_cast<std::uint64_t>(checksum.getInt64());
-    if (embedding_checksum(collection_id, id, v.data(), v.size()) != expected) {
+    if (!stored_embedding_ok(collection_id, id, blob.getBlob(), bytes, !checksum.isNull(), checksum.getInt64())) {
       throw_error<corruption_error>("a stored embedding is damaged", c_.file(),
                                     "the checksum of record \"" + id + "\" (collection " +
                                         std::to_string(collection_id) + ") does not match its bytes",
                                     "Restore a backup or open the store with a recovery policy");
     }
+    std::vector<float> v(bytes / sizeof(float));
+    std::memcpy(v.data(), blob.getBlob(), bytes);
     return v;
   }
 

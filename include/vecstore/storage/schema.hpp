@@ -158,14 +158,24 @@ inline void check_not_foreign(connection& c) {
                             "Open a file created by vecstore, or move this file away");
 }
 
+/// True when the file holds a vecstore store of an older schema version.
+inline bool needs_migration(connection& c) {
+  try {
+    if (is_empty_file(c) || pragma_int(c, "PRAGMA application_id") != application_id) return false;
+    const std::int64_t version = pragma_int(c, "PRAGMA user_version");
+    return version >= 1 && version < schema_version;
+  } catch (const SQLite::Exception& e) {
+    rethrow_sqlite(e, c.file(), "cannot read the store's schema");
+  }
+}
+
 /// Creates the schema in an empty file, or checks the one an existing file
 /// has, migrating it forward when it is older. Runs in one `BEGIN IMMEDIATE`
 /// transaction, re-reading the version inside it, so two processes opening
 /// a new or old store at once create or migrate it exactly once.
-/// `before_migration(from_version)` runs inside that transaction, before the
-/// first step, on this connection: the store takes its backup there.
-template <class BeforeMigration>
-void prepare_schema(connection& c, BeforeMigration&& before_migration) {
+/// The caller takes its pre-migration backup before calling this (see
+/// needs_migration): SQLite cannot back up from a connection that is writing.
+inline void prepare_schema(connection& c) {
   const auto& file = c.file();
   try {
     // Refuse a foreign file before changing anything in it (even its journal mode).
@@ -200,10 +210,7 @@ void prepare_schema(connection& c, BeforeMigration&& before_migration) {
       throw_error<schema_error>("unknown schema version", file, "user_version is " + std::to_string(version),
                                 "The file was not written by a released vecstore; restore a backup");
     }
-    if (version < schema_version) {
-      before_migration(version);
-      migrate(c, version);
-    }
+    if (version < schema_version) migrate(c, version);
     tx.commit();
     if (read_schema(c.db()) != expected_schema()) {
       throw_error<corruption_error>("the store's schema is damaged", file,
