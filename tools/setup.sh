@@ -5,9 +5,9 @@
 set -euo pipefail
 
 packages=(
-  build-essential g++ clang cmake ninja-build pkg-config python3 sqlite3 git
+  build-essential g++ clang cmake ninja-build pkg-config python3 sqlite3 git curl util-linux
   libsqlitecpp-dev libsqlite3-dev libeigen3-dev libboost-dev nlohmann-json3-dev
-  catch2 libbenchmark-dev libcli11-dev libcpp-httplib-dev
+  catch2 libbenchmark-dev libcli11-dev libcpp-httplib-dev libfaiss-dev libhnswlib-dev libopenblas-dev
 )
 
 missing=()

@@ -162,3 +162,25 @@ TEST_CASE("a store of schema version 1 is migrated forward, and a newer one refu
                                  "): its schema version is 99, this build reads up to " +
                                  std::to_string(schema_version) + ". Upgrade vecstore to open it; nothing was changed");
 }
+
+TEST_CASE("catch-up reads the delta through the seq indexes, never a full scan", "[store][catch_up]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  auto db = open_at(path);
+  db->create_collection("c", {2, metric::l2}).add({{"a", {1, 2}, std::nullopt, {}}});
+  SQLite::Database raw(path.string(), SQLite::OPEN_READONLY);
+  const auto plan = [&](const char* sql) {
+    SQLite::Statement st(raw, std::string("EXPLAIN QUERY PLAN ") + sql);
+    st.bind(1, std::int64_t{0});
+    std::string out;
+    while (st.executeStep()) out += st.getColumn(3).getString() + "\n";
+    return out;
+  };
+  const auto changes = plan(detail::changes_since_sql);
+  INFO(changes);
+  CHECK_THAT(changes, Catch::Contains("USING INDEX records_by_seq"));
+  CHECK_THAT(changes, !Catch::Contains("SCAN r"));
+  const auto tombstones = plan(detail::tombstones_since_sql);
+  INFO(tombstones);
+  CHECK_THAT(tombstones, Catch::Contains("USING INDEX tombstones_by_seq"));
+}

@@ -36,13 +36,15 @@ struct collection_row {
   metric space = metric::cosine;
 };
 
-/// A record's embedding as read for the index: row id, owner, id and vector.
+/// A record's embedding as read for the index. A view: valid only during
+/// the callback that receives it (loading a large store allocates nothing per row).
 struct embedding_row {
   std::int64_t rid = 0;
   std::int64_t collection_id = 0;
-  std::string id;
-  std::vector<float> vector;  // empty: the record has no embedding
-  std::int32_t list = -1;     // its inverted list, for persistent index policies
+  std::string_view id;
+  const float* vector = nullptr;  // null: the record has no embedding
+  std::size_t dim = 0;
+  std::int32_t list = -1;  // its inverted list, for persistent index policies
 };
 
 /// A record read back for `get` or a query's includes.
@@ -59,6 +61,15 @@ inline void bind_value(SQLite::Statement& st, int index, const metadata_value& v
     default: st.bind(index, static_cast<std::int64_t>(std::get<bool>(v) ? 1 : 0)); break;
   }
 }
+
+/// Catch-up reads only what changed: these must be answered from the seq
+/// indexes, so their cost follows the delta, not the store (a test checks
+/// their query plans). No ORDER BY: sorting by rid would make SQLite scan
+/// every record in rid order instead.
+inline constexpr const char* changes_since_sql =
+    "SELECT r.rid, r.collection_id, r.id, r.embedding, r.checksum, a.list FROM records r "
+    "LEFT JOIN index_assignments a ON a.rid = r.rid WHERE r.seq > ?";
+inline constexpr const char* tombstones_since_sql = "SELECT collection_id, rid FROM tombstones WHERE seq > ?";
 
 /// SQL access to one store file. Methods that write expect the caller to
 /// hold the writer lock and an open `write_transaction`.
@@ -323,18 +334,22 @@ class record_tables {
     return read_row(*st, st->getColumn(5).getInt64(), fields);
   }
 
-  /// Calls `fn(embedding_row&&)` for every stored embedding, verified.
+  /// Calls `fn(const embedding_row&)` for every stored embedding, verified.
+  /// `with_lists`: also read each record's inverted list (persistent index
+  /// policies); without, the join is skipped and the list is -1.
   template <class Fn>
-  void for_each_embedding(Fn&& fn) {
-    auto st = c_.statement(
-        "SELECT r.rid, r.collection_id, r.id, r.embedding, r.checksum, a.list FROM records r "
-        "LEFT JOIN index_assignments a ON a.rid = r.rid WHERE r.embedding IS NOT NULL ORDER BY r.rid");
+  void for_each_embedding(bool with_lists, Fn&& fn) {
+    auto st = c_.statement(with_lists ? "SELECT r.rid, r.collection_id, r.id, r.embedding, r.checksum, a.list "
+                                        "FROM records r LEFT JOIN index_assignments a ON a.rid = r.rid "
+                                        "WHERE r.embedding IS NOT NULL ORDER BY r.rid"
+                                      : "SELECT rid, collection_id, id, embedding, checksum, NULL FROM records "
+                                        "WHERE embedding IS NOT NULL ORDER BY rid");
     while (st->executeStep()) fn(read_embedding(*st));
   }
 
   /// The same, for one collection only (a reload after its index state changed).
   template <class Fn>
-  void for_each_embedding(std::int64_t collection_id, Fn&& fn) {
+  void for_each_embedding_of(std::int64_t collection_id, Fn&& fn) {
     auto st = c_.statement(
         "SELECT r.rid, r.collection_id, r.id, r.embedding, r.checksum, a.list FROM records r "
         "LEFT JOIN index_assignments a ON a.rid = r.rid "
@@ -343,13 +358,11 @@ class record_tables {
     while (st->executeStep()) fn(read_embedding(*st));
   }
 
-  /// Calls `fn(embedding_row&&)` for every record changed after `seq`
-  /// (an empty vector: the record has no embedding now).
+  /// Calls `fn(const embedding_row&)` for every record changed after `seq`
+  /// (a null vector: the record has no embedding now).
   template <class Fn>
   void for_each_change_since(std::int64_t seq, Fn&& fn) {
-    auto st = c_.statement(
-        "SELECT r.rid, r.collection_id, r.id, r.embedding, r.checksum, a.list FROM records r "
-        "LEFT JOIN index_assignments a ON a.rid = r.rid WHERE r.seq > ? ORDER BY r.rid");
+    auto st = c_.statement(changes_since_sql);
     st->bind(1, seq);
     while (st->executeStep()) fn(read_embedding(*st));
   }
@@ -357,7 +370,7 @@ class record_tables {
   /// Calls `fn(collection_id, rid)` for every record deleted after `seq`.
   template <class Fn>
   void for_each_tombstone_since(std::int64_t seq, Fn&& fn) {
-    auto st = c_.statement("SELECT collection_id, rid FROM tombstones WHERE seq > ?");
+    auto st = c_.statement(tombstones_since_sql);
     st->bind(1, seq);
     while (st->executeStep()) fn(st->getColumn(0).getInt64(), st->getColumn(1).getInt64());
   }
@@ -449,15 +462,41 @@ class record_tables {
     return row;
   }
 
-  /// Columns: rid, collection_id, id, embedding, checksum, list.
+  /// Columns: rid, collection_id, id, embedding, checksum, list. The vector is
+  /// verified and handed out in place; only a blob that SQLite left unaligned
+  /// for float is copied, into a buffer reused from row to row.
   embedding_row read_embedding(SQLite::Statement& st) {
     embedding_row row;
     row.rid = st.getColumn(0).getInt64();
     row.collection_id = st.getColumn(1).getInt64();
-    row.id = st.getColumn(2).getString();
+    const SQLite::Column id = st.getColumn(2);
+    row.id = std::string_view(static_cast<const char*>(id.getText()), static_cast<std::size_t>(id.getBytes()));
     if (!st.getColumn(5).isNull()) row.list = static_cast<std::int32_t>(st.getColumn(5).getInt64());
-    if (!st.getColumn(3).isNull()) row.vector = verified_vector(row.collection_id, row.id, st.getColumn(3), st.getColumn(4));
+    const SQLite::Column blob = st.getColumn(3);
+    if (blob.isNull()) return row;
+    const SQLite::Column checksum = st.getColumn(4);
+    const auto bytes = static_cast<std::size_t>(blob.getBytes());
+    if (!stored_embedding_ok(row.collection_id, row.id, blob.getBlob(), bytes, !checksum.isNull(),
+                             checksum.getInt64())) {
+      throw_damaged_embedding(row.collection_id, std::string(row.id));
+    }
+    row.dim = bytes / sizeof(float);
+    const void* data = blob.getBlob();
+    if (reinterpret_cast<std::uintptr_t>(data) % alignof(float) == 0) {
+      row.vector = static_cast<const float*>(data);  // the usual case: no copy at all
+    } else {
+      scratch_.resize(row.dim);
+      std::memcpy(scratch_.data(), data, bytes);
+      row.vector = scratch_.data();
+    }
     return row;
+  }
+
+  [[noreturn]] void throw_damaged_embedding(std::int64_t collection_id, const std::string& id) const {
+    throw_error<corruption_error>("a stored embedding is damaged", c_.file(),
+                                  "the checksum of record \"" + id + "\" (collection " +
+                                      std::to_string(collection_id) + ") does not match its bytes",
+                                  "Restore a backup or open the store with a recovery policy");
   }
 
   /// Copies a stored vector out after checking its checksum; damage raises
@@ -466,10 +505,7 @@ class record_tables {
                                      const SQLite::Column& checksum) {
     const auto bytes = static_cast<std::size_t>(blob.getBytes());
     if (!stored_embedding_ok(collection_id, id, blob.getBlob(), bytes, !checksum.isNull(), checksum.getInt64())) {
-      throw_error<corruption_error>("a stored embedding is damaged", c_.file(),
-                                    "the checksum of record \"" + id + "\" (collection " +
-                                        std::to_string(collection_id) + ") does not match its bytes",
-                                    "Restore a backup or open the store with a recovery policy");
+      throw_damaged_embedding(collection_id, id);
     }
     std::vector<float> v(bytes / sizeof(float));
     std::memcpy(v.data(), blob.getBlob(), bytes);
@@ -477,6 +513,7 @@ class record_tables {
   }
 
   connection& c_;
+  std::vector<float> scratch_;  // read_embedding's reused buffer
 };
 
 }  // namespace detail

@@ -134,6 +134,9 @@ inline std::int64_t pragma_int(connection& c, const char* pragma) {
 /// Measured on this class of machine (warm cache): see docs/operations.md.
 inline constexpr std::int64_t integrity_check_limit = std::int64_t{64} << 20;
 
+/// Stores up to this size get quick_check at open even after a clean close.
+inline constexpr std::int64_t quick_check_limit = std::int64_t{1} << 30;
+
 /// "ok", or what SQLite's integrity_check (full) / quick_check found.
 inline std::string page_check(connection& c, bool full) {
   SQLite::Statement st(c.db(), full ? "PRAGMA integrity_check(20)" : "PRAGMA quick_check(20)");
