@@ -48,7 +48,7 @@ run_tsan() {
   local dir="build/test-tsan"
   echo "=== tsan ==="
   cmake -S . -B "$dir" -G Ninja -DVECSTORE_BUILD_TESTS=ON -DVECSTORE_BUILD_EXAMPLES=OFF \
-    -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 -DCMAKE_CXX_FLAGS="-O1 -g" -DVECSTORE_SANITIZE=thread >/dev/null
+    -DVECSTORE_BUILD_TOOLS=OFF -DVECSTORE_BUILD_BENCHMARKS=OFF -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 -DCMAKE_CXX_FLAGS="-O1 -g" -DVECSTORE_SANITIZE=thread >/dev/null
   if ! cmake --build "$dir" -j"$jobs" --target vecstore_tests vecstore_test_child; then
     failed_configs+=("tsan (build)")
     total_failed=$((total_failed + 1))
@@ -76,11 +76,14 @@ short_stress=$(( stress < 10 ? stress : 10 ))
 VECSTORE_STRESS_SECONDS=$stress run_config gcc-cxx17 -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 \
   -DCMAKE_CXX_FLAGS=-O2
 # clang++, C++20, compiled against the generated single header instead.
+# (Benchmarks build, with -Werror, in the first configuration only.)
 VECSTORE_STRESS_SECONDS=$short_stress run_config clang-cxx20-single -DCMAKE_CXX_COMPILER=clang++ \
-  -DCMAKE_CXX_STANDARD=20 -DCMAKE_CXX_FLAGS=-O2 -DVECSTORE_USE_SINGLE_INCLUDE=ON
+  -DCMAKE_CXX_STANDARD=20 -DCMAKE_CXX_FLAGS=-O2 -DVECSTORE_USE_SINGLE_INCLUDE=ON -DVECSTORE_BUILD_BENCHMARKS=OFF
 # AddressSanitizer + UndefinedBehaviorSanitizer.
+# (The sanitizers instrument the test binaries: examples, tools and benchmarks are left out.)
 VECSTORE_STRESS_SECONDS=$short_stress run_config asan-ubsan -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 \
-  -DCMAKE_CXX_FLAGS="-O1 -g" -DVECSTORE_SANITIZE=address,undefined
+  -DCMAKE_CXX_FLAGS="-O1 -g" -DVECSTORE_SANITIZE=address,undefined -DVECSTORE_BUILD_EXAMPLES=OFF \
+  -DVECSTORE_BUILD_TOOLS=OFF -DVECSTORE_BUILD_BENCHMARKS=OFF
 run_tsan
 
 echo

@@ -33,8 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include <vecstore/errors.hpp>
-#include <vecstore/types.hpp>
+#include <vecstore/vecstore.hpp>  // the whole library: the single header, when that is what is on the path
 
 namespace vecstore_cli {
 
