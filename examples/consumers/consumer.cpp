@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// A consumer project: stores, reopens and searches through vecstore as a user would build it.
+// The consumer program that examples/consumers/* build in four ways (and ctest via pkg-config):
+// it stores, reopens and searches through vecstore as a user would.
 #include <vecstore/vecstore.hpp>
 
 #include <cstdlib>
