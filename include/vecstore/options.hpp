@@ -28,6 +28,9 @@ struct store_options {
   durability sync = durability::full;
   std::filesystem::path backup_dir;  ///< default: "<store>.backups" beside the store
   int backups_to_keep = 5;
+  /// health() reports "degraded" when the newest backup is older than this,
+  /// or when there is none; 0 (the default) expects no backups.
+  std::chrono::hours backup_max_age{0};
   /// Deletes are kept as tombstones so other processes can apply them as a
   /// delta; past twice this many the oldest are dropped, and a process that
   /// had not caught up with them rebuilds its indexes from the file instead.

@@ -1256,6 +1256,22 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
                     "blocking checkpoints";
       }
     }));
+    report.add(timed("backup", [&](health_check& c) {
+      // Backups are verified when they are made (and again before a restore),
+      // so the newest completed one counts as valid here without rereading it.
+      const auto all = backups();
+      if (all.empty()) {
+        c.detail = "no backup yet";
+      } else {
+        const auto age = std::chrono::duration_cast<std::chrono::seconds>(report.checked_at - all.front().created);
+        c.detail = "newest backup " + std::to_string(age.count()) + " s old: " + all.front().path.string();
+      }
+      const auto limit = options_.backup_max_age;
+      if (limit.count() > 0 && (all.empty() || report.checked_at - all.front().created > limit)) {
+        c.status = health_status::degraded;
+        c.detail += ", older than backup_max_age (" + std::to_string(limit.count()) + " h)";
+      }
+    }));
     report.add(timed("disk_space", [&](health_check& c) {
       const auto space = std::filesystem::space(options_.path.parent_path());
       c.detail = std::to_string(space.available) + " bytes available";

@@ -4582,6 +4582,9 @@ struct store_options {
   durability sync = durability::full;
   std::filesystem::path backup_dir;  ///< default: "<store>.backups" beside the store
   int backups_to_keep = 5;
+  /// health() reports "degraded" when the newest backup is older than this,
+  /// or when there is none; 0 (the default) expects no backups.
+  std::chrono::hours backup_max_age{0};
   /// Deletes are kept as tombstones so other processes can apply them as a
   /// delta; past twice this many the oldest are dropped, and a process that
   /// had not caught up with them rebuilds its indexes from the file instead.
@@ -9072,6 +9075,22 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
         c.status = health_status::degraded;
         c.detail += ", above " + std::to_string(detail::wal_size_warning) + ": a long-running reader may be "
                     "blocking checkpoints";
+      }
+    }));
+    report.add(timed("backup", [&](health_check& c) {
+      // Backups are verified when they are made (and again before a restore),
+      // so the newest completed one counts as valid here without rereading it.
+      const auto all = backups();
+      if (all.empty()) {
+        c.detail = "no backup yet";
+      } else {
+        const auto age = std::chrono::duration_cast<std::chrono::seconds>(report.checked_at - all.front().created);
+        c.detail = "newest backup " + std::to_string(age.count()) + " s old: " + all.front().path.string();
+      }
+      const auto limit = options_.backup_max_age;
+      if (limit.count() > 0 && (all.empty() || report.checked_at - all.front().created > limit)) {
+        c.status = health_status::degraded;
+        c.detail += ", older than backup_max_age (" + std::to_string(limit.count()) + " h)";
       }
     }));
     report.add(timed("disk_space", [&](health_check& c) {

@@ -226,3 +226,59 @@ TEST_CASE("writers killed with SIGKILL mid-run lose nothing acknowledged and lea
   check_against_logs(path, expectation);
   CHECK(integrity(path) == "ok");
 }
+
+TEST_CASE("API workers query and check health while an ingestion process fills missing embeddings",
+          "[multiprocess][scenario]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  std::vector<std::string> ids;
+  {
+    store_options o;
+    o.path = path;
+    auto db = open(o);
+    auto papers = db->create_collection("papers", {vecstore_test::stress_dim, metric::l2});
+    std::vector<record> abstracts;
+    for (int i = 0; i < 400; ++i) {
+      ids.push_back("paper-" + std::to_string(i));
+      abstracts.push_back({ids.back(), {}, "abstract number " + std::to_string(i), {{"year", std::int64_t{2000 + i % 25}}}});
+    }
+    papers.add(abstracts);  // documents first, embeddings later: what an ingestion job fills
+    db->close();
+  }
+  std::vector<std::unique_ptr<repl_child>> workers;
+  for (int i = 0; i < 3; ++i) {
+    workers.push_back(std::make_unique<repl_child>());
+    REQUIRE(nlohmann::json::parse(workers.back()->ask("open " + path.string()))["ok"] == true);
+    workers.back()->send("api papers 3");
+  }
+  repl_child ingest;
+  REQUIRE(nlohmann::json::parse(ingest.ask("open " + path.string()))["ok"] == true);
+  const auto filled = nlohmann::json::parse(ingest.ask("ingest papers 25", std::chrono::seconds(120)));
+  INFO(filled.dump());
+  REQUIRE(filled["ok"] == true);
+  CHECK(filled["filled"] == 400);
+  for (auto& w : workers) {
+    const auto stats = nlohmann::json::parse(w->receive(std::chrono::seconds(120)));
+    INFO(stats.dump());
+    REQUIRE(stats["ok"] == true);
+    CHECK(stats["queries"].get<std::size_t>() > 0);
+    CHECK(stats["health_checks"].get<std::size_t>() > 0);
+    CHECK(stats["unhealthy"] == 0);
+  }
+  // Every embedding is the one the ingestion computed from the document.
+  store_options o;
+  o.path = path;
+  auto db = open(o);
+  auto papers = db->get_collection("papers");
+  CHECK(papers.missing(ids).empty());
+  for (const auto& r : papers.get(ids, include::all)) {
+    CHECK(r.embedding == vecstore_test::stress_vector(*r.document, 0));
+  }
+  db->close();
+  // The workers and a fresh process answer alike.
+  repl_child fresh;
+  REQUIRE(nlohmann::json::parse(fresh.ask("open " + path.string()))["ok"] == true);
+  const auto expected = nlohmann::json::parse(fresh.ask("queryset papers"));
+  for (auto& w : workers) CHECK(nlohmann::json::parse(w->ask("queryset papers"))["answers"] == expected["answers"]);
+  CHECK(integrity(path) == "ok");
+}

@@ -184,3 +184,80 @@ TEST_CASE("catch-up reads the delta through the seq indexes, never a full scan",
   INFO(tombstones);
   CHECK_THAT(tombstones, Catch::Contains("USING INDEX tombstones_by_seq"));
 }
+
+TEST_CASE("health reports the newest backup's age and degrades past backup_max_age", "[health][backup]") {
+  temp_dir dir;
+  store_options o;
+  o.path = dir / "store.db";
+  o.backup_max_age = std::chrono::hours(24);
+  auto db = open(o);
+  db->create_collection("c", {2, metric::l2}).add({{"a", {1, 2}, std::nullopt, {}}});
+  auto report = db->health(true);
+  CHECK(report.status == health_status::degraded);
+  CHECK(find_check(report, "backup")->detail == "no backup yet, older than backup_max_age (24 h)");
+  const auto made = db->backup();
+  CHECK(made.records == 1);
+  report = db->health(true);
+  CHECK(report.status == health_status::healthy);
+  CHECK_THAT(find_check(report, "backup")->detail, Catch::StartsWith("newest backup ") &&
+                                                      Catch::EndsWith(made.path.string()));
+}
+
+TEST_CASE("two processes opening an old store at once migrate it exactly once, after one backup",
+          "[health][schema][multiprocess]") {
+  temp_dir dir;
+  const auto path = dir / "old.db";
+  {
+    SQLite::Database old(path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    old.exec("PRAGMA journal_mode = WAL");
+    old.exec(detail::schema_v1);
+    old.exec("PRAGMA application_id = " + std::to_string(application_id));
+    old.exec("PRAGMA user_version = 1");
+    old.exec("INSERT INTO collections (name, dim, space, seq) VALUES ('legacy', 2, 'l2', 1)");
+  }
+  repl_child a, b;
+  a.send("open " + path.string());
+  b.send("open " + path.string());
+  CHECK(nlohmann::json::parse(a.receive(std::chrono::seconds(30)))["ok"] == true);
+  CHECK(nlohmann::json::parse(b.receive(std::chrono::seconds(30)))["ok"] == true);
+  CHECK(nlohmann::json::parse(a.ask("count legacy"))["count"] == 0);
+  CHECK(nlohmann::json::parse(b.ask("add legacy x 1,2"))["ok"] == true);
+  std::size_t backups = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir / "old.db.backups")) {
+    backups += entry.path().extension() == ".backup";
+  }
+  CHECK(backups == 1);
+  SQLite::Database after(path.string(), SQLite::OPEN_READONLY);
+  CHECK(after.execAndGet("PRAGMA user_version").getInt() == schema_version);
+}
+
+TEST_CASE("a writer kept out past every retry gets lock_timeout naming the holder", "[health][lock]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  {
+    store_options o;
+    o.path = path;
+    open(o)->create_collection("c", {2, metric::l2});
+  }
+  // Another process takes the writer lock and keeps it.
+  repl_child holder;
+  REQUIRE(nlohmann::json::parse(holder.ask("open " + path.string()))["ok"] == true);
+  REQUIRE(nlohmann::json::parse(holder.ask("hold-writer-lock"))["ok"] == true);
+  store_options o;
+  o.path = path;
+  o.lock_timeout = std::chrono::milliseconds(100);
+  o.max_retries = 2;
+  o.retry_delay = std::chrono::milliseconds(10);
+  auto db = open(o);
+  auto c = db->get_collection("c");
+  CHECK_THROWS_AS(c.add({{"a", {1, 2}, std::nullopt, {}}}), lock_timeout);
+  CHECK_THROWS_WITH(c.add({{"a", {1, 2}, std::nullopt, {}}}),
+                    "vecstore: cannot write records (" + path.string() +
+                        "): the writer lock stayed busy through 3 waits of 100 ms, held by process " +
+                        std::to_string(holder.pid()) + ". Check what that process is doing, or raise lock_timeout / "
+                        "max_retries");
+  CHECK(c.count() == 0);
+  holder.kill();
+  c.add({{"a", {1, 2}, std::nullopt, {}}});  // the kernel released the dead holder's lock
+  CHECK(c.count() == 1);
+}

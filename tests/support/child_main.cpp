@@ -12,6 +12,7 @@
 //   add <collection> <id> <vector>                    remove <collection> <id>
 //   query <collection> <k> <vector>                   count <collection>
 //   pid                                               close
+//   hold-writer-lock                                  take the writer lock and keep it until killed
 //   stress <seconds> <seed> <name> <log> <c1,c2,..>   the stress worker (support/stress.hpp)
 //   queryset <c1,c2,..>                               the fixed queries, answered
 //   ingest <collection> <batch>                       fill every missing embedding
@@ -61,6 +62,15 @@ nlohmann::json run(std::shared_ptr<vecstore::store>& db, std::istringstream& wor
     return {{"ok", true}};
   }
   if (command == "pid") return {{"ok", true}, {"pid", ::getpid()}};
+  if (command == "hold-writer-lock") {
+    // Takes the store's writer lock (the fcntl lock file_lock uses) and keeps it
+    // until this process dies: a second lock object on the same file, which is
+    // fine while the store's own one stays open and unlocked.
+    if (!db) return {{"ok", false}, {"code", "usage"}, {"error", "open a store first"}};
+    static boost::interprocess::file_lock held((db->path().string() + ".lock").c_str());
+    held.lock();
+    return {{"ok", true}};
+  }
   if (command == "close") {
     if (db) db->close();
     db.reset();
