@@ -29,6 +29,7 @@
 #include <catch2/catch.hpp>
 #include <vecstore/vecstore.hpp>
 
+#include "support/forked_child.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace vecstore;
@@ -50,123 +51,7 @@ std::size_t kills() {
   return static_cast<std::size_t>(std::max(20L, n));
 }
 
-/// A forked child running `body(from_parent_fd, to_parent_fd)`; it _exit()s
-/// with body's result (3 on an exception, its message sent to the parent).
-class child {
- public:
-  template <class Body>
-  explicit child(Body&& body) {
-    int down[2], up[2];
-    REQUIRE(::pipe2(down, O_CLOEXEC) == 0);
-    REQUIRE(::pipe2(up, O_CLOEXEC) == 0);
-    std::cout.flush();
-    std::fflush(nullptr);
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      ::close(down[1]);
-      ::close(up[0]);
-      int code = 0;
-      try {
-        code = body(down[0], up[1]);
-      } catch (const std::exception& e) {
-        send_line(up[1], std::string("error ") + e.what());
-        code = 3;
-      } catch (...) {
-        code = 4;
-      }
-      ::_exit(code);
-    }
-    ::close(down[0]);
-    ::close(up[1]);
-    to_child_ = down[1];
-    from_child_ = up[0];
-  }
-  child(const child&) = delete;
-  child& operator=(const child&) = delete;
-  ~child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      wait(milliseconds(10000));
-    }
-    ::close(to_child_);
-    ::close(from_child_);
-  }
-
-  pid_t pid() const noexcept { return pid_; }
-
-  static void send_line(int fd, const std::string& line) {
-    const std::string l = line + "\n";
-    (void)!::write(fd, l.data(), l.size());
-  }
-  /// Blocks the child until the parent sends a line.
-  static std::string receive_line(int fd) {
-    std::string line;
-    char c = 0;
-    while (::read(fd, &c, 1) == 1 && c != '\n') line += c;
-    return line;
-  }
-
-  void send(const std::string& line) { send_line(to_child_, line); }
-
-  /// The child's next line; empty after `timeout` or when the child is gone.
-  std::string read_line(milliseconds timeout) {
-    const auto deadline = steady_clock::now() + timeout;
-    for (;;) {
-      const auto nl = buffer_.find('\n');
-      if (nl != std::string::npos) {
-        std::string line = buffer_.substr(0, nl);
-        buffer_.erase(0, nl + 1);
-        return line;
-      }
-      const auto left = std::chrono::duration_cast<milliseconds>(deadline - steady_clock::now()).count();
-      if (left <= 0) return {};
-      struct pollfd p {from_child_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
-      char buf[512];
-      const ssize_t n = ::read(from_child_, buf, sizeof buf);
-      if (n <= 0) return {};
-      buffer_.append(buf, static_cast<std::size_t>(n));
-    }
-  }
-
-  /// Everything the child still writes until it is gone (bounded).
-  std::string rest(milliseconds timeout) {
-    std::string all;
-    for (std::string line; !(line = read_line(timeout)).empty();) all += line + "\n";
-    return all;
-  }
-
-  void kill() { ::kill(pid_, SIGKILL); }
-
-  /// Waits for the child to end; its exit code, -signal, or -1000 after `timeout` (then killed).
-  int wait(milliseconds timeout) {
-    if (pid_ <= 0) return exit_;
-    const auto deadline = steady_clock::now() + timeout;
-    int status = 0;
-    for (;;) {
-      const pid_t done = ::waitpid(pid_, &status, WNOHANG);
-      if (done == pid_) break;
-      if (steady_clock::now() > deadline) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-        pid_ = -1;
-        return exit_ = -1000;
-      }
-      std::this_thread::sleep_for(milliseconds(1));
-    }
-    pid_ = -1;
-    exit_ = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-    return exit_;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int exit_ = -1;
-  int to_child_ = -1;
-  int from_child_ = -1;
-  std::string buffer_;
-};
+using child = vecstore_test::forked_child;
 
 std::vector<record> big_batch(const std::string& prefix) {
   std::mt19937 rng(7);
