@@ -49,14 +49,14 @@ run_tsan() {
   echo "=== tsan ==="
   cmake -S . -B "$dir" -G Ninja -DVECSTORE_BUILD_TESTS=ON -DVECSTORE_BUILD_EXAMPLES=OFF \
     -DVECSTORE_BUILD_TOOLS=OFF -DVECSTORE_BUILD_BENCHMARKS=OFF -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 -DCMAKE_CXX_FLAGS="-O1 -g" -DVECSTORE_SANITIZE=thread >/dev/null
-  if ! cmake --build "$dir" -j"$jobs" --target vecstore_tests vecstore_test_child; then
+  if ! cmake --build "$dir" -j"$jobs" --target vecstore_concurrency_tests vecstore_test_child; then
     failed_configs+=("tsan (build)")
     total_failed=$((total_failed + 1))
     return
   fi
   local log="$dir/tsan.log" status=0
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
-    "$dir/tests/vecstore_tests" "[concurrency],[lock],[fork],[visibility]" 2>&1 | tee "$log" || status=$?
+    "$dir/tests/vecstore_concurrency_tests" "[concurrency],[lock],[fork],[visibility]" 2>&1 | tee "$log" || status=$?
   local cases
   cases=$(grep -oE '[0-9]+ test cases' "$log" | tail -n1 | grep -oE '[0-9]+' || echo 0)
   if [ "$status" -ne 0 ] || grep -q "WARNING: ThreadSanitizer" "$log" || [ "$cases" -eq 0 ]; then

@@ -25,6 +25,7 @@
 
 #include <vecstore/detail/detect.hpp>
 #include <vecstore/detail/open_lock.hpp>
+#include <vecstore/detail/tsan.hpp>
 #include <vecstore/detail/validate.hpp>
 #include <vecstore/errors.hpp>
 #include <vecstore/health.hpp>
@@ -585,7 +586,10 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       // glibc's rwlock remembers its writer by thread id, and the child's only
       // thread has a new one, so unlock() would be taken for a reader's and
       // leave the lock held. Nobody else can hold it in the child (the parent
-      // held it exclusively across fork()), so give the child a fresh one.
+      // held it exclusively across fork()), so give the child a fresh one;
+      // TSan is told the old one was released, since it cannot see that.
+      detail::tsan_released(&state_mutex_);
+      state_mutex_.~shared_mutex();
       ::new (static_cast<void*>(&state_mutex_)) std::shared_mutex();
     } else {
       state_mutex_.unlock();

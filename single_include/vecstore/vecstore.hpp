@@ -4151,16 +4151,46 @@ class file_lock {
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 
-// #include <vecstore/errors.hpp>
+// #include <vecstore/detail/tsan.hpp>
+// SPDX-License-Identifier: MIT
+// ThreadSanitizer's annotation entry points, declared weak: null unless the
+// program runs under TSan, so calling them costs a null check otherwise.
 
-// ThreadSanitizer's annotation entry points (<sanitizer/tsan_interface.h>),
-// declared weak: null unless the program runs under TSan. Used to tell TSan
-// that a lock returned with EOWNERDEAD by pthread_mutex_timedlock is held,
-// which its timedlock interceptor (GCC 12, LLVM 14) does not do by itself.
+// The signatures of <sanitizer/tsan_interface.h>, which is not always installed.
 extern "C" {
 void __tsan_mutex_pre_lock(void* addr, unsigned flags) __attribute__((weak));
 void __tsan_mutex_post_lock(void* addr, unsigned flags, int recursion) __attribute__((weak));
+int __tsan_mutex_pre_unlock(void* addr, unsigned flags) __attribute__((weak));
+void __tsan_mutex_post_unlock(void* addr, unsigned flags) __attribute__((weak));
 }
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// Tells TSan that the lock at `addr` was released by means it cannot see.
+inline void tsan_released(void* addr) noexcept {
+  if (__tsan_mutex_pre_unlock && __tsan_mutex_post_unlock) {
+    __tsan_mutex_pre_unlock(addr, 0);
+    __tsan_mutex_post_unlock(addr, 0);
+  }
+}
+
+/// Tells TSan that the lock at `addr` is now held, taken by means it cannot see.
+inline void tsan_acquired(void* addr) noexcept {
+  if (__tsan_mutex_pre_lock && __tsan_mutex_post_lock) {
+    constexpr unsigned try_lock = 1u << 4;  // __tsan_mutex_try_lock: no deadlock bookkeeping
+    __tsan_mutex_pre_lock(addr, try_lock);
+    __tsan_mutex_post_lock(addr, try_lock, 0);
+  }
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/errors.hpp>
+
 
 namespace vecstore {
 inline namespace v0 {
@@ -4289,11 +4319,9 @@ class named_mutex {
       }
       const int rc = ::pthread_mutex_timedlock(&segment()->mutex, &at);
       if (rc == ETIMEDOUT && std::chrono::steady_clock::now() < deadline) continue;
-      if (rc == EOWNERDEAD && __tsan_mutex_pre_lock && __tsan_mutex_post_lock) {
-        constexpr unsigned tsan_try_lock = 1u << 4;  // __tsan_mutex_try_lock: no deadlock bookkeeping
-        __tsan_mutex_pre_lock(&segment()->mutex, tsan_try_lock);
-        __tsan_mutex_post_lock(&segment()->mutex, tsan_try_lock, 0);
-      }
+      // TSan's timedlock interceptor (GCC 12, LLVM 14) does not register a lock
+      // returned with EOWNERDEAD as held.
+      if (rc == EOWNERDEAD) detail::tsan_acquired(&segment()->mutex);
       return acquired(rc);
     }
   }
@@ -7050,6 +7078,7 @@ class open_lock {
 }  // namespace v0
 }  // namespace vecstore
 
+// #include <vecstore/detail/tsan.hpp>
 // #include <vecstore/detail/validate.hpp>
 // #include <vecstore/errors.hpp>
 // #include <vecstore/health.hpp>
@@ -8406,7 +8435,10 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       // glibc's rwlock remembers its writer by thread id, and the child's only
       // thread has a new one, so unlock() would be taken for a reader's and
       // leave the lock held. Nobody else can hold it in the child (the parent
-      // held it exclusively across fork()), so give the child a fresh one.
+      // held it exclusively across fork()), so give the child a fresh one;
+      // TSan is told the old one was released, since it cannot see that.
+      detail::tsan_released(&state_mutex_);
+      state_mutex_.~shared_mutex();
       ::new (static_cast<void*>(&state_mutex_)) std::shared_mutex();
     } else {
       state_mutex_.unlock();

@@ -27,16 +27,9 @@
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
 
+#include <vecstore/detail/tsan.hpp>
 #include <vecstore/errors.hpp>
 
-// ThreadSanitizer's annotation entry points (<sanitizer/tsan_interface.h>),
-// declared weak: null unless the program runs under TSan. Used to tell TSan
-// that a lock returned with EOWNERDEAD by pthread_mutex_timedlock is held,
-// which its timedlock interceptor (GCC 12, LLVM 14) does not do by itself.
-extern "C" {
-void __tsan_mutex_pre_lock(void* addr, unsigned flags) __attribute__((weak));
-void __tsan_mutex_post_lock(void* addr, unsigned flags, int recursion) __attribute__((weak));
-}
 
 namespace vecstore {
 inline namespace v0 {
@@ -165,11 +158,9 @@ class named_mutex {
       }
       const int rc = ::pthread_mutex_timedlock(&segment()->mutex, &at);
       if (rc == ETIMEDOUT && std::chrono::steady_clock::now() < deadline) continue;
-      if (rc == EOWNERDEAD && __tsan_mutex_pre_lock && __tsan_mutex_post_lock) {
-        constexpr unsigned tsan_try_lock = 1u << 4;  // __tsan_mutex_try_lock: no deadlock bookkeeping
-        __tsan_mutex_pre_lock(&segment()->mutex, tsan_try_lock);
-        __tsan_mutex_post_lock(&segment()->mutex, tsan_try_lock, 0);
-      }
+      // TSan's timedlock interceptor (GCC 12, LLVM 14) does not register a lock
+      // returned with EOWNERDEAD as held.
+      if (rc == EOWNERDEAD) detail::tsan_acquired(&segment()->mutex);
       return acquired(rc);
     }
   }
