@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <vecstore/detail/checksum.hpp>
+#include <vecstore/detail/norm.hpp>
 #include <vecstore/errors.hpp>
 #include <vecstore/index/kernel.hpp>
 #include <vecstore/index/requirements.hpp>
@@ -402,8 +403,7 @@ class ivf_index {
 
   // As flat_index::store_row: double sums, one scale.
   void normalize(float* v) const noexcept {
-    double sq = 0.0;
-    for (std::size_t i = 0; i < dim_; ++i) sq += static_cast<double>(v[i]) * v[i];
+    const double sq = detail::squared_norm(v, dim_);
     if (sq > 0.0) {
       const double inv = 1.0 / std::sqrt(sq);
       for (std::size_t i = 0; i < dim_; ++i) v[i] = static_cast<float>(v[i] * inv);
@@ -417,9 +417,7 @@ class ivf_index {
   }
 
   float sq_norm(const float* v) const noexcept {
-    double sq = 0.0;
-    for (std::size_t i = 0; i < dim_; ++i) sq += static_cast<double>(v[i]) * v[i];
-    return static_cast<float>(sq);
+    return static_cast<float>(detail::squared_norm(v, dim_));
   }
 
   // Puts the prepared vector of `key` into `slot`. Strong guarantee.

@@ -176,16 +176,18 @@ class record_tables {
   }
 
   std::int64_t insert(std::int64_t collection_id, const record& r, std::int64_t seq) {
+    // No RETURNING: SQLite runs such a statement through a temporary table;
+    // the connection's last rowid is the same value for free. Text and blobs
+    // are bound without a copy, since `r` outlives the statement's execution.
     auto st = c_.statement(
-        "INSERT INTO records (collection_id, id, embedding, document, checksum, seq) VALUES (?, ?, ?, ?, ?, ?) "
-        "RETURNING rid");
+        "INSERT INTO records (collection_id, id, embedding, document, checksum, seq) VALUES (?, ?, ?, ?, ?, ?)");
     st->bind(1, collection_id);
-    st->bind(2, r.id);
+    st->bindNoCopy(2, r.id);
     bind_embedding(*st, 3, 5, collection_id, r.id, r.embedding);
     bind_document(*st, 4, r.document);
     st->bind(6, seq);
-    st->executeStep();
-    const std::int64_t rid = st->getColumn(0).getInt64();
+    st->exec();
+    const std::int64_t rid = sqlite3_last_insert_rowid(c_.handle());
     insert_metadata(rid, r.meta);
     return rid;
   }
@@ -409,7 +411,7 @@ class record_tables {
 
   static void bind_document(SQLite::Statement& st, int index, const std::optional<std::string>& doc) {
     if (doc)
-      st.bind(index, *doc);
+      st.bindNoCopy(index, *doc);
     else
       st.bind(index);
   }
