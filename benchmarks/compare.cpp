@@ -9,6 +9,9 @@
 // --methods picks what to build and measure (default: all found), e.g. only the flat scans for a latency-vs-N
 // series (tools/bench_sizes.sh), where training an IVF and an HNSW graph at every size would take most of the time.
 //
+// vecstore_compare_blas is the same program built with EIGEN_USE_BLAS: vecstore's products run on OpenBLAS, and
+// its rows say "+blas".
+//
 // Run FAISS with its BLAS at its best: OPENBLAS_CORETYPE=SkylakeX (Debian's OpenBLAS does not recognise newer
 // CPUs and falls back to SSE3 kernels otherwise; see docs/benchmarks.md).
 #include <algorithm>
@@ -50,6 +53,13 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 using vecstore_bench::matrix;
+
+/// Appended to vecstore's method names: whose matrix products they ran on.
+#if defined(EIGEN_USE_BLAS)
+constexpr const char* eigen_products = " +blas";
+#else
+constexpr const char* eigen_products = "";
+#endif
 
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -380,7 +390,8 @@ int main(int argc, char** argv) {
     };
     for (std::size_t t : thread_counts) {
       vecstore::set_search_threads(t);
-      row r{dataset, space == vecstore::metric::l2 ? "vecstore flat l2" : "vecstore flat ip", "-", t, build, rss};
+      row r{dataset, std::string(space == vecstore::metric::l2 ? "vecstore flat l2" : "vecstore flat ip") + eigen_products,
+            "-", t, build, rss};
       r.scan_bytes = matrix_bytes;
       h.measure(r, fn, fn);
     }
@@ -418,7 +429,7 @@ int main(int argc, char** argv) {
           for (std::int32_t l : index->probe(queries.row(q), p)) bytes += static_cast<double>(index->list_size(l));
         bytes = bytes / static_cast<double>(sample) * static_cast<double>(dim * 4) +
                 static_cast<double>(index->nlist() * dim * 4);
-        row r{dataset, "vecstore ivf", "nprobe=" + std::to_string(p), t, build, rss};
+        row r{dataset, std::string("vecstore ivf") + eigen_products, "nprobe=" + std::to_string(p), t, build, rss};
         r.scan_bytes = bytes;
         h.measure(r, fn, fn);
       }
