@@ -106,33 +106,29 @@ float read_sum(const float* p, std::size_t n) {
   return sum;
 }
 
-/// Memory read bandwidth in GB/s with 1..`max_threads` threads: the bound no scan of a matrix larger than the
+/// Memory read bandwidth in GB/s with `threads` threads: the bound no scan of a matrix larger than the
 /// last-level cache can beat. A 1 GiB buffer (32x the L3), touched before timing so no page faults are
-/// counted; each thread sums its own contiguous share; the best of 20 repetitions, since other tenants of
-/// this machine only ever make a repetition slower. Ordinary (4 KiB) pages, like the indexes' matrices.
-std::vector<double> read_bandwidth(std::size_t max_threads) {
+/// counted; each thread sums its own contiguous share; the best of `repetitions`, since other tenants of this
+/// machine only ever make a repetition slower. Ordinary (4 KiB) pages, like the indexes' matrices.
+double read_bandwidth(std::size_t threads, int repetitions) {
   const std::size_t floats = std::size_t{256} << 20;
-  const std::vector<float> buffer(floats, 1.0f);
-  std::vector<double> out;
-  for (std::size_t threads = 1; threads <= max_threads; ++threads) {
-    double best = 0;
-    for (int rep = 0; rep < 20; ++rep) {
-      std::vector<float> sums(threads);
-      const auto t0 = clock_type::now();
-      std::vector<std::thread> pool;
-      for (std::size_t t = 0; t < threads; ++t)
-        pool.emplace_back([&, t] {
-          const std::size_t lo = floats / threads * t, hi = t + 1 == threads ? floats : floats / threads * (t + 1);
-          sums[t] = read_sum(buffer.data() + lo, hi - lo);
-        });
-      for (auto& th : pool) th.join();
-      const double secs = seconds_since(t0);
-      if (std::accumulate(sums.begin(), sums.end(), 0.0f) < 0) std::puts("");  // keeps the sums alive
-      best = std::max(best, static_cast<double>(floats * sizeof(float)) / secs / 1e9);
-    }
-    out.push_back(best);
+  static const std::vector<float> buffer(floats, 1.0f);
+  double best = 0;
+  for (int rep = 0; rep < repetitions; ++rep) {
+    std::vector<float> sums(threads);
+    const auto t0 = clock_type::now();
+    std::vector<std::thread> pool;
+    for (std::size_t t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        const std::size_t lo = floats / threads * t, hi = t + 1 == threads ? floats : floats / threads * (t + 1);
+        sums[t] = read_sum(buffer.data() + lo, hi - lo);
+      });
+    for (auto& th : pool) th.join();
+    const double secs = seconds_since(t0);
+    if (std::accumulate(sums.begin(), sums.end(), 0.0f) < 0) std::puts("");  // keeps the sums alive
+    best = std::max(best, static_cast<double>(floats * sizeof(float)) / secs / 1e9);
   }
-  return out;
+  return best;
 }
 
 /// One measured configuration.
@@ -142,7 +138,8 @@ struct row {
   double build_s = 0, rss_mib = 0, p50_ms = 0, p99_ms = 0, qps_single = 0, qps_batch = 0, recall = 0;
   double scan_bytes = 0;    // bytes one query reads (flat: the matrix; IVF: probed lists + centroids)
   double gbps = 0;          // effective scan rate: scan_bytes / p50
-  double of_bw = 0;         // gbps / the read bandwidth measured with `threads` threads (1.0 = the memory bound)
+  double bw = 0;            // read bandwidth with `threads` threads, measured right after this row's queries
+  double of_bw = 0;         // gbps / bw (1.0 = the memory bound)
 };
 
 using search_fn = std::function<void(const float* q, std::size_t nq, std::size_t k, std::int64_t* labels)>;
@@ -200,7 +197,9 @@ struct harness {
     r.recall = median(recalls);
     if (r.scan_bytes > 0 && r.p50_ms > 0) {
       r.gbps = r.scan_bytes / (r.p50_ms * 1e-3) / 1e9;
-      r.of_bw = r.gbps / bandwidth[std::min(r.threads, bandwidth.size()) - 1];
+      // The machine's load changes within a run: measure the bound at the same moment as the scan.
+      r.bw = read_bandwidth(r.threads, 5);
+      r.of_bw = r.gbps / r.bw;
     }
     (void)dim;
     print(r);
@@ -208,20 +207,20 @@ struct harness {
   }
 
   static void print_header() {
-    std::printf("%-26s %-12s %3s %9s %9s %9s %9s %10s %10s %7s %7s %6s\n", "method", "param", "thr", "build_s",
-                "rss_MiB", "p50_ms", "p99_ms", "qps_1", "qps_batch", "recall", "GB/s", "of_bw");
+    std::printf("%-26s %-12s %3s %9s %9s %9s %9s %10s %10s %7s %7s %6s %6s\n", "method", "param", "thr", "build_s",
+                "rss_MiB", "p50_ms", "p99_ms", "qps_1", "qps_batch", "recall", "GB/s", "bw", "of_bw");
   }
   static void print(const row& r) {
-    std::printf("%-26s %-12s %3zu %9.2f %9.1f %9.3f %9.3f %10.1f %10.1f %7.4f %7.2f %6.2f\n", r.method.c_str(),
+    std::printf("%-26s %-12s %3zu %9.2f %9.1f %9.3f %9.3f %10.1f %10.1f %7.4f %7.2f %6.1f %6.2f\n", r.method.c_str(),
                 r.param.c_str(), r.threads, r.build_s, r.rss_mib, r.p50_ms, r.p99_ms, r.qps_single, r.qps_batch,
-                r.recall, r.gbps, r.of_bw);
+                r.recall, r.gbps, r.bw, r.of_bw);
     std::fflush(stdout);
   }
 
   void write(const std::string& prefix) const {
     std::ofstream csv(prefix + ".csv");
     csv << "dataset,method,param,threads,build_s,rss_mib,p50_ms,p99_ms,qps_single,qps_batch,recall,scan_bytes,gbps,"
-           "of_bw\n";
+           "bw_gbps,of_bw\n";
     std::ofstream json(prefix + ".json");
     json << "{\"dataset\":\"" << dataset << "\",\"n\":" << base->rows << ",\"dim\":" << base->dim
          << ",\"bandwidth_gbps\":[";
@@ -231,12 +230,12 @@ struct harness {
       const row& r = rows[i];
       csv << r.dataset << ',' << r.method << ',' << r.param << ',' << r.threads << ',' << r.build_s << ','
           << r.rss_mib << ',' << r.p50_ms << ',' << r.p99_ms << ',' << r.qps_single << ',' << r.qps_batch << ','
-          << r.recall << ',' << r.scan_bytes << ',' << r.gbps << ',' << r.of_bw << '\n';
+          << r.recall << ',' << r.scan_bytes << ',' << r.gbps << ',' << r.bw << ',' << r.of_bw << '\n';
       json << (i ? "," : "") << "{\"method\":\"" << r.method << "\",\"param\":\"" << r.param
            << "\",\"threads\":" << r.threads << ",\"build_s\":" << r.build_s << ",\"rss_mib\":" << r.rss_mib
            << ",\"p50_ms\":" << r.p50_ms << ",\"p99_ms\":" << r.p99_ms << ",\"qps_single\":" << r.qps_single
            << ",\"qps_batch\":" << r.qps_batch << ",\"recall\":" << r.recall << ",\"scan_bytes\":" << r.scan_bytes
-           << ",\"gbps\":" << r.gbps << ",\"of_bw\":" << r.of_bw << "}";
+           << ",\"gbps\":" << r.gbps << ",\"bw_gbps\":" << r.bw << ",\"of_bw\":" << r.of_bw << "}";
     }
     json << "]}\n";
   }
@@ -346,9 +345,10 @@ int main(int argc, char** argv) {
   h.batch = nq;
   h.repeats = repeats;
   const std::size_t max_threads = *std::max_element(thread_counts.begin(), thread_counts.end());
-  h.bandwidth = read_bandwidth(max_threads);
-  for (std::size_t t = 1; t <= max_threads; ++t)
+  for (std::size_t t = 1; t <= max_threads; ++t) {
+    h.bandwidth.push_back(read_bandwidth(t, 20));
     std::printf("memory read bandwidth, %zu thread(s): %.2f GB/s\n", t, h.bandwidth[t - 1]);
+  }
   const double matrix_bytes = static_cast<double>(n * dim * sizeof(float));
 
   // Ground truth: exact inner product (the vectors are unit length, so also cosine and l2 order).
