@@ -166,3 +166,58 @@ TEST_CASE("a checksum mismatch planted in the file is detected at open by strict
   CHECK(child.exit_code == 3);
   CHECK_THAT(child.err, Catch::StartsWith("corruption: ") && Catch::Contains("record \"victim\""));
 }
+
+// Damage is found in two places while loading: a checksum as a row is read, a wrong length as it is
+// indexed. Either way the first damaged record in row order is the one reported, in a store large
+// enough that a load split into stages (or across threads) would see later rows first.
+TEST_CASE("damage deep in a large store is reported for the first damaged record",
+          "[store][persistence]") {
+  temp_dir dir;
+  const auto path = dir.path() / "large.db";
+  constexpr std::size_t n = 20000, dim = 16;
+  {
+    store_options o;
+    o.path = path;
+    auto db = open(o);
+    auto c = db->create_collection("c", {dim, metric::l2});
+    std::vector<record> batch;
+    for (std::size_t i = 0; i < n; ++i) {
+      batch.push_back({"r-" + std::to_string(i), std::vector<float>(dim, static_cast<float>(i)), std::nullopt, {}});
+      if (batch.size() == 1000) {
+        c.add(batch);
+        batch.clear();
+      }
+    }
+    db->close();
+  }
+  const auto run_sql = [&](const std::string& sql) {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(raw);
+  };
+  using strict_store = basic_store<file_lock, flat_index, strict_recovery>;
+  store_options o;
+  o.path = path;
+  o.auto_recover = false;
+
+  // Two bad checksums: the earlier record is named.
+  run_sql("UPDATE records SET embedding = zeroblob(64) WHERE id IN ('r-9000', 'r-15000')");
+  CHECK_THROWS_WITH(strict_store::open(o), Catch::Contains("the checksum of record \"r-9000\""));
+
+  // An intact checksum over the wrong number of values (found while indexing) before a bad checksum
+  // (found while reading): still the earlier record.
+  const std::vector<float> short_vector(dim / 2, 1.0f);
+  const auto checksum = static_cast<std::int64_t>(detail::embedding_checksum(1, "r-5000", short_vector.data(), dim / 2));
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(raw, "UPDATE records SET embedding = ?, checksum = ? WHERE id = 'r-5000'", -1, &st,
+                             nullptr) == SQLITE_OK);
+  sqlite3_bind_blob(st, 1, short_vector.data(), static_cast<int>(dim / 2 * sizeof(float)), SQLITE_STATIC);
+  sqlite3_bind_int64(st, 2, checksum);
+  REQUIRE(sqlite3_step(st) == SQLITE_DONE);
+  sqlite3_finalize(st);
+  sqlite3_close(raw);
+  CHECK_THROWS_WITH(strict_store::open(o), Catch::Contains("record \"r-5000\" has 8 values in a collection of dim 16"));
+}
