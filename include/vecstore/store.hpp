@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <vecstore/detail/detect.hpp>
+#include <vecstore/detail/load_pipeline.hpp>
 #include <vecstore/detail/open_lock.hpp>
 #include <vecstore/detail/tsan.hpp>
 #include <vecstore/detail/validate.hpp>
@@ -737,7 +738,16 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       state.index.reserve(n);
       state.ids.reserve(state.index.size() + n);
     }
-    t.for_each_embedding(persistent_index, [&](const detail::embedding_row& row) { apply_row(row); });
+    // SQLite and the checksums on this thread, the index inserts on another.
+    const auto apply = [this](const detail::embedding_row& row) { apply_row(row); };
+    detail::load_pipeline<decltype(apply)> pipeline(apply);
+    try {
+      t.for_each_embedding(persistent_index, [&](const detail::embedding_row& row) { pipeline.push(row); });
+    } catch (...) {
+      pipeline.finish();  // the rows read before the failure first: an error in one of them is reported instead
+      throw;
+    }
+    pipeline.finish();
     seen_seq_ = seq;
   }
 

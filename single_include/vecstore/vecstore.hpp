@@ -7055,370 +7055,22 @@ struct strict_recovery {
 #include <unistd.h>
 
 // #include <vecstore/detail/detect.hpp>
-// #include <vecstore/detail/open_lock.hpp>
+// #include <vecstore/detail/load_pipeline.hpp>
 // SPDX-License-Identifier: MIT
-// open_lock: who has a store open, for open_mode::exclusive. Every instance
-// holds a shared fcntl lock on "<store>.open" for its lifetime; an exclusive
-// instance holds it exclusively, so either side learns of the other at once.
+// Loading a store on two threads: one steps SQLite and verifies checksums,
+// the other inserts the verified rows into the indexes.
 
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <optional>
-#include <string>
-
-#include <fcntl.h>
-#include <unistd.h>
-
-// #include <vecstore/errors.hpp>
-// #include <vecstore/types.hpp>
-
-namespace vecstore {
-inline namespace v0 {
-namespace detail {
-
-/// A whole-file fcntl lock on a side file of its own: the writer lock's file
-/// is locked whole by boost::interprocess::file_lock, and fcntl locks of one
-/// process on one file would interfere. The descriptor is the only one this
-/// process opens on the file (closing another would drop the lock) and is
-/// close-on-exec. The kernel drops the lock when the process dies; a forked
-/// child does not inherit it (it releases its copy of the descriptor, which
-/// leaves the parent's lock alone, and acquires its own).
-class open_lock {
- public:
-  explicit open_lock(std::filesystem::path file) : file_(std::move(file)) {}
-  open_lock(const open_lock&) = delete;
-  open_lock& operator=(const open_lock&) = delete;
-  ~open_lock() { release(); }
-
-  /// Takes the lock without waiting: shared for open_mode::shared, exclusive
-  /// for open_mode::exclusive. Returns the pid of a process in the way, or
-  /// nullopt on success. Throws io_error when the file cannot be opened.
-  std::optional<long> try_acquire(open_mode mode) {
-    if (fd_ < 0) {
-      fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-      if (fd_ < 0) {
-        throw_error<io_error>("cannot open the store's open-lock file", file_, std::strerror(errno),
-                              "Check that the folder is writable by this user");
-      }
-    }
-    struct flock request = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
-    if (::fcntl(fd_, F_SETLK, &request) == 0) return std::nullopt;
-    struct flock probe = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
-    if (::fcntl(fd_, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) return static_cast<long>(probe.l_pid);
-    return 0L;  // in the way, but gone before we could ask who it was
-  }
-
-  /// Releases the lock (closing the only descriptor drops it).
-  void release() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  static struct flock whole_file(short type) {
-    struct flock l {};
-    l.l_type = type;
-    l.l_whence = SEEK_SET;
-    l.l_start = 0;
-    l.l_len = 0;
-    return l;
-  }
-
-  std::filesystem::path file_;
-  int fd_ = -1;
-};
-
-}  // namespace detail
-}  // namespace v0
-}  // namespace vecstore
-
-// #include <vecstore/detail/tsan.hpp>
-// #include <vecstore/detail/validate.hpp>
-// #include <vecstore/errors.hpp>
-// #include <vecstore/health.hpp>
-// #include <vecstore/index/requirements.hpp>
-// #include <vecstore/lock/requirements.hpp>
-// SPDX-License-Identifier: MIT
-// The LockPolicy contract, its trait and its compile-time check.
-
-#include <chrono>
-#include <filesystem>
-#include <optional>
-#include <type_traits>
-#include <utility>
-
-// #include <vecstore/detail/detect.hpp>
-
-namespace vecstore {
-inline namespace v0 {
-
-/// A LockPolicy excludes writers of one store from each other, across the
-/// threads of a process and, where it says so, across processes. The store
-/// takes it around every write transaction (and for its lifetime in
-/// `open_mode::exclusive`). Members, named as the standard's Lockable so
-/// `std::unique_lock` works with them:
-///
-///  - `explicit L(const std::filesystem::path& lock_file)`
-///      Prepares the lock for the store whose lock file is `lock_file`
-///      ("<store>.lock"). May create that file; must never open the database.
-///  - `void lock()` / `bool try_lock()` / `void unlock()`
-///      Exclusive ownership. `unlock` only by the thread that locked.
-///  - `bool try_lock_for(std::chrono::milliseconds timeout)`
-///      Waits at most `timeout`; false when it timed out.
-///  - `std::optional<long> holder_pid() const`
-///      After a failed try_lock*, the process that held the lock, if known;
-///      used in lock_timeout and store_locked messages.
-///  - `static constexpr bool cross_process`
-///      True when other processes are excluded too.
-///  - `static constexpr bool crash_safe`
-///      True when a holder that dies (even by SIGKILL) releases the lock.
-///
-/// Shipped: `file_lock` (default), `named_mutex`, `null_lock`.
-template <class L>
-struct is_lock_policy;
-
-namespace detail {
-template <class L> using lock_lock_t = decltype(std::declval<L&>().lock());
-template <class L> using lock_try_lock_t = decltype(std::declval<L&>().try_lock());
-template <class L> using lock_unlock_t = decltype(std::declval<L&>().unlock());
-template <class L>
-using lock_try_lock_for_t = decltype(std::declval<L&>().try_lock_for(std::declval<std::chrono::milliseconds>()));
-template <class L> using lock_holder_pid_t = decltype(std::declval<const L&>().holder_pid());
-template <class L> using lock_cross_process_t = decltype(L::cross_process);
-template <class L> using lock_crash_safe_t = decltype(L::crash_safe);
-}  // namespace detail
-
-template <class L>
-struct is_lock_policy
-    : std::bool_constant<std::is_constructible<L, const std::filesystem::path&>::value &&
-                         detail::is_detected_exact_v<void, detail::lock_lock_t, L> &&
-                         detail::is_detected_exact_v<bool, detail::lock_try_lock_t, L> &&
-                         detail::is_detected_exact_v<void, detail::lock_unlock_t, L> &&
-                         detail::is_detected_exact_v<bool, detail::lock_try_lock_for_t, L> &&
-                         detail::is_detected_exact_v<std::optional<long>, detail::lock_holder_pid_t, L> &&
-                         detail::is_detected_exact_v<const bool, detail::lock_cross_process_t, L> &&
-                         detail::is_detected_exact_v<const bool, detail::lock_crash_safe_t, L>> {};
-
-template <class L>
-inline constexpr bool is_lock_policy_v = is_lock_policy<L>::value;
-
-/// One readable message per missing member; instantiated by basic_store.
-template <class L>
-struct lock_requirements {
-  static_assert(std::is_constructible<L, const std::filesystem::path&>::value,
-                "vecstore: LockPolicy must be constructible from the path of the .lock file");
-  static_assert(detail::is_detected_exact_v<void, detail::lock_lock_t, L>, "vecstore: LockPolicy lacks void lock()");
-  static_assert(detail::is_detected_exact_v<bool, detail::lock_try_lock_t, L>,
-                "vecstore: LockPolicy lacks bool try_lock()");
-  static_assert(detail::is_detected_exact_v<void, detail::lock_unlock_t, L>, "vecstore: LockPolicy lacks void unlock()");
-  static_assert(detail::is_detected_exact_v<bool, detail::lock_try_lock_for_t, L>,
-                "vecstore: LockPolicy lacks bool try_lock_for(std::chrono::milliseconds)");
-  static_assert(detail::is_detected_exact_v<std::optional<long>, detail::lock_holder_pid_t, L>,
-                "vecstore: LockPolicy lacks std::optional<long> holder_pid() const");
-  static_assert(detail::is_detected_exact_v<const bool, detail::lock_cross_process_t, L>,
-                "vecstore: LockPolicy lacks static constexpr bool cross_process");
-  static_assert(detail::is_detected_exact_v<const bool, detail::lock_crash_safe_t, L>,
-                "vecstore: LockPolicy lacks static constexpr bool crash_safe");
-};
-
-#if defined(__cpp_concepts)
-/// The same requirements as a concept, for users' own templates.
-template <class L>
-concept lock_policy = is_lock_policy<L>::value;
-#endif
-
-}  // namespace v0
-}  // namespace vecstore
-
-// #include <vecstore/options.hpp>
-// #include <vecstore/recovery/requirements.hpp>
-// SPDX-License-Identifier: MIT
-// The RecoveryPolicy contract, its trait and its compile-time check.
-
-#include <type_traits>
-#include <utility>
-
-// #include <vecstore/detail/detect.hpp>
-// #include <vecstore/recovery/report.hpp>
-
-namespace vecstore {
-inline namespace v0 {
-
-/// A RecoveryPolicy decides what happens when a store is found damaged (at
-/// open, by a health check, or by a failing read) and `auto_recover` is on.
-/// It is stateless: an empty struct with static members.
-///
-///  - `static recovery_report recover(const recovery_context& ctx)`
-///      Called with the store's connection closed and its writer lock held.
-///      Either repairs (and reports what it did) or throws corruption_error.
-///      Must never delete a file: a replaced store is moved to
-///      "<file>.corrupt-<UTC timestamp>" together with its -wal and -shm.
-///  - `static constexpr bool replaces_file`
-///      True when `recover` may move the store file aside. Such a policy needs
-///      a cross-process LockPolicy, since another process could otherwise
-///      keep writing into the moved file.
-///
-/// Shipped, one per file: `strict_recovery` (strict.hpp: touch nothing, throw),
-/// `restore_backup_recovery` (restore_backup.hpp: the newest backup that
-/// verifies), `salvage_recovery` (salvage.hpp: every record that still reads
-/// and whose checksum matches, into a fresh file), `reset_recovery`
-/// (reset.hpp: an empty store). The three that replace the file quarantine
-/// the damaged one first (detail/quarantine.hpp) and build the replacement
-/// under a temporary name beside it, so a failure part-way leaves the
-/// damaged store where it was.
-namespace detail {
-template <class R>
-using recovery_recover_t = decltype(R::recover(std::declval<const recovery_context&>()));
-template <class R> using recovery_replaces_file_t = decltype(R::replaces_file);
-}  // namespace detail
-
-template <class R>
-struct is_recovery_policy
-    : std::bool_constant<detail::is_detected_exact_v<recovery_report, detail::recovery_recover_t, R> &&
-                         detail::is_detected_exact_v<const bool, detail::recovery_replaces_file_t, R>> {};
-
-template <class R>
-inline constexpr bool is_recovery_policy_v = is_recovery_policy<R>::value;
-
-template <class R>
-struct recovery_requirements {
-  static_assert(detail::is_detected_exact_v<recovery_report, detail::recovery_recover_t, R>,
-                "vecstore: RecoveryPolicy lacks static recovery_report recover(const recovery_context&)");
-  static_assert(detail::is_detected_exact_v<const bool, detail::recovery_replaces_file_t, R>,
-                "vecstore: RecoveryPolicy lacks static constexpr bool replaces_file");
-};
-
-#if defined(__cpp_concepts)
-template <class R>
-concept recovery_policy = is_recovery_policy<R>::value;
-#endif
-
-}  // namespace v0
-}  // namespace vecstore
-
-// #include <vecstore/registry.hpp>
-// SPDX-License-Identifier: MIT
-// The process-wide registry that makes `open` return one instance per store file.
-
-#include <filesystem>
-#include <map>
-#include <memory>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
 #include <mutex>
-#include <typeindex>
+#include <string>
+#include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
-#include <pthread.h>
-
-namespace vecstore {
-inline namespace v0 {
-namespace detail {
-
-/// What the registry calls around fork() on every open store. SQLite state
-/// must not cross fork() (howtocorrupt.html §2.6): before it, each store
-/// closes its connection with all its mutexes held; after it, parent and
-/// child release the mutexes and reconnect on next use.
-class fork_aware {
- public:
-  virtual void before_fork() noexcept = 0;
-  virtual void after_fork(bool in_child) noexcept = 0;
-
- protected:
-  ~fork_aware() = default;
-};
-
-/// One open store per canonical path per process. Two instances of one file
-/// in a process would hold two lock objects, and closing either one's
-/// descriptor drops the fcntl locks of both (RELIABILITY.md §1.2).
-class registry {
- public:
-  static registry& instance() {
-    static registry r;
-    return r;
-  }
-
-  registry(const registry&) = delete;
-  registry& operator=(const registry&) = delete;
-
-  /// Returns the live instance for `path` if one of type `Store` exists,
-  /// otherwise builds one with `make()` and records it. Holding the registry
-  /// mutex while building makes concurrent first opens of one path build once.
-  /// Throws via `on_type_clash` when the path is open as another composition.
-  /// `Store` must derive from fork_aware.
-  template <class Store, class Make, class Clash>
-  std::shared_ptr<Store> find_or_open(const std::filesystem::path& path, Make&& make, Clash&& on_type_clash) {
-    std::lock_guard<std::mutex> guard(mutex_);
-    auto it = open_.find(path);
-    if (it != open_.end()) {
-      if (std::shared_ptr<void> live = it->second.instance.lock()) {
-        if (it->second.type != std::type_index(typeid(Store))) on_type_clash();
-        return std::static_pointer_cast<Store>(live);
-      }
-    }
-    std::shared_ptr<Store> made = make();
-    open_.insert_or_assign(path, entry{made, std::type_index(typeid(Store)), static_cast<fork_aware*>(made.get())});
-    return made;
-  }
-
-  /// Runs `teardown` (closing the connection and the lock file) and forgets
-  /// `path`, under the registry mutex: a concurrent open of the same path
-  /// waits, so the old instance's descriptors are closed before the new
-  /// instance opens and locks its own.
-  template <class Teardown>
-  void close(const std::filesystem::path& path, const void* instance, Teardown&& teardown) {
-    std::lock_guard<std::mutex> guard(mutex_);
-    teardown();
-    auto it = open_.find(path);
-    if (it == open_.end()) return;
-    const std::shared_ptr<void> live = it->second.instance.lock();
-    if (!live || live.get() == instance) open_.erase(it);
-  }
-
- private:
-  registry() { ::pthread_atfork(&registry::prepare, &registry::parent, &registry::child); }
-
-  // pthread_atfork handlers: the registry mutex and every store's mutexes are
-  // held across fork() so no other thread is inside a store when it happens.
-  static void prepare() {
-    registry& r = instance();
-    r.mutex_.lock();
-    for (auto& [path, e] : r.open_) {
-      if (std::shared_ptr<void> live = e.instance.lock()) {
-        e.hooks->before_fork();
-        r.forking_.emplace_back(std::move(live), e.hooks);
-      }
-    }
-  }
-  static void parent() { instance().finish_fork(false); }
-  static void child() { instance().finish_fork(true); }
-
-  void finish_fork(bool in_child) {
-    for (auto& [live, hooks] : forking_) hooks->after_fork(in_child);
-    std::vector<std::pair<std::shared_ptr<void>, fork_aware*>> release;
-    release.swap(forking_);
-    mutex_.unlock();
-    // Dropping the references may run a destructor, which takes mutex_.
-    release.clear();
-  }
-
-  struct entry {
-    entry(std::weak_ptr<void> i, std::type_index t, fork_aware* h) : instance(std::move(i)), type(t), hooks(h) {}
-    std::weak_ptr<void> instance;
-    std::type_index type;
-    fork_aware* hooks;
-  };
-  std::mutex mutex_;
-  std::map<std::filesystem::path, entry> open_;
-  std::vector<std::pair<std::shared_ptr<void>, fork_aware*>> forking_;  // stores kept alive across a fork
-};
-
-}  // namespace detail
-}  // namespace v0
-}  // namespace vecstore
-
-// #include <vecstore/recovery/restore_backup.hpp>
-// #include <vecstore/storage/backup.hpp>
 // #include <vecstore/storage/records.hpp>
 // SPDX-License-Identifier: MIT
 // Every read and write of collections, records and metadata, as SQL over one
@@ -7943,6 +7595,532 @@ class record_tables {
 }  // namespace v0
 }  // namespace vecstore
 
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// Applies rows, in the order pushed, on a second thread while the caller
+/// reads the next ones. Opening a large store is about half SQLite stepping
+/// and checksums, half index inserts (mostly the kernel's first touch of the
+/// index's fresh memory), so the two halves overlap.
+///
+/// Rows are copied into chunks reused in rotation (nothing is allocated per
+/// row once they have grown); a load smaller than one chunk never starts the
+/// thread. Failures keep their order: `finish()` applies every row pushed
+/// before it returns or throws, and a failure of `apply` (an earlier row)
+/// wins over the caller's. The caller holds whatever `apply` touches for the
+/// pipeline's lifetime, so the two threads never share state otherwise.
+template <class Apply>
+class load_pipeline {
+ public:
+  explicit load_pipeline(Apply apply) : apply_(std::move(apply)) {}
+  load_pipeline(const load_pipeline&) = delete;
+  load_pipeline& operator=(const load_pipeline&) = delete;
+  ~load_pipeline() {
+    if (!worker_.joinable()) return;
+    {
+      std::lock_guard<std::mutex> guard(mutex_);
+      queue_.clear();  // unwinding from a failure: what is left is not wanted
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    worker_.join();
+  }
+
+  /// Copies `row` into the current chunk; hands the chunk over when full.
+  /// Throws what `apply` threw on an earlier row, as soon as it is known.
+  void push(const embedding_row& row) {
+    chunk& c = chunks_[filling_];
+    c.rows.push_back(stored_row{row.rid, row.collection_id, row.list, row.dim, c.ids.size(), row.id.size(),
+                                row.vector != nullptr});
+    c.ids.append(row.id);
+    if (row.vector) c.floats.insert(c.floats.end(), row.vector, row.vector + row.dim);
+    if (c.floats.size() >= chunk_floats || c.rows.size() >= chunk_rows) hand_over();
+  }
+
+  /// Applies what is still buffered and waits for the worker; rethrows its failure.
+  void finish() {
+    if (!worker_.joinable()) {
+      apply_chunk(chunks_[filling_]);  // small enough for one chunk: no thread
+      chunks_[filling_].clear();
+      return;
+    }
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!chunks_[filling_].rows.empty() && !failure_) queue_.push_back(filling_);
+    stopping_ = true;
+    changed_.notify_all();
+    lock.unlock();
+    worker_.join();
+    if (failure_) std::rethrow_exception(failure_);
+  }
+
+ private:
+  // A chunk holds about 1 MiB of floats: large enough that handing it over
+  // costs nothing next to filling it, small enough to stay in cache.
+  static constexpr std::size_t chunk_floats = std::size_t{1} << 18;
+  static constexpr std::size_t chunk_rows = 4096;
+  static constexpr std::size_t chunk_count = 3;
+
+  struct stored_row {
+    std::int64_t rid;
+    std::int64_t collection_id;
+    std::int32_t list;
+    std::size_t dim;
+    std::size_t id_at, id_size;
+    bool has_vector;
+  };
+
+  struct chunk {
+    std::vector<stored_row> rows;
+    std::string ids;
+    std::vector<float> floats;
+    void clear() noexcept {
+      rows.clear();
+      ids.clear();
+      floats.clear();
+    }
+  };
+
+  void apply_chunk(const chunk& c) {
+    const float* next = c.floats.data();
+    for (const stored_row& s : c.rows) {
+      embedding_row row;
+      row.rid = s.rid;
+      row.collection_id = s.collection_id;
+      row.id = std::string_view(c.ids).substr(s.id_at, s.id_size);
+      row.list = s.list;
+      if (s.has_vector) {
+        row.vector = next;
+        row.dim = s.dim;
+        next += s.dim;
+      }
+      apply_(row);
+    }
+  }
+
+  /// Queues the full chunk and takes a free one, starting the worker at the first.
+  void hand_over() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!worker_.joinable()) {
+      free_.clear();
+      for (std::size_t i = 0; i < chunk_count; ++i)
+        if (i != filling_) free_.push_back(i);
+      worker_ = std::thread([this] { work(); });
+    }
+    queue_.push_back(filling_);
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return failure_ || !free_.empty(); });
+    if (failure_) std::rethrow_exception(failure_);
+    filling_ = free_.back();
+    free_.pop_back();
+  }
+
+  void work() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      changed_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything handed over is applied
+      const std::size_t at = queue_.front();
+      queue_.erase(queue_.begin());
+      lock.unlock();
+      try {
+        apply_chunk(chunks_[at]);
+      } catch (...) {
+        lock.lock();
+        failure_ = std::current_exception();
+        queue_.clear();
+        changed_.notify_all();
+        return;
+      }
+      chunks_[at].clear();
+      lock.lock();
+      free_.push_back(at);
+      changed_.notify_all();
+    }
+  }
+
+  Apply apply_;
+  chunk chunks_[chunk_count];
+  std::size_t filling_ = 0;  // the chunk push() fills; only the caller's thread touches it
+  std::mutex mutex_;         // the fields below
+  std::condition_variable changed_;
+  std::vector<std::size_t> queue_;  // full chunks, oldest first
+  std::vector<std::size_t> free_;
+  bool stopping_ = false;
+  std::exception_ptr failure_;
+  std::thread worker_;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/detail/open_lock.hpp>
+// SPDX-License-Identifier: MIT
+// open_lock: who has a store open, for open_mode::exclusive. Every instance
+// holds a shared fcntl lock on "<store>.open" for its lifetime; an exclusive
+// instance holds it exclusively, so either side learns of the other at once.
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+// #include <vecstore/errors.hpp>
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// A whole-file fcntl lock on a side file of its own: the writer lock's file
+/// is locked whole by boost::interprocess::file_lock, and fcntl locks of one
+/// process on one file would interfere. The descriptor is the only one this
+/// process opens on the file (closing another would drop the lock) and is
+/// close-on-exec. The kernel drops the lock when the process dies; a forked
+/// child does not inherit it (it releases its copy of the descriptor, which
+/// leaves the parent's lock alone, and acquires its own).
+class open_lock {
+ public:
+  explicit open_lock(std::filesystem::path file) : file_(std::move(file)) {}
+  open_lock(const open_lock&) = delete;
+  open_lock& operator=(const open_lock&) = delete;
+  ~open_lock() { release(); }
+
+  /// Takes the lock without waiting: shared for open_mode::shared, exclusive
+  /// for open_mode::exclusive. Returns the pid of a process in the way, or
+  /// nullopt on success. Throws io_error when the file cannot be opened.
+  std::optional<long> try_acquire(open_mode mode) {
+    if (fd_ < 0) {
+      fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+      if (fd_ < 0) {
+        throw_error<io_error>("cannot open the store's open-lock file", file_, std::strerror(errno),
+                              "Check that the folder is writable by this user");
+      }
+    }
+    struct flock request = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
+    if (::fcntl(fd_, F_SETLK, &request) == 0) return std::nullopt;
+    struct flock probe = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
+    if (::fcntl(fd_, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) return static_cast<long>(probe.l_pid);
+    return 0L;  // in the way, but gone before we could ask who it was
+  }
+
+  /// Releases the lock (closing the only descriptor drops it).
+  void release() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  static struct flock whole_file(short type) {
+    struct flock l {};
+    l.l_type = type;
+    l.l_whence = SEEK_SET;
+    l.l_start = 0;
+    l.l_len = 0;
+    return l;
+  }
+
+  std::filesystem::path file_;
+  int fd_ = -1;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/detail/tsan.hpp>
+// #include <vecstore/detail/validate.hpp>
+// #include <vecstore/errors.hpp>
+// #include <vecstore/health.hpp>
+// #include <vecstore/index/requirements.hpp>
+// #include <vecstore/lock/requirements.hpp>
+// SPDX-License-Identifier: MIT
+// The LockPolicy contract, its trait and its compile-time check.
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+// #include <vecstore/detail/detect.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+/// A LockPolicy excludes writers of one store from each other, across the
+/// threads of a process and, where it says so, across processes. The store
+/// takes it around every write transaction (and for its lifetime in
+/// `open_mode::exclusive`). Members, named as the standard's Lockable so
+/// `std::unique_lock` works with them:
+///
+///  - `explicit L(const std::filesystem::path& lock_file)`
+///      Prepares the lock for the store whose lock file is `lock_file`
+///      ("<store>.lock"). May create that file; must never open the database.
+///  - `void lock()` / `bool try_lock()` / `void unlock()`
+///      Exclusive ownership. `unlock` only by the thread that locked.
+///  - `bool try_lock_for(std::chrono::milliseconds timeout)`
+///      Waits at most `timeout`; false when it timed out.
+///  - `std::optional<long> holder_pid() const`
+///      After a failed try_lock*, the process that held the lock, if known;
+///      used in lock_timeout and store_locked messages.
+///  - `static constexpr bool cross_process`
+///      True when other processes are excluded too.
+///  - `static constexpr bool crash_safe`
+///      True when a holder that dies (even by SIGKILL) releases the lock.
+///
+/// Shipped: `file_lock` (default), `named_mutex`, `null_lock`.
+template <class L>
+struct is_lock_policy;
+
+namespace detail {
+template <class L> using lock_lock_t = decltype(std::declval<L&>().lock());
+template <class L> using lock_try_lock_t = decltype(std::declval<L&>().try_lock());
+template <class L> using lock_unlock_t = decltype(std::declval<L&>().unlock());
+template <class L>
+using lock_try_lock_for_t = decltype(std::declval<L&>().try_lock_for(std::declval<std::chrono::milliseconds>()));
+template <class L> using lock_holder_pid_t = decltype(std::declval<const L&>().holder_pid());
+template <class L> using lock_cross_process_t = decltype(L::cross_process);
+template <class L> using lock_crash_safe_t = decltype(L::crash_safe);
+}  // namespace detail
+
+template <class L>
+struct is_lock_policy
+    : std::bool_constant<std::is_constructible<L, const std::filesystem::path&>::value &&
+                         detail::is_detected_exact_v<void, detail::lock_lock_t, L> &&
+                         detail::is_detected_exact_v<bool, detail::lock_try_lock_t, L> &&
+                         detail::is_detected_exact_v<void, detail::lock_unlock_t, L> &&
+                         detail::is_detected_exact_v<bool, detail::lock_try_lock_for_t, L> &&
+                         detail::is_detected_exact_v<std::optional<long>, detail::lock_holder_pid_t, L> &&
+                         detail::is_detected_exact_v<const bool, detail::lock_cross_process_t, L> &&
+                         detail::is_detected_exact_v<const bool, detail::lock_crash_safe_t, L>> {};
+
+template <class L>
+inline constexpr bool is_lock_policy_v = is_lock_policy<L>::value;
+
+/// One readable message per missing member; instantiated by basic_store.
+template <class L>
+struct lock_requirements {
+  static_assert(std::is_constructible<L, const std::filesystem::path&>::value,
+                "vecstore: LockPolicy must be constructible from the path of the .lock file");
+  static_assert(detail::is_detected_exact_v<void, detail::lock_lock_t, L>, "vecstore: LockPolicy lacks void lock()");
+  static_assert(detail::is_detected_exact_v<bool, detail::lock_try_lock_t, L>,
+                "vecstore: LockPolicy lacks bool try_lock()");
+  static_assert(detail::is_detected_exact_v<void, detail::lock_unlock_t, L>, "vecstore: LockPolicy lacks void unlock()");
+  static_assert(detail::is_detected_exact_v<bool, detail::lock_try_lock_for_t, L>,
+                "vecstore: LockPolicy lacks bool try_lock_for(std::chrono::milliseconds)");
+  static_assert(detail::is_detected_exact_v<std::optional<long>, detail::lock_holder_pid_t, L>,
+                "vecstore: LockPolicy lacks std::optional<long> holder_pid() const");
+  static_assert(detail::is_detected_exact_v<const bool, detail::lock_cross_process_t, L>,
+                "vecstore: LockPolicy lacks static constexpr bool cross_process");
+  static_assert(detail::is_detected_exact_v<const bool, detail::lock_crash_safe_t, L>,
+                "vecstore: LockPolicy lacks static constexpr bool crash_safe");
+};
+
+#if defined(__cpp_concepts)
+/// The same requirements as a concept, for users' own templates.
+template <class L>
+concept lock_policy = is_lock_policy<L>::value;
+#endif
+
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/options.hpp>
+// #include <vecstore/recovery/requirements.hpp>
+// SPDX-License-Identifier: MIT
+// The RecoveryPolicy contract, its trait and its compile-time check.
+
+#include <type_traits>
+#include <utility>
+
+// #include <vecstore/detail/detect.hpp>
+// #include <vecstore/recovery/report.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+/// A RecoveryPolicy decides what happens when a store is found damaged (at
+/// open, by a health check, or by a failing read) and `auto_recover` is on.
+/// It is stateless: an empty struct with static members.
+///
+///  - `static recovery_report recover(const recovery_context& ctx)`
+///      Called with the store's connection closed and its writer lock held.
+///      Either repairs (and reports what it did) or throws corruption_error.
+///      Must never delete a file: a replaced store is moved to
+///      "<file>.corrupt-<UTC timestamp>" together with its -wal and -shm.
+///  - `static constexpr bool replaces_file`
+///      True when `recover` may move the store file aside. Such a policy needs
+///      a cross-process LockPolicy, since another process could otherwise
+///      keep writing into the moved file.
+///
+/// Shipped, one per file: `strict_recovery` (strict.hpp: touch nothing, throw),
+/// `restore_backup_recovery` (restore_backup.hpp: the newest backup that
+/// verifies), `salvage_recovery` (salvage.hpp: every record that still reads
+/// and whose checksum matches, into a fresh file), `reset_recovery`
+/// (reset.hpp: an empty store). The three that replace the file quarantine
+/// the damaged one first (detail/quarantine.hpp) and build the replacement
+/// under a temporary name beside it, so a failure part-way leaves the
+/// damaged store where it was.
+namespace detail {
+template <class R>
+using recovery_recover_t = decltype(R::recover(std::declval<const recovery_context&>()));
+template <class R> using recovery_replaces_file_t = decltype(R::replaces_file);
+}  // namespace detail
+
+template <class R>
+struct is_recovery_policy
+    : std::bool_constant<detail::is_detected_exact_v<recovery_report, detail::recovery_recover_t, R> &&
+                         detail::is_detected_exact_v<const bool, detail::recovery_replaces_file_t, R>> {};
+
+template <class R>
+inline constexpr bool is_recovery_policy_v = is_recovery_policy<R>::value;
+
+template <class R>
+struct recovery_requirements {
+  static_assert(detail::is_detected_exact_v<recovery_report, detail::recovery_recover_t, R>,
+                "vecstore: RecoveryPolicy lacks static recovery_report recover(const recovery_context&)");
+  static_assert(detail::is_detected_exact_v<const bool, detail::recovery_replaces_file_t, R>,
+                "vecstore: RecoveryPolicy lacks static constexpr bool replaces_file");
+};
+
+#if defined(__cpp_concepts)
+template <class R>
+concept recovery_policy = is_recovery_policy<R>::value;
+#endif
+
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/registry.hpp>
+// SPDX-License-Identifier: MIT
+// The process-wide registry that makes `open` return one instance per store file.
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <typeindex>
+#include <utility>
+#include <vector>
+
+#include <pthread.h>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// What the registry calls around fork() on every open store. SQLite state
+/// must not cross fork() (howtocorrupt.html §2.6): before it, each store
+/// closes its connection with all its mutexes held; after it, parent and
+/// child release the mutexes and reconnect on next use.
+class fork_aware {
+ public:
+  virtual void before_fork() noexcept = 0;
+  virtual void after_fork(bool in_child) noexcept = 0;
+
+ protected:
+  ~fork_aware() = default;
+};
+
+/// One open store per canonical path per process. Two instances of one file
+/// in a process would hold two lock objects, and closing either one's
+/// descriptor drops the fcntl locks of both (RELIABILITY.md §1.2).
+class registry {
+ public:
+  static registry& instance() {
+    static registry r;
+    return r;
+  }
+
+  registry(const registry&) = delete;
+  registry& operator=(const registry&) = delete;
+
+  /// Returns the live instance for `path` if one of type `Store` exists,
+  /// otherwise builds one with `make()` and records it. Holding the registry
+  /// mutex while building makes concurrent first opens of one path build once.
+  /// Throws via `on_type_clash` when the path is open as another composition.
+  /// `Store` must derive from fork_aware.
+  template <class Store, class Make, class Clash>
+  std::shared_ptr<Store> find_or_open(const std::filesystem::path& path, Make&& make, Clash&& on_type_clash) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    auto it = open_.find(path);
+    if (it != open_.end()) {
+      if (std::shared_ptr<void> live = it->second.instance.lock()) {
+        if (it->second.type != std::type_index(typeid(Store))) on_type_clash();
+        return std::static_pointer_cast<Store>(live);
+      }
+    }
+    std::shared_ptr<Store> made = make();
+    open_.insert_or_assign(path, entry{made, std::type_index(typeid(Store)), static_cast<fork_aware*>(made.get())});
+    return made;
+  }
+
+  /// Runs `teardown` (closing the connection and the lock file) and forgets
+  /// `path`, under the registry mutex: a concurrent open of the same path
+  /// waits, so the old instance's descriptors are closed before the new
+  /// instance opens and locks its own.
+  template <class Teardown>
+  void close(const std::filesystem::path& path, const void* instance, Teardown&& teardown) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    teardown();
+    auto it = open_.find(path);
+    if (it == open_.end()) return;
+    const std::shared_ptr<void> live = it->second.instance.lock();
+    if (!live || live.get() == instance) open_.erase(it);
+  }
+
+ private:
+  registry() { ::pthread_atfork(&registry::prepare, &registry::parent, &registry::child); }
+
+  // pthread_atfork handlers: the registry mutex and every store's mutexes are
+  // held across fork() so no other thread is inside a store when it happens.
+  static void prepare() {
+    registry& r = instance();
+    r.mutex_.lock();
+    for (auto& [path, e] : r.open_) {
+      if (std::shared_ptr<void> live = e.instance.lock()) {
+        e.hooks->before_fork();
+        r.forking_.emplace_back(std::move(live), e.hooks);
+      }
+    }
+  }
+  static void parent() { instance().finish_fork(false); }
+  static void child() { instance().finish_fork(true); }
+
+  void finish_fork(bool in_child) {
+    for (auto& [live, hooks] : forking_) hooks->after_fork(in_child);
+    std::vector<std::pair<std::shared_ptr<void>, fork_aware*>> release;
+    release.swap(forking_);
+    mutex_.unlock();
+    // Dropping the references may run a destructor, which takes mutex_.
+    release.clear();
+  }
+
+  struct entry {
+    entry(std::weak_ptr<void> i, std::type_index t, fork_aware* h) : instance(std::move(i)), type(t), hooks(h) {}
+    std::weak_ptr<void> instance;
+    std::type_index type;
+    fork_aware* hooks;
+  };
+  std::mutex mutex_;
+  std::map<std::filesystem::path, entry> open_;
+  std::vector<std::pair<std::shared_ptr<void>, fork_aware*>> forking_;  // stores kept alive across a fork
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/recovery/restore_backup.hpp>
+// #include <vecstore/storage/backup.hpp>
+// #include <vecstore/storage/records.hpp>
 // #include <vecstore/storage/schema.hpp>
 // #include <vecstore/storage/sqlite.hpp>
 // #include <vecstore/types.hpp>
@@ -8643,7 +8821,16 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       state.index.reserve(n);
       state.ids.reserve(state.index.size() + n);
     }
-    t.for_each_embedding(persistent_index, [&](const detail::embedding_row& row) { apply_row(row); });
+    // SQLite and the checksums on this thread, the index inserts on another.
+    const auto apply = [this](const detail::embedding_row& row) { apply_row(row); };
+    detail::load_pipeline<decltype(apply)> pipeline(apply);
+    try {
+      t.for_each_embedding(persistent_index, [&](const detail::embedding_row& row) { pipeline.push(row); });
+    } catch (...) {
+      pipeline.finish();  // the rows read before the failure first: an error in one of them is reported instead
+      throw;
+    }
+    pipeline.finish();
     seen_seq_ = seq;
   }
 
