@@ -374,6 +374,9 @@ int main(int argc, char** argv) {
   const auto wants = [&](const char* method) { return methods.count(method) != 0; };
 
   // ---- vecstore flat ----------------------------------------------------------------------
+  // vecstore threads a search itself; under EIGEN_USE_BLAS each of its threads calls a one-thread BLAS
+  // (a threaded one would put two BLAS threads on each core).
+  set_blas_threads(1);
   for (const vecstore::metric space : {vecstore::metric::inner_product, vecstore::metric::l2}) {
     if (!wants("vecstore-flat")) break;
     const double rss0 = rss_mib();
