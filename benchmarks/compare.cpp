@@ -260,6 +260,27 @@ void parallel_for(std::size_t n, std::size_t threads, const std::function<void(s
   for (auto& th : pool) th.join();
 }
 
+#if defined(VECSTORE_BENCH_HAVE_HNSWLIB)
+/// One query on an hnswlib index (brute force or HNSW), labels nearest first: its queue pops the farthest first.
+template <class Index>
+search_fn hnswlib_single(Index& index) {
+  return [&index](const float* q, std::size_t, std::size_t k, std::int64_t* labels) {
+    auto result = index.searchKnn(q, k);
+    for (std::size_t j = k; j-- > 0;) {
+      labels[j] = result.empty() ? -1 : static_cast<std::int64_t>(result.top().second);
+      if (!result.empty()) result.pop();
+    }
+  };
+}
+
+/// A batch as `threads` single queries at a time (hnswlib has no intra-query threads).
+search_fn hnswlib_batch(const search_fn& one, std::size_t dim, std::size_t threads) {
+  return [one, dim, threads](const float* q, std::size_t count, std::size_t k, std::int64_t* labels) {
+    parallel_for(count, threads, [&](std::size_t i) { one(q + i * dim, 1, k, labels + i * k); });
+  };
+}
+#endif
+
 std::vector<std::size_t> parse_list(const std::string& s) {
   std::vector<std::size_t> out;
   std::stringstream in(s);
@@ -502,17 +523,9 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < n; ++i) index.addPoint(base.row(i), static_cast<hnswlib::labeltype>(i));
     const double build = seconds_since(t0);
     const double rss = rss_mib() - rss0;
-    const search_fn one = [&](const float* q, std::size_t, std::size_t k, std::int64_t* labels) {
-      auto result = index.searchKnn(q, k);
-      for (std::size_t j = k; j-- > 0;) {
-        labels[j] = result.empty() ? -1 : static_cast<std::int64_t>(result.top().second);
-        if (!result.empty()) result.pop();
-      }
-    };
+    const search_fn one = hnswlib_single(index);
     for (std::size_t t : thread_counts) {
-      const search_fn batch = [&](const float* q, std::size_t count, std::size_t k, std::int64_t* labels) {
-        parallel_for(count, t, [&](std::size_t i) { one(q + i * dim, 1, k, labels + i * k); });
-      };
+      const search_fn batch = hnswlib_batch(one, dim, t);
       row r{dataset, "hnswlib brute force", "-", t, build, rss};
       r.scan_bytes = matrix_bytes;
       // No intra-query threads in hnswlib: single queries run on one thread; the batch (a subset, it is slow)
@@ -531,17 +544,9 @@ int main(int argc, char** argv) {
     const double build = seconds_since(t0);
     const double rss = rss_mib() - rss0;
     std::printf("hnswlib hnsw: M 16, ef_construction 100, build %.2f s (%zu threads)\n", build, max_threads);
-    const search_fn one = [&](const float* q, std::size_t, std::size_t k, std::int64_t* labels) {
-      auto result = index.searchKnn(q, k);
-      for (std::size_t j = k; j-- > 0;) {
-        labels[j] = result.empty() ? -1 : static_cast<std::int64_t>(result.top().second);
-        if (!result.empty()) result.pop();
-      }
-    };
+    const search_fn one = hnswlib_single(index);
     for (std::size_t t : thread_counts) {
-      const search_fn batch = [&](const float* q, std::size_t count, std::size_t k, std::int64_t* labels) {
-        parallel_for(count, t, [&](std::size_t i) { one(q + i * dim, 1, k, labels + i * k); });
-      };
+      const search_fn batch = hnswlib_batch(one, dim, t);
       for (std::size_t ef : efs) {
         index.setEf(ef);
         row r{dataset, "hnswlib hnsw", "ef=" + std::to_string(ef), t, build, rss};

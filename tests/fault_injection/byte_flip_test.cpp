@@ -25,10 +25,13 @@
 #include <catch2/catch.hpp>
 #include <vecstore/vecstore.hpp>
 
+#include "support/file_bytes.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace vecstore;
+using vecstore_test::read_bytes;
 using vecstore_test::temp_dir;
+using vecstore_test::write_bytes;
 namespace fs = std::filesystem;
 
 namespace {
@@ -38,16 +41,6 @@ using strict_store = basic_store<file_lock, flat_index, strict_recovery>;
 std::size_t fault_cases(std::size_t default_cases) {
   const char* s = std::getenv("VECSTORE_FAULT_CASES");
   return s && std::atol(s) > 0 ? static_cast<std::size_t>(std::atol(s)) : default_cases;
-}
-
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_bytes(const fs::path& p, const std::string& bytes) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 /// Two collections of different dims and metrics; most records have a

@@ -50,11 +50,14 @@
 #include <sqlite3.h>
 #include <vecstore/vecstore.hpp>
 
+#include "support/file_bytes.hpp"
 #include "support/forked_child.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace vecstore;
+using vecstore_test::read_bytes;
 using vecstore_test::temp_dir;
+using vecstore_test::write_bytes;
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
@@ -66,16 +69,6 @@ using salvage_store = basic_store<file_lock, flat_index, salvage_recovery>;
 using reset_store = basic_store<file_lock, flat_index, reset_recovery>;
 
 // --- files ------------------------------------------------------------------------
-
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_bytes(const fs::path& p, const std::string& bytes) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 /// Every file name under `dir` (recursively, relative), with its size.
 std::map<std::string, std::uintmax_t> listing(const fs::path& dir) {

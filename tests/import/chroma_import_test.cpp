@@ -20,10 +20,13 @@
 #include <vecstore/vecstore.hpp>
 
 #include "support/dump.hpp"
+#include "support/file_bytes.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace vecstore;
+using vecstore_test::read_bytes;
 using vecstore_test::temp_dir;
+using vecstore_test::write_bytes;
 namespace fs = std::filesystem;
 
 namespace {
@@ -55,16 +58,6 @@ std::shared_ptr<store> open_store(const temp_dir& dir, const std::string& name =
   return open(o);
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_file(const fs::path& p, const std::string& bytes) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-
 /// Every file under `dir`: relative path -> (size, FNV-1a 64 of the content, mtime).
 std::map<std::string, std::string> fingerprint(const fs::path& dir) {
   std::map<std::string, std::string> out;
@@ -75,7 +68,7 @@ std::map<std::string, std::string> fingerprint(const fs::path& dir) {
       continue;
     }
     std::uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char c : read_file(e.path())) h = (h ^ c) * 1099511628211ULL;
+    for (const unsigned char c : read_bytes(e.path())) h = (h ^ c) * 1099511628211ULL;
     out[rel] = std::to_string(e.file_size()) + ":" + std::to_string(h) + ":" +
                std::to_string(e.last_write_time().time_since_epoch().count());
   }
@@ -358,11 +351,11 @@ TEST_CASE("import_chroma refuses persist directories of other ChromaDB versions"
     CHECK_THROWS_AS(import_chroma(dir / "missing", *db), io_error);
   }
   SECTION("chroma.sqlite3 that is not a database") {
-    write_file(copy / "chroma.sqlite3", std::string(8192, 'x'));
+    write_bytes(copy / "chroma.sqlite3", std::string(8192, 'x'));
     CHECK_THROWS_AS(import_chroma(copy, *db), corruption_error);
   }
   SECTION("an unfinished write (a hot journal)") {
-    write_file(copy / "chroma.sqlite3-journal", std::string(512, '\1'));
+    write_bytes(copy / "chroma.sqlite3-journal", std::string(512, '\1'));
     CHECK_THROWS_AS(import_chroma(copy, *db), io_error);
   }
   SECTION("an unknown distance space") {
@@ -415,28 +408,28 @@ TEST_CASE("damaged HNSW files raise corruption_error naming the file", "[import]
     expect_corruption("header.bin", "not 100");
   }
   SECTION("header.bin with fields that do not fit together") {
-    auto h = read_file(folder / "header.bin");
+    auto h = read_bytes(folder / "header.bin");
     h[36] = static_cast<char>(h[36] + 4);  // label_offset
-    write_file(folder / "header.bin", h);
+    write_bytes(folder / "header.bin", h);
     expect_corruption("header.bin", "inconsistent HNSW header");
   }
   SECTION("header.bin announcing more records than max_elements") {
-    auto h = read_file(folder / "header.bin");
+    auto h = read_bytes(folder / "header.bin");
     for (int i = 20; i < 28; ++i) h[static_cast<std::size_t>(i)] = '\x7f';  // cur_element_count
-    write_file(folder / "header.bin", h);
+    write_bytes(folder / "header.bin", h);
     expect_corruption("header.bin", "exceeds max_elements");
   }
   SECTION("a vector value that is not finite") {
-    auto d = read_file(folder / "data_level0.bin");
+    auto d = read_bytes(folder / "data_level0.bin");
     const std::uint32_t nan = 0x7fc00000;
     std::memcpy(&d[132], &nan, 4);
-    write_file(folder / "data_level0.bin", d);
+    write_bytes(folder / "data_level0.bin", d);
     expect_corruption("data_level0.bin", "non-finite");
   }
   SECTION("two live records with the same label") {
-    auto d = read_file(folder / "data_level0.bin");
+    auto d = read_bytes(folder / "data_level0.bin");
     std::copy_n(d.begin() + 196, 8, d.begin() + 204 + 196);
-    write_file(folder / "data_level0.bin", d);
+    write_bytes(folder / "data_level0.bin", d);
     expect_corruption("data_level0.bin", "appears in two live records");
   }
 }
@@ -446,7 +439,7 @@ TEST_CASE("a garbage index_metadata.pickle raises an error, never a crash", "[im
   const auto copy = copy_fixture(dir);
   auto db = open_store(dir);
   const fs::path pickle = copy / vector_folder(copy, "papers") / "index_metadata.pickle";
-  const std::string good = read_file(pickle);
+  const std::string good = read_bytes(pickle);
 
   std::string bad;
   SECTION("random bytes") {
@@ -479,7 +472,7 @@ TEST_CASE("a garbage index_metadata.pickle raises an error, never a crash", "[im
     bad += ".";
   }
   SECTION("a dict stored in itself") { bad = std::string("\x80\x03}q\x00(K\x01h\x00u.", 11); }
-  write_file(pickle, bad);
+  write_bytes(pickle, bad);
   try {
     import_chroma(copy, *db);
     FAIL("no exception");
@@ -514,12 +507,12 @@ TEST_CASE("the pickle reader reads what Python's pickle writes", "[import][chrom
       160);
   temp_dir dir;
   const auto file = dir / "index_metadata.pickle";
-  write_file(file, GENERATE_COPY(proto3, proto4));
+  write_bytes(file, GENERATE_COPY(proto3, proto4));
   const auto labels = detail::chroma::read_label_map(file);
   CHECK(labels == std::unordered_map<std::uint64_t, std::string>{{1, "a"}, {2, "b\xc3\xa9"}, {300, "c"}});
 
   // ChromaDB 0.4-0.6 pickled a PersistentData object: a schema error, not corruption
-  write_file(file, std::string("\x80\x03\x63\x63hromadb.segment\nPersistentData\nq\x00)\x81q\x01}b.", 44));
+  write_bytes(file, std::string("\x80\x03\x63\x63hromadb.segment\nPersistentData\nq\x00)\x81q\x01}b.", 44));
   CHECK_THROWS_AS(detail::chroma::read_label_map(file), schema_error);
 }
 

@@ -40,6 +40,16 @@ const health_check* find_check(const health_report& r, const std::string& name) 
   return nullptr;
 }
 
+/// A store as schema version 1 wrote it, holding one empty collection "legacy" (dim 2, l2).
+void make_v1_store(const std::filesystem::path& path) {
+  SQLite::Database old(path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  old.exec("PRAGMA journal_mode = WAL");
+  old.exec(detail::schema_v1);
+  old.exec("PRAGMA application_id = " + std::to_string(application_id));
+  old.exec("PRAGMA user_version = 1");
+  old.exec("INSERT INTO collections (name, dim, space, seq) VALUES ('legacy', 2, 'l2', 1)");
+}
+
 }  // namespace
 
 TEST_CASE("the deep check finds an embedding changed behind the store's back", "[health][verify]") {
@@ -136,14 +146,7 @@ TEST_CASE("a process follows the store file when another process replaces it", "
 TEST_CASE("a store of schema version 1 is migrated forward, and a newer one refused", "[health][schema]") {
   temp_dir dir;
   const auto path = dir / "old.db";
-  {
-    SQLite::Database old(path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    old.exec("PRAGMA journal_mode = WAL");
-    old.exec(detail::schema_v1);
-    old.exec("PRAGMA application_id = " + std::to_string(application_id));
-    old.exec("PRAGMA user_version = 1");
-    old.exec("INSERT INTO collections (name, dim, space, seq) VALUES ('legacy', 2, 'l2', 1)");
-  }
+  make_v1_store(path);
   {
     auto db = open_at(path);
     CHECK(db->get_collection("legacy").dim() == 2);
@@ -207,14 +210,7 @@ TEST_CASE("two processes opening an old store at once migrate it exactly once, a
           "[health][schema][multiprocess]") {
   temp_dir dir;
   const auto path = dir / "old.db";
-  {
-    SQLite::Database old(path.string(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    old.exec("PRAGMA journal_mode = WAL");
-    old.exec(detail::schema_v1);
-    old.exec("PRAGMA application_id = " + std::to_string(application_id));
-    old.exec("PRAGMA user_version = 1");
-    old.exec("INSERT INTO collections (name, dim, space, seq) VALUES ('legacy', 2, 'l2', 1)");
-  }
+  make_v1_store(path);
   repl_child a, b;
   a.send("open " + path.string());
   b.send("open " + path.string());

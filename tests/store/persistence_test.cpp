@@ -12,10 +12,12 @@
 #include <vecstore/vecstore.hpp>
 
 #include "support/dump.hpp"
+#include "support/file_bytes.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace vecstore;
+using vecstore_test::read_bytes;
 using vecstore_test::temp_dir;
 
 namespace {
@@ -42,11 +44,6 @@ std::vector<record> tricky_records(std::size_t dim, unsigned seed) {
     out.push_back(std::move(r));
   }
   return out;
-}
-
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 }  // namespace
@@ -127,7 +124,7 @@ TEST_CASE("a checksum mismatch planted in the file is detected at open by strict
   }
 
   SECTION("a flipped byte inside the stored embedding") {
-    std::string bytes = read_file(path);
+    std::string bytes = read_bytes(path);
     const std::string needle(reinterpret_cast<const char*>(marker.data()), marker.size() * sizeof(float));
     const auto at = bytes.find(needle);
     REQUIRE(at != std::string::npos);
@@ -146,7 +143,7 @@ TEST_CASE("a checksum mismatch planted in the file is detected at open by strict
     sqlite3_close(raw);
   }
 
-  const std::string damaged = read_file(path);
+  const std::string damaged = read_bytes(path);
   using strict_store = basic_store<file_lock, flat_index, strict_recovery>;
   store_options o;
   o.path = path;
@@ -157,7 +154,7 @@ TEST_CASE("a checksum mismatch planted in the file is detected at open by strict
   o.auto_recover = false;
   CHECK_THROWS_AS(strict_store::open(o), corruption_error);
   // strict_recovery touched nothing: same bytes, no quarantine file.
-  CHECK(read_file(path) == damaged);
+  CHECK(read_bytes(path) == damaged);
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
     CHECK(entry.path().filename().string().find("corrupt") == std::string::npos);
   }
