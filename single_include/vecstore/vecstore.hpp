@@ -1654,8 +1654,8 @@ inline double squared_norm(const float* v, std::size_t n) noexcept {
 // SPDX-License-Identifier: MIT
 // The similarity kernel shared by every index: Eigen products over contiguous float rows, then bounded top-k.
 
-// The one header of vecstore that includes Eigen (STYLE.md §3.1: compile time,
-// §3.6: alignment). Everything Eigen stays in namespace detail below.
+// With product.hpp, the headers of vecstore that include Eigen (STYLE.md §3.1:
+// compile time, §3.6: alignment). Everything Eigen stays in namespace detail.
 #include <Eigen/Core>
 
 #include <algorithm>
@@ -1675,6 +1675,198 @@ inline double squared_norm(const float* v, std::size_t n) noexcept {
 #include <vector>
 
 #include <unistd.h>
+
+// #include <vecstore/index/product.hpp>
+// SPDX-License-Identifier: MIT
+// Dot products of float rows with queries, written with Eigen's packet primitives: one query streamed
+// (dot_rows) and many queries against a packed block (packed_product).
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cstddef>
+#include <utility>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// out[r] = rows[r] . query for `n` rows `stride` floats apart: the
+/// single-query scan, a matrix-vector product that asks for each row's data
+/// 4 KiB before reading it. Streaming from memory, that beats Eigen's own
+/// product, which leaves the memory system idle at row ends (one core, best
+/// of 5 runs: 1M x 100 13-14 -> 11-13 ms, 200k x 768 19-21 -> 17-19 ms; 2 or
+/// 4 rows at a time, two sums per row, or distances of 2-8 KiB measured no
+/// better). Each row's sum is formed the same way wherever it sits, so
+/// results do not depend on blocking.
+inline void dot_rows(const float* rows, std::size_t n, std::size_t stride, const float* query, std::size_t dim,
+                     float* out) noexcept {
+  namespace ei = Eigen::internal;
+  using packet = ei::packet_traits<float>::type;
+  constexpr std::size_t width = static_cast<std::size_t>(ei::packet_traits<float>::size);
+  constexpr std::size_t prefetch_ahead = 1024;  // floats
+  for (std::size_t r = 0; r < n; ++r) {
+    const float* row = rows + r * stride;
+    packet acc = ei::pset1<packet>(0.0f);
+    std::size_t j = 0;
+    for (; j + width <= dim; j += width) {
+      ei::prefetch(row + j + prefetch_ahead);  // a hint: never faults, even past the end
+      acc = ei::pmadd(ei::ploadu<packet>(row + j), ei::ploadu<packet>(query + j), acc);
+    }
+    float sum = ei::predux(acc);
+    for (; j < dim; ++j) sum += row[j] * query[j];
+    out[r] = sum;
+  }
+}
+
+/// The many-query product, scores = rows x queries^T, the way optimized BLAS
+/// does it. Both operands are packed once: a block of rows into panels of
+/// `panel_rows` rows, the queries into groups of `tile_queries`, each stored
+/// dimension by dimension. Each tile of panel_rows rows x tile_queries
+/// queries is then summed in registers: one step over a dimension loads two
+/// packets of the panel and multiplies them by each query's coordinate,
+/// broadcast from one contiguous stream, for 2 x tile_queries fused
+/// multiply-adds per 2 + tile_queries loads and no shuffle. On one core of
+/// this machine (AVX-512) Eigen's general product, which packs both operands
+/// on every call, reached 146-182 GFLOPS; this one with the queries read in
+/// place 222-247, and with them packed 238-250 (dims 768 and 100, blocks of
+/// 128-2621 rows; benchmarks/kernel_bench.cpp, BM_block_product), as fast as
+/// OpenBLAS's SkylakeX kernel.
+///
+/// `PacketTraits::type` is an Eigen packet of floats (named through a
+/// traits class: a vector type as a template argument loses its alignment
+/// attributes, and GCC warns); `Queries` is the tile's width, chosen so that
+/// 2 x Queries accumulators, two panel packets and a broadcast fit in the
+/// registers. Each score is the same chain of multiply-adds over the
+/// dimensions in order, wherever its row and query sit in the tiles, so
+/// results do not depend on how rows are blocked or split across threads.
+template <class PacketTraits, std::size_t Queries>
+struct packed_product {
+  using Packet = typename PacketTraits::type;
+  static constexpr std::size_t width = static_cast<std::size_t>(Eigen::internal::unpacket_traits<Packet>::size);
+  static constexpr std::size_t panel_rows = 2 * width;
+  static constexpr std::size_t tile_queries = Queries;
+
+  /// Floats `pack_rows` writes for `n` rows of `dim` (the last panel padded).
+  static std::size_t packed_rows_size(std::size_t n, std::size_t dim) noexcept {
+    return (n + panel_rows - 1) / panel_rows * panel_rows * dim;
+  }
+
+
+// Eigen's PacketBlock takes the packet type as a template argument, which
+// drops the vector type's alignment attributes, harmlessly here (the block
+// lives in registers); GCC warns about it all the same. Eigen silences the
+// warning inside its own headers; this is the one place vecstore needs to.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+  /// Packs `n` rows, `stride` floats apart, into `packed`: panel p holds
+  /// rows [p * panel_rows, (p + 1) * panel_rows), coordinate j of its row i
+  /// at [p * panel_rows * dim + j * panel_rows + i]. The lanes of a last
+  /// panel's missing rows are left as they are: their sums are never stored.
+  static void pack_rows(const float* rows, std::size_t n, std::size_t stride, std::size_t dim,
+                        float* packed) noexcept {
+    namespace ei = Eigen::internal;
+    for (std::size_t first = 0; first < n; first += width) {
+      // `width` rows at a time, each of them one lane of the panel's packets.
+      float* lanes = packed + (first / panel_rows) * panel_rows * dim + first % panel_rows;
+      const float* row = rows + first * stride;
+      const std::size_t count = (std::min)(width, n - first);
+      std::size_t j = 0;
+      if constexpr (width > 1) {
+        // A width x width square of the rows, transposed in registers: one
+        // packet load and one store per row instead of a float each.
+        if (count == width) {
+          for (; j + width <= dim; j += width) {
+            ei::PacketBlock<Packet, width> square;
+            for (std::size_t i = 0; i < width; ++i) square.packet[i] = ei::ploadu<Packet>(row + i * stride + j);
+            ei::ptranspose(square);
+            for (std::size_t i = 0; i < width; ++i) ei::pstoreu(lanes + (j + i) * panel_rows, square.packet[i]);
+          }
+        }
+      }
+      for (; j < dim; ++j)
+        for (std::size_t i = 0; i < count; ++i) lanes[j * panel_rows + i] = row[i * stride + j];
+    }
+  }
+#pragma GCC diagnostic pop
+
+  /// Packs `m` queries (row-major, `dim` floats each) into `packed`
+  /// (m x dim floats): group g holds queries [g * tile_queries, ...), the
+  /// last one fewer when m is not a multiple; coordinate j of a group's
+  /// query i sits at [g * tile_queries * dim + j * (queries in the group) + i].
+  /// Queries [q, m) for a multiple q of tile_queries start at packed + q * dim.
+  static void pack_queries(const float* queries, std::size_t m, std::size_t dim, float* packed) noexcept {
+    for (std::size_t first = 0; first < m; first += Queries) {
+      const std::size_t count = (std::min)(Queries, m - first);
+      float* group = packed + first * dim;
+      for (std::size_t i = 0; i < count; ++i)
+        for (std::size_t j = 0; j < dim; ++j) group[j * count + i] = queries[(first + i) * dim + j];
+    }
+  }
+
+  /// scores[q * ld + r] = row r . query q, for the `n` rows packed in
+  /// `rows` and the `m` queries packed in `queries`.
+  static void multiply(const float* rows, std::size_t n, std::size_t dim, const float* queries, std::size_t m,
+                       float* scores, std::size_t ld) noexcept {
+    std::size_t q = 0;
+    for (; q + Queries <= m; q += Queries)
+      tiles(rows, n, dim, queries + q * dim, scores + q * ld, ld, std::make_index_sequence<Queries>{});
+    // The last few queries in one narrower tile: the same chain of multiply-adds per score.
+    if (q < m)
+      rest(m - q, rows, n, dim, queries + q * dim, scores + q * ld, ld, std::make_index_sequence<Queries - 1>{});
+  }
+
+ private:
+  // `tiles` for a group of `count` queries, 0 < count < Queries.
+  template <std::size_t... C>
+  static void rest(std::size_t count, const float* rows, std::size_t n, std::size_t dim, const float* queries,
+                   float* scores, std::size_t ld, std::index_sequence<C...>) noexcept {
+    ((count == C + 1 ? tiles(rows, n, dim, queries, scores, ld, std::make_index_sequence<C + 1>{}) : void()), ...);
+  }
+
+  // Every panel against one group of queries Q...: the index sequence
+  // unrolls the queries at compile time, so the accumulators live in registers.
+  template <std::size_t... Q>
+  static void tiles(const float* rows, std::size_t n, std::size_t dim, const float* group, float* scores,
+                    std::size_t ld, std::index_sequence<Q...>) noexcept {
+    namespace ei = Eigen::internal;
+    constexpr std::size_t count = sizeof...(Q);
+    for (std::size_t first = 0; first < n; first += panel_rows) {
+      const float* panel = rows + first * dim;
+      Packet low[count];
+      Packet high[count];
+      ((low[Q] = ei::pset1<Packet>(0.0f), high[Q] = ei::pset1<Packet>(0.0f)), ...);
+      for (std::size_t j = 0; j < dim; ++j) {
+        const Packet x_low = ei::ploadu<Packet>(panel + j * panel_rows);
+        const Packet x_high = ei::ploadu<Packet>(panel + j * panel_rows + width);
+        const float* coordinates = group + j * count;
+        ((low[Q] = ei::pmadd(x_low, ei::pset1<Packet>(coordinates[Q]), low[Q]),
+          high[Q] = ei::pmadd(x_high, ei::pset1<Packet>(coordinates[Q]), high[Q])),
+         ...);
+      }
+      float* out = scores + first;
+      const std::size_t valid = (std::min)(panel_rows, n - first);
+      if (valid == panel_rows) {
+        ((ei::pstoreu(out + Q * ld, low[Q]), ei::pstoreu(out + Q * ld + width, high[Q])), ...);
+      } else {
+        float tail[panel_rows];
+        ((ei::pstoreu(tail, low[Q]), ei::pstoreu(tail + width, high[Q]),
+          std::copy(tail, tail + valid, out + Q * ld)),
+         ...);
+      }
+    }
+  }
+};
+
+/// The product for the instruction set this translation unit is compiled
+/// for: 12 queries a tile with 32 vector registers (AVX-512, 24
+/// accumulators), 6 with 16 (SSE, AVX2, 12 accumulators).
+using native_product = packed_product<Eigen::internal::packet_traits<float>,
+                                      (EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS >= 32 ? 12 : 6)>;
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
 
 // #include <vecstore/index/requirements.hpp>
 // SPDX-License-Identifier: MIT
@@ -2249,11 +2441,12 @@ inline constexpr std::size_t block_bytes = std::size_t{1} << 20;
 /// (rows x queries_per_block floats, 4 MiB at most) in L3 for tiny dims.
 inline constexpr std::size_t min_block_rows = 16;
 inline constexpr std::size_t max_block_rows = 4096;
-/// Queries multiplied together. Eigen's product packs both operands on every
-/// call, so it pays to make the product wide: 64 queries reached 100-125
-/// GFLOPS, 256 reached 145-160 (one core, 30k x 768 and 200k x 100 rows,
-/// blocks of 512-2048 rows; thread CPU time, best of 5).
-inline constexpr std::size_t queries_per_block = 256;
+/// Queries multiplied by a block of rows together: their scores (rows x
+/// queries) stay in L2/L3 until folded. A multiple of every tile width of
+/// `packed_product` (12, 6), so that each block of queries starts a packed
+/// group.
+inline constexpr std::size_t queries_per_block = 252;
+static_assert(queries_per_block % native_product::tile_queries == 0, "a block of queries must start a packed group");
 /// Below this many queries a block is scored by one matrix-vector product per
 /// query, re-reading the block from cache: Eigen's matrix-matrix product
 /// repacks the whole block on every call, which for a narrow product costs
@@ -2412,6 +2605,7 @@ class query_set {
       for (std::size_t q = 0; q < count; ++q)
         sq_norms_[q] = const_vector_map(query(q), static_cast<Eigen::Index>(dim)).squaredNorm();
     }
+    pack_for_product();
   }
 
   /// The queries `which[0..count)` of `from`, copied contiguously, already
@@ -2427,6 +2621,7 @@ class query_set {
       for (std::size_t i = 0; i < count; ++i) sq_norms_[i] = from.sq_norms_[which[i]];
     }
     data_ = normalized_.data();
+    pack_for_product();
   }
   query_set(const query_set&) = delete;
   query_set& operator=(const query_set&) = delete;
@@ -2436,33 +2631,46 @@ class query_set {
   const float* query(std::size_t q) const noexcept { return data_ + q * dim_; }
   /// ||q||^2; zero for metrics that do not need it.
   float sq_norm(std::size_t q) const noexcept { return sq_norms_.empty() ? 0.0f : sq_norms_[q]; }
+  /// Queries [q, count) packed for `native_product`; `q` a multiple of its
+  /// tile_queries. Only when count() >= min_queries_for_product.
+  const float* packed(std::size_t q) const noexcept { return packed_.data() + q * dim_; }
 
  private:
+  // Packed once per search, since every block of rows is multiplied by them.
+  void pack_for_product() {
+    if (count_ < min_queries_for_product) return;
+    packed_.resize(count_ * dim_);
+    native_product::pack_queries(data_, count_, dim_, packed_.data());
+  }
+
   const float* data_;
   std::size_t count_;
   std::size_t dim_;
   std::vector<float> normalized_;
   std::vector<float> sq_norms_;
+  std::vector<float> packed_;
 };
 
 using array_map = Eigen::Map<Eigen::ArrayXf, Eigen::Unaligned>;
 using const_array_map = Eigen::Map<const Eigen::ArrayXf, Eigen::Unaligned>;
 
-/// Turns dot products into distances in place, per ChromaDB's conventions
-/// (types.hpp), a packet at a time.
+/// Turns l2 dot products into distances in place, a packet at a time:
+/// ||x||^2 - 2x.q + ||q||^2 turns the scan into a product, but rounding can
+/// make the distance of a vector to itself slightly negative, hence the max.
+inline void l2_dots_to_distances(array_map d, const float* row_sq_norms, float query_sq_norm) {
+  d = ((const_array_map(row_sq_norms, d.size()) - 2.0f * d + query_sq_norm).max)(0.0f);
+}
+
+/// The distance of a dot product for cosine and inner_product, per
+/// ChromaDB's conventions (types.hpp). Never increasing in `dot` (rounding
+/// is monotonic), so the largest dot of a chunk has its smallest distance.
 template <metric Space>
-inline void dots_to_distances(array_map d, const float* row_sq_norms, float query_sq_norm) {
-  if constexpr (Space == metric::l2) {
-    // ||x||^2 - 2x.q + ||q||^2 turns the scan into a product, but rounding
-    // can make the distance of a vector to itself slightly negative.
-    d = ((const_array_map(row_sq_norms, d.size()) - 2.0f * d + query_sq_norm).max)(0.0f);
-  } else if constexpr (Space == metric::cosine) {
-    // Rows and queries are unit vectors, yet rounding can push dot past
-    // +-1; types.hpp documents cosine distances as lying in [0, 2].
-    d = (((1.0f - d).max)(0.0f).min)(2.0f);
-  } else {
-    d = 1.0f - d;
-  }
+inline float dot_distance(float dot) noexcept {
+  static_assert(Space != metric::l2, "l2 distances depend on the row's norm too");
+  // Rows and queries are unit vectors for cosine, yet rounding can push the
+  // dot past +-1; types.hpp documents cosine distances as lying in [0, 2].
+  if constexpr (Space == metric::cosine) return (std::min)((std::max)(1.0f - dot, 0.0f), 2.0f);
+  return 1.0f - dot;
 }
 
 /// True when bit `row` of `bits` is set.
@@ -2479,29 +2687,44 @@ struct block_rows {
 };
 
 /// Candidates are looked for in chunks of this many scores: one vectorized
-/// minimum per chunk, and the scalar loop only for a chunk that holds one.
+/// extremum per chunk, and the scalar loop only for a chunk that holds one.
 inline constexpr std::size_t fold_chunk = 64;
 
-/// Turns `count` dot products of one query into distances, in place and
-/// vectorized, then offers those that can enter to `acc`. Once the top-k is
-/// full almost no chunk holds a candidate, so the scores are read at SIMD
-/// speed instead of by one branch per score. `row_sq_norms` is per block row
-/// (l2 only); `allowed_bits` (nullable) masks rows by their view index.
+/// Offers to `acc` those of `count` dot products of one query that can
+/// enter its top-k. Scores are looked at a chunk at a time, by one
+/// vectorized extremum: once the top-k is full almost no chunk holds a
+/// candidate, so the scores are read at SIMD speed instead of by a branch
+/// each. `row_sq_norms` is per block row (l2 only; l2 turns `dots` into
+/// distances in place); `allowed_bits` (nullable) masks rows by their view
+/// index.
 template <metric Space>
 inline void fold_block(float* dots, std::size_t count, block_rows where, const float* row_sq_norms,
                        float query_sq_norm, const row_source& src, const std::uint64_t* allowed_bits,
                        topk_accumulator& acc) {
-  dots_to_distances<Space>(array_map(dots, static_cast<Eigen::Index>(count)), row_sq_norms, query_sq_norm);
+  if constexpr (Space == metric::l2)
+    l2_dots_to_distances(array_map(dots, static_cast<Eigen::Index>(count)), row_sq_norms, query_sq_norm);
   for (std::size_t i0 = 0; i0 < count; i0 += fold_chunk) {
     const std::size_t n = (std::min)(fold_chunk, count - i0);
+    const array_map chunk(dots + i0, static_cast<Eigen::Index>(n));
     // NaN never enters: PropagateNumbers skips it rather than hiding the chunk.
-    if (!acc.admits(array_map(dots + i0, static_cast<Eigen::Index>(n)).template minCoeff<Eigen::PropagateNumbers>()))
-      continue;
+    float nearest;
+    if constexpr (Space == metric::l2) {
+      nearest = chunk.template minCoeff<Eigen::PropagateNumbers>();
+    } else {
+      nearest = dot_distance<Space>(chunk.template maxCoeff<Eigen::PropagateNumbers>());
+    }
+    if (!acc.admits(nearest)) continue;
     for (std::size_t i = i0; i < i0 + n; ++i) {
-      if (!acc.admits(dots[i])) continue;
+      float distance;
+      if constexpr (Space == metric::l2) {
+        distance = dots[i];
+      } else {
+        distance = dot_distance<Space>(dots[i]);
+      }
+      if (!acc.admits(distance)) continue;
       const std::size_t row = where.row(i);
       if (allowed_bits != nullptr && !bit_is_set(allowed_bits, row)) continue;
-      acc.offer(dots[i], src.tie_keys != nullptr ? src.tie_keys[row] : static_cast<std::int64_t>(row), row);
+      acc.offer(distance, src.tie_keys != nullptr ? src.tie_keys[row] : static_cast<std::int64_t>(row), row);
     }
   }
 }
@@ -2524,38 +2747,11 @@ inline void fold_block(metric space, float* dots, std::size_t count, block_rows 
   }
 }
 
-/// out[r] = rows[r] . query for `n` rows `stride` floats apart: the
-/// single-query scan, a matrix-vector product written with Eigen's packet
-/// primitives so that it can ask for each row's data 4 KiB before reading
-/// it. Streaming from memory, that beats Eigen's own product, which leaves
-/// the memory system idle at row ends (one core, best of 5 runs: 1M x 100
-/// 13-14 -> 11-13 ms, 200k x 768 19-21 -> 17-19 ms; 2 or 4 rows at a time, two sums
-/// per row, or distances of 2-8 KiB measured no better). Each row's sum is
-/// formed the same way wherever it sits, so results do not depend on blocking.
-inline void dot_rows(const float* rows, std::size_t n, std::size_t stride, const float* query, std::size_t dim,
-                     float* out) noexcept {
-  namespace ei = Eigen::internal;
-  using packet = ei::packet_traits<float>::type;
-  constexpr std::size_t width = static_cast<std::size_t>(ei::packet_traits<float>::size);
-  constexpr std::size_t prefetch_ahead = 1024;  // floats
-  for (std::size_t r = 0; r < n; ++r) {
-    const float* row = rows + r * stride;
-    packet acc = ei::pset1<packet>(0.0f);
-    std::size_t j = 0;
-    for (; j + width <= dim; j += width) {
-      ei::prefetch(row + j + prefetch_ahead);  // a hint: never faults, even past the end
-      acc = ei::pmadd(ei::ploadu<packet>(row + j), ei::ploadu<packet>(query + j), acc);
-    }
-    float sum = ei::predux(acc);
-    for (; j < dim; ++j) sum += row[j] * query[j];
-    out[r] = sum;
-  }
-}
-
 /// Buffers one scan reuses from block to block; one per call (and per
 /// thread), never shared, which is what keeps `search` const and reentrant.
 struct scan_scratch {
   Eigen::MatrixXf scores;         // block rows x queries, column-major: one query's scores are contiguous
+  std::vector<float> packed;      // a block packed for native_product
   std::vector<float> sq_norms;    // a block's ||x||^2 when the source has none, or gathered ones
   std::vector<float> gathered;    // a block of subset rows copied contiguously
 };
@@ -2579,6 +2775,7 @@ void score_block(const const_rows_map& block, block_rows where, const float* blo
   const Eigen::Index n = block.rows();
   const Eigen::Index dim = block.cols();
   const std::size_t nq = queries.count();
+  bool packed = false;
   for (std::size_t q0 = 0; q0 < nq; q0 += queries_per_block) {
     const std::size_t m = (std::min)(queries_per_block, nq - q0);
     if (m < min_queries_for_product) {
@@ -2595,9 +2792,17 @@ void score_block(const const_rows_map& block, block_rows where, const float* blo
               block * const_vector_map(queries.query(q0 + j), dim);
       }
     } else {
-      // Many queries: one matrix-matrix product reads the block once for all m.
-      const const_rows_map q(queries.query(q0), static_cast<Eigen::Index>(m), dim, Eigen::OuterStride<>(dim));
-      scratch.scores.topLeftCorner(n, static_cast<Eigen::Index>(m)).noalias() = block * q.transpose();
+      // Many queries: the block, packed once, is multiplied by all m in one
+      // product, which reads it from cache.
+      if (!packed) {
+        scratch.packed.resize(native_product::packed_rows_size(static_cast<std::size_t>(n), static_cast<std::size_t>(dim)));
+        native_product::pack_rows(block.data(), static_cast<std::size_t>(n), static_cast<std::size_t>(block.outerStride()),
+                             static_cast<std::size_t>(dim), scratch.packed.data());
+        packed = true;
+      }
+      native_product::multiply(scratch.packed.data(), static_cast<std::size_t>(n), static_cast<std::size_t>(dim),
+                               queries.packed(q0), m, scratch.scores.data(),
+                               static_cast<std::size_t>(scratch.scores.rows()));
     }
     for (std::size_t j = 0; j < m; ++j) {
       float* dots = scratch.scores.data() + static_cast<std::size_t>(scratch.scores.rows()) * j;

@@ -23,6 +23,7 @@
 
 #include <vecstore/index/flat_index.hpp>
 #include <vecstore/index/kernel.hpp>
+#include <vecstore/index/product.hpp>
 #include <vecstore/index/requirements.hpp>
 
 #include "../support/index_archetype.hpp"
@@ -705,6 +706,96 @@ TEST_CASE("flat_index search is safe to call from many threads at once", "[index
   }
   for (std::thread& t : threads) t.join();
   for (int v : ok) CHECK(v == 1);
+}
+
+// ---- the packed product -------------------------------------------------------
+
+// A packet of one float: the shape of packed_product without SIMD.
+struct scalar_packet_traits {
+  using type = float;
+};
+
+// Checks `Product` against dot products in double over a strided block of
+// rows, for row and query counts around its panel and tile sizes.
+template <class Product>
+void check_packed_product(std::size_t dim) {
+  constexpr std::size_t panel = Product::panel_rows;
+  constexpr std::size_t tile = Product::tile_queries;
+  const std::size_t stride = dim + 3;  // padding the product must not read into scores
+  for (const std::size_t n : {std::size_t{1}, panel / 2 + 1, panel - 1, panel, panel + 1, 3 * panel + 5}) {
+    for (const std::size_t m : {std::size_t{1}, tile - 1 + (tile == 1), tile, tile + 1, 2 * tile + 3}) {
+      CAPTURE(dim, n, m, panel, tile);
+      const std::vector<float> rows = random_floats(n * stride, static_cast<std::uint32_t>(7 * n + m));
+      const std::vector<float> queries = random_floats(m * dim, static_cast<std::uint32_t>(11 * m + dim));
+      std::vector<float> packed_rows(Product::packed_rows_size(n, dim), std::numeric_limits<float>::quiet_NaN());
+      std::vector<float> packed_queries(m * dim, std::numeric_limits<float>::quiet_NaN());
+      Product::pack_rows(rows.data(), n, stride, dim, packed_rows.data());
+      Product::pack_queries(queries.data(), m, dim, packed_queries.data());
+      // Scores n rows into columns of n + 2: the two extra floats per query must stay untouched.
+      const std::size_t ld = n + 2;
+      const float canary = -12345.0f;
+      std::vector<float> scores(ld * m, canary);
+      Product::multiply(packed_rows.data(), n, dim, packed_queries.data(), m, scores.data(), ld);
+      for (std::size_t q = 0; q < m; ++q) {
+        for (std::size_t r = 0; r < n; ++r) {
+          double want = 0.0;
+          double magnitude = 0.0;
+          for (std::size_t j = 0; j < dim; ++j) {
+            want += static_cast<double>(rows[r * stride + j]) * queries[q * dim + j];
+            magnitude += std::abs(static_cast<double>(rows[r * stride + j]) * queries[q * dim + j]);
+          }
+          CHECK(std::abs(scores[q * ld + r] - want) <= 1e-6 * static_cast<double>(dim) * (1.0 + magnitude));
+        }
+        CHECK(scores[q * ld + n] == canary);
+        CHECK(scores[q * ld + n + 1] == canary);
+      }
+    }
+  }
+}
+
+TEST_CASE("packed_product scores every row and query like a dot product, for every tile shape",
+          "[index][kernel][product]") {
+  namespace detail = vecstore::detail;
+  using native_traits = Eigen::internal::packet_traits<float>;
+  const std::size_t width = detail::native_product::width;
+  const std::size_t dim = GENERATE_COPY(std::size_t{1}, std::size_t{3}, width, width + 1, 2 * width + 5);
+  // The shape this build uses, the other register budget's, a one-query
+  // tile, and no SIMD at all.
+  check_packed_product<detail::native_product>(dim);
+  check_packed_product<detail::packed_product<native_traits, 12>>(dim);
+  check_packed_product<detail::packed_product<native_traits, 6>>(dim);
+  check_packed_product<detail::packed_product<native_traits, 1>>(dim);
+  check_packed_product<detail::packed_product<scalar_packet_traits, 3>>(dim);
+}
+
+TEST_CASE("packed_product gives a score the same bits wherever its row and query sit", "[index][kernel][product]") {
+  // Threaded scans cut the rows at other places than one scan does, and a
+  // batch's last queries fall into a narrower tile: neither may change a bit.
+  using product = vecstore::detail::native_product;
+  const std::size_t dim = 37;
+  const std::size_t n = 5 * product::panel_rows + 3;
+  const std::size_t m = 3 * product::tile_queries + 2;
+  const std::vector<float> rows = random_floats(n * dim, 71);
+  const std::vector<float> queries = random_floats(m * dim, 72);
+  auto scores_of = [&](std::size_t first_row, std::size_t row_count, std::size_t first_query, std::size_t query_count) {
+    std::vector<float> packed_rows(product::packed_rows_size(row_count, dim));
+    std::vector<float> packed_queries(query_count * dim);
+    product::pack_rows(rows.data() + first_row * dim, row_count, dim, dim, packed_rows.data());
+    product::pack_queries(queries.data() + first_query * dim, query_count, dim, packed_queries.data());
+    std::vector<float> scores(row_count * query_count);
+    product::multiply(packed_rows.data(), row_count, dim, packed_queries.data(), query_count, scores.data(),
+                      row_count);
+    return scores;
+  };
+  const std::vector<float> whole = scores_of(0, n, 0, m);
+  // Rows from 3 on (every row in another lane) against the last 5 queries
+  // (a narrower tile, in other places of it).
+  const std::size_t first_row = 3;
+  const std::size_t first_query = m - 5;
+  const std::vector<float> part = scores_of(first_row, n - first_row, first_query, 5);
+  for (std::size_t q = 0; q < 5; ++q)
+    for (std::size_t r = first_row; r < n; ++r)
+      REQUIRE(part[q * (n - first_row) + (r - first_row)] == whole[(first_query + q) * n + r]);
 }
 
 TEST_CASE("kernel scans of row ranges merged together equal one scan over all rows", "[index][kernel]") {
