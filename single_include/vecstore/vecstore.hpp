@@ -1808,15 +1808,26 @@ struct packed_product {
   /// `rows` and the `m` queries packed in `queries`.
   static void multiply(const float* rows, std::size_t n, std::size_t dim, const float* queries, std::size_t m,
                        float* scores, std::size_t ld) noexcept {
-    std::size_t q = 0;
-    for (; q + Queries <= m; q += Queries)
-      tiles(rows, n, dim, queries + q * dim, scores + q * ld, ld, std::make_index_sequence<Queries>{});
-    // The last few queries in one narrower tile: the same chain of multiply-adds per score.
-    if (q < m)
-      rest(m - q, rows, n, dim, queries + q * dim, scores + q * ld, ld, std::make_index_sequence<Queries - 1>{});
+    // Every group of queries passes over all the panels it is given: in
+    // chunks of ~384 KiB they stay in L2 for all the groups (one core, 1,008
+    // queries: 250 vs 238 GFLOPS at dim 768, 253 vs 242 at dim 100).
+    const std::size_t chunk = (std::max)(std::size_t{1}, chunk_bytes / (panel_rows * dim * sizeof(float))) * panel_rows;
+    for (std::size_t first = 0; first < n; first += chunk) {
+      const float* panels = rows + first * dim;
+      const std::size_t count = (std::min)(chunk, n - first);
+      std::size_t q = 0;
+      for (; q + Queries <= m; q += Queries)
+        tiles(panels, count, dim, queries + q * dim, scores + q * ld + first, ld, std::make_index_sequence<Queries>{});
+      // The last few queries in one narrower tile: the same chain of multiply-adds per score.
+      if (q < m)
+        rest(m - q, panels, count, dim, queries + q * dim, scores + q * ld + first, ld,
+             std::make_index_sequence<Queries - 1>{});
+    }
   }
 
  private:
+  static constexpr std::size_t chunk_bytes = std::size_t{384} << 10;
+
   // `tiles` for a group of `count` queries, 0 < count < Queries.
   template <std::size_t... C>
   static void rest(std::size_t count, const float* rows, std::size_t n, std::size_t dim, const float* queries,
@@ -2510,6 +2521,8 @@ class topk_accumulator {
   /// False when `distance` cannot enter: worse than the k-th best so far
   /// (ties still may enter, by key). Also false for NaN, which never enters.
   bool admits(float distance) const noexcept { return distance <= threshold_; }
+  /// The distance a candidate must not exceed: the k-th best so far, or infinity.
+  float threshold() const noexcept { return threshold_; }
 
   /// Offers a candidate; keeps it when it may rank among the best k.
   void offer(float distance, std::int64_t tie, std::size_t row) {
@@ -2687,8 +2700,52 @@ struct block_rows {
 };
 
 /// Candidates are looked for in chunks of this many scores: one vectorized
-/// extremum per chunk, and the scalar loop only for a chunk that holds one.
+/// test per chunk, and the scalar loop only for a chunk that holds one.
 inline constexpr std::size_t fold_chunk = 64;
+
+/// False when none of the `n` scores at `scores` can enter a top-k whose
+/// k-th distance is `threshold` (NaN never enters); true when some may.
+/// Scores are distances for l2 and dot products otherwise. The best score of each lane is kept across the chunk's packets
+/// (NaN only where a lane saw nothing else), turned into a distance exactly
+/// as `dot_distance` does, and compared lane by lane: no horizontal
+/// reduction, which Eigen's minCoeff/maxCoeff do a float at a time when NaN
+/// must be skipped (that took 8% of a 1,000-query batch).
+template <metric Space>
+inline bool chunk_may_enter(const float* scores, std::size_t n, float threshold) noexcept {
+  namespace ei = Eigen::internal;
+  using packet = ei::packet_traits<float>::type;
+  constexpr std::size_t width = static_cast<std::size_t>(ei::packet_traits<float>::size);
+  if (n < width) {
+    for (std::size_t i = 0; i < n; ++i) {
+      float distance;
+      if constexpr (Space == metric::l2) {
+        distance = scores[i];
+      } else {
+        distance = dot_distance<Space>(scores[i]);
+      }
+      if (distance <= threshold) return true;
+    }
+    return false;
+  }
+  const auto better = [](const packet& a, const packet& b) {
+    if constexpr (Space == metric::l2) {
+      return ei::pmin<Eigen::PropagateNumbers>(a, b);
+    } else {
+      return ei::pmax<Eigen::PropagateNumbers>(a, b);
+    }
+  };
+  packet best = ei::ploadu<packet>(scores);
+  std::size_t i = width;
+  for (; i + width <= n; i += width) best = better(best, ei::ploadu<packet>(scores + i));
+  if (i < n) best = better(best, ei::ploadu<packet>(scores + n - width));  // the tail, overlapping
+  if constexpr (Space != metric::l2) {
+    best = ei::psub(ei::pset1<packet>(1.0f), best);
+    if constexpr (Space == metric::cosine)
+      best = ei::pmin(ei::pmax(best, ei::pset1<packet>(0.0f)), ei::pset1<packet>(2.0f));
+  }
+  // NaN lanes compare false here; a chunk of NaN alone has no candidate.
+  return ei::predux_any(ei::pcmp_le(best, ei::pset1<packet>(threshold)));
+}
 
 /// Offers to `acc` those of `count` dot products of one query that can
 /// enter its top-k. Scores are looked at a chunk at a time, by one
@@ -2705,15 +2762,7 @@ inline void fold_block(float* dots, std::size_t count, block_rows where, const f
     l2_dots_to_distances(array_map(dots, static_cast<Eigen::Index>(count)), row_sq_norms, query_sq_norm);
   for (std::size_t i0 = 0; i0 < count; i0 += fold_chunk) {
     const std::size_t n = (std::min)(fold_chunk, count - i0);
-    const array_map chunk(dots + i0, static_cast<Eigen::Index>(n));
-    // NaN never enters: PropagateNumbers skips it rather than hiding the chunk.
-    float nearest;
-    if constexpr (Space == metric::l2) {
-      nearest = chunk.template minCoeff<Eigen::PropagateNumbers>();
-    } else {
-      nearest = dot_distance<Space>(chunk.template maxCoeff<Eigen::PropagateNumbers>());
-    }
-    if (!acc.admits(nearest)) continue;
+    if (!chunk_may_enter<Space>(dots + i0, n, acc.threshold())) continue;
     for (std::size_t i = i0; i < i0 + n; ++i) {
       float distance;
       if constexpr (Space == metric::l2) {

@@ -798,6 +798,49 @@ TEST_CASE("packed_product gives a score the same bits wherever its row and query
       REQUIRE(part[q * (n - first_row) + (r - first_row)] == whole[(first_query + q) * n + r]);
 }
 
+// The scalar answer chunk_may_enter must give: does any score's distance pass the threshold?
+template <metric Space>
+bool some_score_may_enter(const std::vector<float>& scores, float threshold) {
+  for (float s : scores) {
+    float distance = s;
+    if constexpr (Space != metric::l2) distance = vecstore::detail::dot_distance<Space>(s);
+    if (distance <= threshold) return true;
+  }
+  return false;
+}
+
+template <metric Space>
+void check_chunk_may_enter() {
+  std::mt19937 rng(Space == metric::l2 ? 81 : Space == metric::cosine ? 82 : 83);
+  std::uniform_real_distribution<float> score(-1.5f, 1.5f);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::size_t entered = 0;
+  std::size_t skipped = 0;
+  for (std::size_t n = 1; n <= 80; ++n) {
+    for (int trial = 0; trial < 60; ++trial) {
+      std::vector<float> scores(n);
+      for (float& s : scores) s = score(rng);
+      // NaN scores in some trials: a few, or all of them.
+      if (trial % 3 == 1) scores[rng() % n] = nan;
+      if (trial % 10 == 2) std::fill(scores.begin(), scores.end(), nan);
+      // Thresholds around the chunk's best score, so both answers occur.
+      const float threshold = trial % 5 == 0 ? std::numeric_limits<float>::infinity() : score(rng) + 0.5f;
+      const bool want = some_score_may_enter<Space>(scores, threshold);
+      CAPTURE(n, trial, threshold);
+      REQUIRE(vecstore::detail::chunk_may_enter<Space>(scores.data(), n, threshold) == want);
+      (want ? entered : skipped) += 1;
+    }
+  }
+  CHECK(entered > 500);
+  CHECK(skipped > 500);
+}
+
+TEST_CASE("the fold's chunk test skips a chunk only when none of its scores can enter", "[index][kernel]") {
+  check_chunk_may_enter<metric::l2>();
+  check_chunk_may_enter<metric::cosine>();
+  check_chunk_may_enter<metric::inner_product>();
+}
+
 TEST_CASE("kernel scans of row ranges merged together equal one scan over all rows", "[index][kernel]") {
   namespace detail = vecstore::detail;
   const metric space = GENERATE(metric::cosine, metric::l2, metric::inner_product);

@@ -130,15 +130,26 @@ struct packed_product {
   /// `rows` and the `m` queries packed in `queries`.
   static void multiply(const float* rows, std::size_t n, std::size_t dim, const float* queries, std::size_t m,
                        float* scores, std::size_t ld) noexcept {
-    std::size_t q = 0;
-    for (; q + Queries <= m; q += Queries)
-      tiles(rows, n, dim, queries + q * dim, scores + q * ld, ld, std::make_index_sequence<Queries>{});
-    // The last few queries in one narrower tile: the same chain of multiply-adds per score.
-    if (q < m)
-      rest(m - q, rows, n, dim, queries + q * dim, scores + q * ld, ld, std::make_index_sequence<Queries - 1>{});
+    // Every group of queries passes over all the panels it is given: in
+    // chunks of ~384 KiB they stay in L2 for all the groups (one core, 1,008
+    // queries: 250 vs 238 GFLOPS at dim 768, 253 vs 242 at dim 100).
+    const std::size_t chunk = (std::max)(std::size_t{1}, chunk_bytes / (panel_rows * dim * sizeof(float))) * panel_rows;
+    for (std::size_t first = 0; first < n; first += chunk) {
+      const float* panels = rows + first * dim;
+      const std::size_t count = (std::min)(chunk, n - first);
+      std::size_t q = 0;
+      for (; q + Queries <= m; q += Queries)
+        tiles(panels, count, dim, queries + q * dim, scores + q * ld + first, ld, std::make_index_sequence<Queries>{});
+      // The last few queries in one narrower tile: the same chain of multiply-adds per score.
+      if (q < m)
+        rest(m - q, panels, count, dim, queries + q * dim, scores + q * ld + first, ld,
+             std::make_index_sequence<Queries - 1>{});
+    }
   }
 
  private:
+  static constexpr std::size_t chunk_bytes = std::size_t{384} << 10;
+
   // `tiles` for a group of `count` queries, 0 < count < Queries.
   template <std::size_t... C>
   static void rest(std::size_t count, const float* rows, std::size_t n, std::size_t dim, const float* queries,
