@@ -9,9 +9,6 @@
 // --methods picks what to build and measure (default: all found), e.g. only the flat scans for a latency-vs-N
 // series (tools/bench_sizes.sh), where training an IVF and an HNSW graph at every size would take most of the time.
 //
-// vecstore_compare_blas is the same program built with EIGEN_USE_BLAS: vecstore's products run on OpenBLAS, and
-// its rows say "+blas".
-//
 // Run FAISS with its BLAS at its best: OPENBLAS_CORETYPE=SkylakeX (Debian's OpenBLAS does not recognise newer
 // CPUs and falls back to SSE3 kernels otherwise; see docs/benchmarks.md).
 #include <algorithm>
@@ -53,13 +50,6 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 using vecstore_bench::matrix;
-
-/// Appended to vecstore's method names: whose matrix products they ran on.
-#if defined(EIGEN_USE_BLAS)
-constexpr const char* eigen_products = " +blas";
-#else
-constexpr const char* eigen_products = "";
-#endif
 
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -241,13 +231,14 @@ struct harness {
   }
 };
 
+#if defined(VECSTORE_BENCH_HAVE_FAISS)
+/// FAISS's threads: its OpenMP loops and the OpenBLAS under its products.
 void set_blas_threads(std::size_t threads) {
   using setter = void (*)(int);
   if (auto f = reinterpret_cast<setter>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(static_cast<int>(threads));
-#if defined(VECSTORE_BENCH_HAVE_FAISS)
   omp_set_num_threads(static_cast<int>(threads));
-#endif
 }
+#endif
 
 /// Runs `body(i)` for i in [0, n) on `threads` threads (what hnswlib's Python binding does for a batch).
 void parallel_for(std::size_t n, std::size_t threads, const std::function<void(std::size_t)>& body) {
@@ -395,9 +386,6 @@ int main(int argc, char** argv) {
   const auto wants = [&](const char* method) { return methods.count(method) != 0; };
 
   // ---- vecstore flat ----------------------------------------------------------------------
-  // vecstore threads a search itself; under EIGEN_USE_BLAS each of its threads calls a one-thread BLAS
-  // (a threaded one would put two BLAS threads on each core).
-  set_blas_threads(1);
   for (const vecstore::metric space : {vecstore::metric::inner_product, vecstore::metric::l2}) {
     if (!wants("vecstore-flat")) break;
     const double rss0 = rss_mib();
@@ -414,7 +402,7 @@ int main(int argc, char** argv) {
     };
     for (std::size_t t : thread_counts) {
       vecstore::set_search_threads(t);
-      row r{dataset, std::string(space == vecstore::metric::l2 ? "vecstore flat l2" : "vecstore flat ip") + eigen_products,
+      row r{dataset, std::string(space == vecstore::metric::l2 ? "vecstore flat l2" : "vecstore flat ip"),
             "-", t, build, rss};
       r.scan_bytes = matrix_bytes;
       h.measure(r, fn, fn);
@@ -453,7 +441,7 @@ int main(int argc, char** argv) {
           for (std::int32_t l : index->probe(queries.row(q), p)) bytes += static_cast<double>(index->list_size(l));
         bytes = bytes / static_cast<double>(sample) * static_cast<double>(dim * 4) +
                 static_cast<double>(index->nlist() * dim * 4);
-        row r{dataset, std::string("vecstore ivf") + eigen_products, "nprobe=" + std::to_string(p), t, build, rss};
+        row r{dataset, std::string("vecstore ivf"), "nprobe=" + std::to_string(p), t, build, rss};
         r.scan_bytes = bytes;
         h.measure(r, fn, fn);
       }
