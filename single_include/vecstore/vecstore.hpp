@@ -2459,11 +2459,10 @@ inline constexpr std::size_t max_block_rows = 4096;
 inline constexpr std::size_t queries_per_block = 252;
 static_assert(queries_per_block % native_product::tile_queries == 0, "a block of queries must start a packed group");
 /// Below this many queries a block is scored by one matrix-vector product per
-/// query, re-reading the block from cache: Eigen's matrix-matrix product
-/// repacks the whole block on every call, which for a narrow product costs
-/// more than it saves (200k x 768 rows, one core: 2 queries 34 ms vs 90 ms,
-/// 7 queries 75 ms vs 129 ms at -O2; at 16 and more the product wins under
-/// -march=native).
+/// query, re-reading the block from cache: packing the block for the
+/// matrix-matrix product costs more than it saves for so few (100k x 768
+/// rows, one core: 2 queries 12.5 vs 26.3 ms, 4 queries 17.7 vs 29.1 ms,
+/// 7 queries 27.8 vs 27.4 ms; BM_flat_search).
 inline constexpr std::size_t min_queries_for_product = 8;
 /// A filter allowing at most rows / gather_divisor rows is served by reading
 /// only those rows; a larger one by the dense scan with a bitmap, since
