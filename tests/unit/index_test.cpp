@@ -801,11 +801,8 @@ TEST_CASE("packed_product gives a score the same bits wherever its row and query
 // The scalar answer chunk_may_enter must give: does any score's distance pass the threshold?
 template <metric Space>
 bool some_score_may_enter(const std::vector<float>& scores, float threshold) {
-  for (float s : scores) {
-    float distance = s;
-    if constexpr (Space != metric::l2) distance = vecstore::detail::dot_distance<Space>(s);
-    if (distance <= threshold) return true;
-  }
+  for (float s : scores)
+    if (vecstore::detail::score_distance<Space>(s) <= threshold) return true;
   return false;
 }
 

@@ -491,16 +491,18 @@ inline void l2_dots_to_distances(array_map d, const float* row_sq_norms, float q
   d = ((const_array_map(row_sq_norms, d.size()) - 2.0f * d + query_sq_norm).max)(0.0f);
 }
 
-/// The distance of a dot product for cosine and inner_product, per
-/// ChromaDB's conventions (types.hpp). Never increasing in `dot` (rounding
-/// is monotonic), so the largest dot of a chunk has its smallest distance.
+/// The distance of a score, per ChromaDB's conventions (types.hpp). An l2
+/// score already is one (`l2_dots_to_distances`); for cosine and
+/// inner_product the score is the dot product, and its distance never
+/// increases with it (rounding is monotonic), so the largest dot of a chunk
+/// has its smallest distance.
 template <metric Space>
-inline float dot_distance(float dot) noexcept {
-  static_assert(Space != metric::l2, "l2 distances depend on the row's norm too");
+inline float score_distance(float score) noexcept {
+  if constexpr (Space == metric::l2) return score;
   // Rows and queries are unit vectors for cosine, yet rounding can push the
   // dot past +-1; types.hpp documents cosine distances as lying in [0, 2].
-  if constexpr (Space == metric::cosine) return (std::min)((std::max)(1.0f - dot, 0.0f), 2.0f);
-  return 1.0f - dot;
+  if constexpr (Space == metric::cosine) return (std::min)((std::max)(1.0f - score, 0.0f), 2.0f);
+  return 1.0f - score;
 }
 
 /// True when bit `row` of `bits` is set.
@@ -522,9 +524,9 @@ inline constexpr std::size_t fold_chunk = 64;
 
 /// False when none of the `n` scores at `scores` can enter a top-k whose
 /// k-th distance is `threshold` (NaN never enters); true when some may.
-/// Scores are distances for l2 and dot products otherwise. The best score of each lane is kept across the chunk's packets
-/// (NaN only where a lane saw nothing else), turned into a distance exactly
-/// as `dot_distance` does, and compared lane by lane: no horizontal
+/// The best score of each lane is kept across the chunk's packets (NaN only
+/// where a lane saw nothing else), turned into a distance exactly as
+/// `score_distance` does, and compared lane by lane: no horizontal
 /// reduction, which Eigen's minCoeff/maxCoeff do a float at a time when NaN
 /// must be skipped (that took 8% of a 1,000-query batch).
 template <metric Space>
@@ -533,15 +535,8 @@ inline bool chunk_may_enter(const float* scores, std::size_t n, float threshold)
   using packet = ei::packet_traits<float>::type;
   constexpr std::size_t width = static_cast<std::size_t>(ei::packet_traits<float>::size);
   if (n < width) {
-    for (std::size_t i = 0; i < n; ++i) {
-      float distance;
-      if constexpr (Space == metric::l2) {
-        distance = scores[i];
-      } else {
-        distance = dot_distance<Space>(scores[i]);
-      }
-      if (distance <= threshold) return true;
-    }
+    for (std::size_t i = 0; i < n; ++i)
+      if (score_distance<Space>(scores[i]) <= threshold) return true;
     return false;
   }
   const auto better = [](const packet& a, const packet& b) {
@@ -566,9 +561,9 @@ inline bool chunk_may_enter(const float* scores, std::size_t n, float threshold)
 
 /// Offers to `acc` those of `count` dot products of one query that can
 /// enter its top-k. Scores are looked at a chunk at a time, by one
-/// vectorized extremum: once the top-k is full almost no chunk holds a
-/// candidate, so the scores are read at SIMD speed instead of by a branch
-/// each. `row_sq_norms` is per block row (l2 only; l2 turns `dots` into
+/// vectorized test (`chunk_may_enter`): once the top-k is full almost no
+/// chunk holds a candidate, so the scores are read at SIMD speed instead of
+/// by a branch each. `row_sq_norms` is per block row (l2 only; l2 turns `dots` into
 /// distances in place); `allowed_bits` (nullable) masks rows by their view
 /// index.
 template <metric Space>
@@ -581,12 +576,7 @@ inline void fold_block(float* dots, std::size_t count, block_rows where, const f
     const std::size_t n = (std::min)(fold_chunk, count - i0);
     if (!chunk_may_enter<Space>(dots + i0, n, acc.threshold())) continue;
     for (std::size_t i = i0; i < i0 + n; ++i) {
-      float distance;
-      if constexpr (Space == metric::l2) {
-        distance = dots[i];
-      } else {
-        distance = dot_distance<Space>(dots[i]);
-      }
+      const float distance = score_distance<Space>(dots[i]);
       if (!acc.admits(distance)) continue;
       const std::size_t row = where.row(i);
       if (allowed_bits != nullptr && !bit_is_set(allowed_bits, row)) continue;

@@ -49,11 +49,10 @@ inline void dot_rows(const float* rows, std::size_t n, std::size_t stride, const
 /// packets of the panel and multiplies them by each query's coordinate,
 /// broadcast from one contiguous stream, for 2 x tile_queries fused
 /// multiply-adds per 2 + tile_queries loads and no shuffle. On one core of
-/// this machine (AVX-512) Eigen's general product, which packs both operands
-/// on every call, reached 146-182 GFLOPS; this one with the queries read in
-/// place 222-247, and with them packed 238-250 (dims 768 and 100, blocks of
-/// 128-2621 rows; benchmarks/kernel_bench.cpp, BM_block_product), as fast as
-/// OpenBLAS's SkylakeX kernel.
+/// this machine (AVX-512, 1,008 queries, dims 768 and 100) Eigen's general
+/// product, which packs both operands on every call, reached 170-173
+/// GFLOPS, this one 248-258 (benchmarks/kernel_bench.cpp, BM_block_product):
+/// as fast as OpenBLAS's SkylakeX kernel under FAISS.
 ///
 /// `PacketTraits::type` is an Eigen packet of floats (named through a
 /// traits class: a vector type as a template argument loses its alignment
@@ -74,11 +73,10 @@ struct packed_product {
     return (n + panel_rows - 1) / panel_rows * panel_rows * dim;
   }
 
-
 // Eigen's PacketBlock takes the packet type as a template argument, which
-// drops the vector type's alignment attributes, harmlessly here (the block
-// lives in registers); GCC warns about it all the same. Eigen silences the
-// warning inside its own headers; this is the one place vecstore needs to.
+// drops the vector type's attributes; harmless here (the block lives in
+// registers), but GCC warns. Eigen silences that warning inside its own
+// headers; this is the one place vecstore needs to.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wignored-attributes"
   /// Packs `n` rows, `stride` floats apart, into `packed`: panel p holds
@@ -131,8 +129,9 @@ struct packed_product {
   static void multiply(const float* rows, std::size_t n, std::size_t dim, const float* queries, std::size_t m,
                        float* scores, std::size_t ld) noexcept {
     // Every group of queries passes over all the panels it is given: in
-    // chunks of ~384 KiB they stay in L2 for all the groups (one core, 1,008
-    // queries: 250 vs 238 GFLOPS at dim 768, 253 vs 242 at dim 100).
+    // chunks of 384 KiB they stay in L2 for all the groups (one core, 1,008
+    // queries, blocks of 1 MiB: 248 vs 238 GFLOPS at dim 768, 255 vs 242 at
+    // dim 100).
     const std::size_t chunk = (std::max)(std::size_t{1}, chunk_bytes / (panel_rows * dim * sizeof(float))) * panel_rows;
     for (std::size_t first = 0; first < n; first += chunk) {
       const float* panels = rows + first * dim;
