@@ -2744,9 +2744,9 @@ inline bool chunk_may_enter(const float* scores, std::size_t n, float threshold)
 /// enter its top-k. Scores are looked at a chunk at a time, by one
 /// vectorized test (`chunk_may_enter`): once the top-k is full almost no
 /// chunk holds a candidate, so the scores are read at SIMD speed instead of
-/// by a branch each. `row_sq_norms` is per block row (l2 only; l2 turns `dots` into
-/// distances in place); `allowed_bits` (nullable) masks rows by their view
-/// index.
+/// by a branch each. `row_sq_norms` is per block row (l2 only; l2 turns
+/// `dots` into distances in place); `allowed_bits` (nullable) masks rows by
+/// their view index.
 template <metric Space>
 inline void fold_block(float* dots, std::size_t count, block_rows where, const float* row_sq_norms,
                        float query_sq_norm, const row_source& src, const std::uint64_t* allowed_bits,
@@ -2811,8 +2811,17 @@ void score_block(const const_rows_map& block, block_rows where, const float* blo
                  Accumulators acc) {
   const Eigen::Index n = block.rows();
   const Eigen::Index dim = block.cols();
+  const std::size_t rows = static_cast<std::size_t>(n);
+  const std::size_t width = static_cast<std::size_t>(dim);
+  const std::size_t stride = static_cast<std::size_t>(block.outerStride());
+  const std::size_t ld = static_cast<std::size_t>(scratch.scores.rows());
   const std::size_t nq = queries.count();
-  bool packed = false;
+  // Packed once for every block of queries that uses the product (the first
+  // one does whenever any does).
+  if (nq >= min_queries_for_product) {
+    scratch.packed.resize(native_product::packed_rows_size(rows, width));
+    native_product::pack_rows(block.data(), rows, stride, width, scratch.packed.data());
+  }
   for (std::size_t q0 = 0; q0 < nq; q0 += queries_per_block) {
     const std::size_t m = (std::min)(queries_per_block, nq - q0);
     if (m < min_queries_for_product) {
@@ -2821,29 +2830,19 @@ void score_block(const const_rows_map& block, block_rows where, const float* blo
       // cache, where Eigen's product, which scores 4-8 rows together, is
       // faster (4 queries, 200k x 768: 35 vs 37 ms).
       if (m == 1) {
-        dot_rows(block.data(), static_cast<std::size_t>(n), static_cast<std::size_t>(block.outerStride()),
-                 queries.query(q0), static_cast<std::size_t>(dim), scratch.scores.data());
+        dot_rows(block.data(), rows, stride, queries.query(q0), width, scratch.scores.data());
       } else {
         for (std::size_t j = 0; j < m; ++j)
-          vector_map(scratch.scores.data() + static_cast<std::size_t>(scratch.scores.rows()) * j, n).noalias() =
-              block * const_vector_map(queries.query(q0 + j), dim);
+          vector_map(scratch.scores.data() + ld * j, n).noalias() = block * const_vector_map(queries.query(q0 + j), dim);
       }
     } else {
-      // Many queries: the block, packed once, is multiplied by all m in one
-      // product, which reads it from cache.
-      if (!packed) {
-        scratch.packed.resize(native_product::packed_rows_size(static_cast<std::size_t>(n), static_cast<std::size_t>(dim)));
-        native_product::pack_rows(block.data(), static_cast<std::size_t>(n), static_cast<std::size_t>(block.outerStride()),
-                             static_cast<std::size_t>(dim), scratch.packed.data());
-        packed = true;
-      }
-      native_product::multiply(scratch.packed.data(), static_cast<std::size_t>(n), static_cast<std::size_t>(dim),
-                               queries.packed(q0), m, scratch.scores.data(),
-                               static_cast<std::size_t>(scratch.scores.rows()));
+      // Many queries: the packed block is multiplied by all m in one product,
+      // which reads it from cache.
+      native_product::multiply(scratch.packed.data(), rows, width, queries.packed(q0), m, scratch.scores.data(), ld);
     }
     for (std::size_t j = 0; j < m; ++j) {
-      float* dots = scratch.scores.data() + static_cast<std::size_t>(scratch.scores.rows()) * j;
-      fold_block(src.space, dots, static_cast<std::size_t>(n), where, block_sq_norms, queries.sq_norm(q0 + j), src,
+      float* dots = scratch.scores.data() + ld * j;
+      fold_block(src.space, dots, rows, where, block_sq_norms, queries.sq_norm(q0 + j), src,
                  allowed_bits, acc[q0 + j]);
     }
   }

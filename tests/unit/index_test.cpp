@@ -723,7 +723,7 @@ void check_packed_product(std::size_t dim) {
   constexpr std::size_t tile = Product::tile_queries;
   const std::size_t stride = dim + 3;  // padding the product must not read into scores
   for (const std::size_t n : {std::size_t{1}, panel / 2 + 1, panel - 1, panel, panel + 1, 3 * panel + 5}) {
-    for (const std::size_t m : {std::size_t{1}, tile - 1 + (tile == 1), tile, tile + 1, 2 * tile + 3}) {
+    for (const std::size_t m : {std::size_t{1}, (std::max)(tile - 1, std::size_t{1}), tile, tile + 1, 2 * tile + 3}) {
       CAPTURE(dim, n, m, panel, tile);
       const std::vector<float> rows = random_floats(n * stride, static_cast<std::uint32_t>(7 * n + m));
       const std::vector<float> queries = random_floats(m * dim, static_cast<std::uint32_t>(11 * m + dim));
