@@ -35,6 +35,19 @@ struct store_options {
   /// delta; past twice this many the oldest are dropped, and a process that
   /// had not caught up with them rebuilds its indexes from the file instead.
   std::size_t tombstones_to_keep = 10000;
+
+  /// A store whose indexes hold at least this many bytes of vectors keeps
+  /// them also in "<store>.vectors", a file derived from the store that
+  /// opening maps instead of reading every embedding from SQLite: every
+  /// process of the store shares one copy of those pages, and opening a
+  /// large store takes about as long as reading that file once. The file is
+  /// written at an open that had to read SQLite (or found the file well
+  /// behind), checked against the store at every open, and ignored when it
+  /// does not match. Index policies without `adopt` (ivf_index) never use it.
+  /// `no_vectors_file` turns it off: nothing is written, and an existing
+  /// file is not read.
+  std::size_t vectors_file_min_bytes = std::size_t{64} << 20;
+  static constexpr std::size_t no_vectors_file = static_cast<std::size_t>(-1);
 };
 
 struct collection_options {

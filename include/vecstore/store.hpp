@@ -3,6 +3,7 @@
 // through which records are written, read and searched.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -21,9 +22,11 @@
 #include <utility>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <vecstore/detail/detect.hpp>
+#include <vecstore/detail/id_table.hpp>
 #include <vecstore/detail/load_pipeline.hpp>
 #include <vecstore/detail/open_lock.hpp>
 #include <vecstore/detail/tsan.hpp>
@@ -40,6 +43,7 @@
 #include <vecstore/storage/records.hpp>
 #include <vecstore/storage/schema.hpp>
 #include <vecstore/storage/sqlite.hpp>
+#include <vecstore/storage/vectors_file.hpp>
 #include <vecstore/types.hpp>
 
 namespace vecstore {
@@ -143,6 +147,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// An index that shares derived state (a quantizer) through SQLite; see
   /// the persistent-index extension in index/requirements.hpp.
   static constexpr bool persistent_index = detail::is_persistent_index_v<IndexPolicy>;
+  static constexpr bool mappable_index = detail::is_mappable_index_v<IndexPolicy>;
 
  public:
   using lock_policy = LockPolicy;
@@ -338,7 +343,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   struct collection_state {
     detail::collection_row row;
     IndexPolicy index;
-    std::unordered_map<std::int64_t, std::string> ids;  // row id -> record id, for hits
+    detail::id_table ids;  // row id -> record id, for hits
 
     explicit collection_state(detail::collection_row r) : row(std::move(r)), index(row.dim, row.space) {}
   };
@@ -667,14 +672,16 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     });
   }
 
-  /// Brings the indexes to the snapshot `t` reads from; call inside read_snapshot.
-  void catch_up(detail::record_tables& t) {
+  /// Brings the indexes to the snapshot `t` reads from; call inside
+  /// read_snapshot. Returns how many changes it applied (0 after a reload).
+  std::size_t catch_up(detail::record_tables& t) {
     const std::int64_t seq = t.current_seq();
-    if (seq == seen_seq_) return;
+    if (seq == seen_seq_) return 0;
     if (t.compacted_seq() > seen_seq_) {
       load_all(t);
-      return;
+      return 0;
     }
+    std::size_t applied = 0;
     std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
     sync_collections(t.collections());
     // A collection whose index state another writer replaced (retrained) is
@@ -684,12 +691,14 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       for (const auto id : t.index_states_since(seen_seq_)) reload.insert(id);
     }
     t.for_each_tombstone_since(seen_seq_, [&](std::int64_t collection_id, std::int64_t rid) {
+      ++applied;
       auto it = collections_.find(collection_id);
       if (it == collections_.end()) return;
       it->second.index.erase(rid);
       it->second.ids.erase(rid);
     });
     t.for_each_change_since(seen_seq_, [&](const detail::embedding_row& row) {
+      ++applied;
       if (!reload.count(row.collection_id)) apply_row(row);
     });
     for (const auto id : reload) {
@@ -700,6 +709,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       t.for_each_embedding_of(id, [&](const detail::embedding_row& row) { apply_row(row); });
     }
     seen_seq_ = seq;
+    return applied;
   }
 
   /// Installs a collection's stored index state, for index policies that share one.
@@ -714,12 +724,113 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     }
   }
 
+  /// Loads the indexes: from the vectors file when it is usable, else from
+  /// every embedding in SQLite; then rewrites the vectors file if it is
+  /// missing or well behind (see store_options::vectors_file_min_bytes).
   void rebuild_locked() {
+    std::optional<std::int64_t> token;
+    bool rewrite = false;
     read_snapshot("cannot load the store", [&](detail::record_tables& t) {
-      load_all(t);
+      const std::optional<mapped_load> mapped = load_from_vectors_file(t);
+      if (!mapped) load_all(t);
+      token = t.seq_token(seen_seq_);
+      // Catching up reads each change from SQLite again at every open, and a
+      // vectors file older than the kept tokens is no longer usable at all.
+      rewrite = !mapped || mapped->seq + detail::seq_tokens_kept / 2 < seen_seq_ ||
+                mapped->changes > indexed_rows() / 8;
       return true;
     });
     loaded_from_ = conn_->identity();
+    if (rewrite && token) write_vectors_file_locked(*token);
+  }
+
+  std::filesystem::path vectors_file_path() const { return side_file(options_.path, ".vectors"); }
+
+  bool vectors_file_enabled() const noexcept {
+    return mappable_index && options_.vectors_file_min_bytes != store_options::no_vectors_file;
+  }
+
+  struct mapped_load {
+    std::int64_t seq;     // the vectors file's
+    std::size_t changes;  // applied from SQLite since
+  };
+
+  /// Maps the vectors file into the indexes and applies the changes made
+  /// since it was written. nullopt when there is none or it does not
+  /// describe this store (damaged, foreign, from a restored older copy
+  /// written again since, or older than the changes SQLite still keeps):
+  /// the caller loads from SQLite then.
+  std::optional<mapped_load> load_from_vectors_file(detail::record_tables& t) {
+    if constexpr (mappable_index) {
+      if (!vectors_file_enabled()) return std::nullopt;
+      std::optional<detail::vectors_file> file = detail::read_vectors_file(vectors_file_path());
+      if (!file || file->seq > t.current_seq() || file->seq < t.compacted_seq() ||
+          t.seq_token(file->seq) != file->token)
+        return std::nullopt;
+      {
+        std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+        collections_.clear();
+        sync_collections(t.collections());
+        for (detail::vectors_file_collection& c : file->collections) {
+          // Collections dropped since the file was written are skipped; ids are never reused.
+          auto it = collections_.find(c.collection_id);
+          if (it == collections_.end()) continue;
+          if (it->second.row.dim != c.dim || it->second.row.space != c.space) {
+            collections_.clear();
+            return std::nullopt;
+          }
+          it->second.index.adopt(std::move(c.rows), std::move(c.keys), std::move(c.sq_norms));
+          it->second.ids.adopt(std::move(c.id_rids), std::move(c.id_ends), std::move(c.id_chars));
+        }
+        seen_seq_ = file->seq;
+      }
+      return mapped_load{file->seq, catch_up(t)};
+    } else {
+      (void)t;
+      return std::nullopt;
+    }
+  }
+
+  /// Rows held by every index now.
+  std::size_t indexed_rows() const {
+    std::size_t rows = 0;
+    for (const auto& [id, state] : collections_) rows += state.index.size();
+    return rows;
+  }
+
+  /// Writes the indexes, as of seen_seq_ (whose token is `token`), to the
+  /// vectors file when they hold at least vectors_file_min_bytes of vectors.
+  /// Failing to write is not an error: the next open reads SQLite again.
+  void write_vectors_file_locked(std::int64_t token) {
+    if constexpr (mappable_index) {
+      if (!vectors_file_enabled()) return;
+      std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
+      std::size_t bytes = 0;
+      for (const auto& [id, state] : collections_) bytes += state.index.size() * state.row.dim * sizeof(float);
+      if (bytes < options_.vectors_file_min_bytes) return;
+      std::vector<detail::vectors_file_source> sources;
+      for (const auto& [id, state] : collections_) {
+        detail::vectors_file_source s;
+        s.collection_id = id;
+        s.space = state.row.space;
+        s.rows = state.index.rows();
+        s.keys = state.index.keys().data();
+        s.sq_norms = state.row.space == metric::l2 ? state.index.squared_norms().data() : nullptr;
+        s.id_rids.assign(state.index.keys().begin(), state.index.keys().end());
+        std::sort(s.id_rids.begin(), s.id_rids.end());
+        s.id_ends.reserve(s.id_rids.size());
+        for (const std::int64_t rid : s.id_rids) {
+          s.id_chars += state.ids.find(rid).value_or(std::string_view());
+          s.id_ends.push_back(s.id_chars.size());
+        }
+        sources.push_back(std::move(s));
+      }
+      struct stat st {};
+      const int mode = ::stat(options_.path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : 0600;
+      detail::write_vectors_file(vectors_file_path(), seen_seq_, token, sources, mode);
+    } else {
+      (void)token;
+    }
   }
 
   /// Loads every collection and every embedding (each verified against its
@@ -787,7 +898,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     } else {
       state.index.upsert(row.rid, row.vector);
     }
-    state.ids[row.rid].assign(row.id);
+    state.ids.assign(row.rid, row.id);
   }
 
   // --- writes ----------------------------------------------------------------
@@ -865,7 +976,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       } else {
         state.index.upsert(change.rid, change.r->embedding.data());
       }
-      state.ids[change.rid] = change.r->id;
+      state.ids.assign(change.rid, change.r->id);
     }
     own_changes_.clear();
     seen_seq_ = seq;
@@ -1149,8 +1260,8 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       found = it->second.index.search(packed.data(), queries.size(), o.k, allowed ? &*allowed : nullptr);
       for (std::size_t q = 0; q < found.size(); ++q) {
         for (const auto& n : found[q]) {
-          auto id = it->second.ids.find(n.key);
-          if (id != it->second.ids.end()) out[q].push_back(hit{id->second, n.distance, std::nullopt, {}, {}});
+          if (const auto id = it->second.ids.find(n.key))
+            out[q].push_back(hit{std::string(*id), n.distance, std::nullopt, {}, {}});
         }
       }
     }

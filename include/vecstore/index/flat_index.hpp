@@ -3,15 +3,18 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include <vecstore/detail/norm.hpp>
+#include <vecstore/detail/page_array.hpp>
 #include <vecstore/errors.hpp>
 #include <vecstore/index/kernel.hpp>
 #include <vecstore/index/requirements.hpp>
@@ -24,9 +27,11 @@ inline namespace v0 {
 /// through the kernel, so results are exact and cost O(N * dim) per query at
 /// memory bandwidth.
 ///
-/// Storage: one row-major `std::vector<float>` of `size() * dim()` floats,
-/// row -> key in a vector and key -> row in a hash map; `erase` moves the
-/// last row into the hole, so rows stay contiguous and removal is O(dim).
+/// Storage: one row-major array of `size() * dim()` floats, row -> key in an
+/// array and key -> row in a hash map; `erase` moves the last row into the
+/// hole, so rows stay contiguous and removal is O(dim). The arrays are
+/// `detail::page_array`s, so that `adopt` can take them mapped from a
+/// store's vectors file; the hash map is then built on first use, not at open.
 /// Cosine vectors are normalized when inserted, so a cosine search is a
 /// plain dot product; l2 keeps ||x||^2 per row so that the scan is one
 /// product as well.
@@ -64,8 +69,27 @@ class flat_index {
   void reserve(std::size_t n) {
     data_.reserve(n * dim_);
     keys_.reserve(n);
-    rows_.reserve(n);
+    key_rows().reserve(n);
     if (space_ == metric::l2) sq_norms_.reserve(n);
+  }
+
+  /// Takes over an index's whole content as `rows()`, `keys()` and
+  /// `squared_norms()` returned it (as the store's vectors file holds them), without
+  /// copying: `rows` holds `keys.size()` rows of `dim()` floats, `sq_norms`
+  /// one float per row for l2 and nothing otherwise, and the keys are
+  /// distinct. Throws `vecstore::invalid_argument`, unchanged, when the sizes
+  /// do not fit.
+  void adopt(detail::page_array<float> rows, detail::page_array<std::int64_t> keys,
+             detail::page_array<float> sq_norms) {
+    const std::size_t n = keys.size();
+    if (rows.size() != n * dim_ || sq_norms.size() != (space_ == metric::l2 ? n : 0)) {
+      detail::throw_error<invalid_argument>("cannot adopt rows", {}, "the arrays' sizes do not fit this index",
+                                            "Pass arrays taken from an index of the same dim and metric");
+    }
+    data_ = std::move(rows);
+    keys_ = std::move(keys);
+    sq_norms_ = std::move(sq_norms);
+    rows_.reset();
   }
 
   /// Inserts `key`, or replaces its vector. Strong guarantee: when an
@@ -79,8 +103,9 @@ class flat_index {
       vector = own_copy.data();
     }
 
-    const auto found = rows_.find(key);
-    if (found != rows_.end()) {
+    auto& row_of = key_rows();
+    const auto found = row_of.find(key);
+    if (found != row_of.end()) {
       store_row(found->second, vector);
       return;
     }
@@ -88,43 +113,42 @@ class flat_index {
     // with nothing else changed), then append without reallocating.
     grow_for_one_more();
     const std::size_t row = keys_.size();
-    rows_.emplace(key, row);
+    row_of.emplace(key, row);
     keys_.push_back(key);
     // Appended straight from `vector`: resizing first would zero the row
     // only to overwrite it (a third of the time to load a large store).
-    data_.insert(data_.end(), vector, vector + dim_);
+    data_.append(vector, vector + dim_);
     if (space_ == metric::l2) sq_norms_.push_back(0.0f);
     finish_row(row);
   }
 
   /// Removes `key` by moving the last row into its place; false when absent.
   bool erase(std::int64_t key) {
-    const auto found = rows_.find(key);
-    if (found == rows_.end()) return false;
+    auto& row_of = key_rows();
+    const auto found = row_of.find(key);
+    if (found == row_of.end()) return false;
     const std::size_t row = found->second;
     const std::size_t last = keys_.size() - 1;
     if (row != last) {
-      std::copy(data_.begin() + static_cast<std::ptrdiff_t>(last * dim_),
-                data_.begin() + static_cast<std::ptrdiff_t>((last + 1) * dim_),
-                data_.begin() + static_cast<std::ptrdiff_t>(row * dim_));
+      std::copy(data_.begin() + last * dim_, data_.begin() + (last + 1) * dim_, data_.begin() + row * dim_);
       keys_[row] = keys_[last];
-      rows_.find(keys_[row])->second = row;
+      row_of.find(keys_[row])->second = row;
       if (space_ == metric::l2) sq_norms_[row] = sq_norms_[last];
     }
-    rows_.erase(found);
+    row_of.erase(found);
     keys_.pop_back();
-    data_.resize(last * dim_);
+    data_.shrink(last * dim_);
     if (space_ == metric::l2) sq_norms_.pop_back();
     return true;
   }
 
-  bool contains(std::int64_t key) const { return rows_.find(key) != rows_.end(); }
+  bool contains(std::int64_t key) const { return key_rows().count(key) != 0; }
 
   /// Removes every key; keeps the memory, since a cleared index is usually refilled.
   void clear() noexcept {
     data_.clear();
     keys_.clear();
-    rows_.clear();
+    rows_.reset();
     sq_norms_.clear();
   }
 
@@ -139,9 +163,10 @@ class flat_index {
     } else {
       std::vector<std::size_t> allowed_rows;
       allowed_rows.reserve((std::min)(allowed->size(), keys_.size()));
+      const auto& row_of = key_rows();
       for (std::int64_t key : *allowed) {
-        const auto it = rows_.find(key);
-        if (it != rows_.end()) allowed_rows.push_back(it->second);
+        const auto it = row_of.find(key);
+        if (it != row_of.end()) allowed_rows.push_back(it->second);
       }
       found = detail::search(src, queries, nq, k, std::move(allowed_rows), threads());
     }
@@ -158,7 +183,10 @@ class flat_index {
   row_view rows() const noexcept { return row_view{data_.data(), keys_.size(), dim_, dim_}; }
 
   /// The key of each row of `rows()`, in row order.
-  const std::vector<std::int64_t>& keys() const noexcept { return keys_; }
+  const detail::page_array<std::int64_t>& keys() const noexcept { return keys_; }
+
+  /// ||x||^2 of each row of `rows()` for l2 (what the scan adds); empty otherwise.
+  const detail::page_array<float>& squared_norms() const noexcept { return sq_norms_; }
 
  private:
   bool aliases_storage(const float* p) const noexcept {
@@ -202,13 +230,54 @@ class flat_index {
     }
   }
 
+  using key_to_row = std::unordered_map<std::int64_t, std::size_t>;
+
+  /// key -> row, built from `keys_` by the first call that needs it after
+  /// `adopt`: a million-row map would cost more than mapping the rows, and
+  /// an index that is only searched never needs it. Const callers (searches)
+  /// may race to build it, hence the mutex; the store serializes the rest.
+  class lazy_rows {
+   public:
+    lazy_rows() = default;
+    lazy_rows(lazy_rows&& o) noexcept : map_(std::move(o.map_)), built_(o.built_.load()) {}
+    lazy_rows& operator=(lazy_rows&& o) noexcept {
+      map_ = std::move(o.map_);
+      built_ = o.built_.load();
+      return *this;
+    }
+    /// Forgets the map; the next get() builds it from the keys then present.
+    void reset() noexcept {
+      map_.clear();
+      built_ = false;
+    }
+    key_to_row& get(const detail::page_array<std::int64_t>& keys) {
+      if (!built_.load(std::memory_order_acquire)) {
+        std::lock_guard<std::mutex> guard(mutex_);
+        if (!built_.load(std::memory_order_relaxed)) {
+          map_.reserve(keys.size());
+          for (std::size_t row = 0; row < keys.size(); ++row) map_.emplace(keys[row], row);
+          built_.store(true, std::memory_order_release);
+        }
+      }
+      return map_;
+    }
+
+   private:
+    key_to_row map_;
+    std::atomic<bool> built_{true};  // an empty index has its (empty) map
+    std::mutex mutex_;
+  };
+
+  key_to_row& key_rows() { return rows_.get(keys_); }
+  const key_to_row& key_rows() const { return rows_.get(keys_); }
+
   std::size_t dim_;
   metric space_;
-  std::vector<float> data_;                           // size() rows of dim_ floats, row-major
-  std::vector<std::int64_t> keys_;                    // row -> key
-  std::unordered_map<std::int64_t, std::size_t> rows_;  // key -> row
-  std::vector<float> sq_norms_;                       // row -> ||x||^2; l2 only
-  std::size_t threads_ = 0;                           // 0: vecstore::search_threads()
+  detail::page_array<float> data_;         // size() rows of dim_ floats, row-major
+  detail::page_array<std::int64_t> keys_;  // row -> key
+  mutable lazy_rows rows_;                 // key -> row
+  detail::page_array<float> sq_norms_;     // row -> ||x||^2; l2 only
+  std::size_t threads_ = 0;                // 0: vecstore::search_threads()
 };
 
 }  // namespace v0

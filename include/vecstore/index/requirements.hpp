@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <vecstore/detail/detect.hpp>
+#include <vecstore/detail/page_array.hpp>
 #include <vecstore/types.hpp>
 
 namespace vecstore {
@@ -251,6 +252,57 @@ struct is_persistent_index
 
 template <class I>
 inline constexpr bool is_persistent_index_v = is_persistent_index<I>::value;
+
+}  // namespace detail
+
+/// @}
+
+/// @name Mappable index (optional extension of IndexPolicy)
+///
+/// An index whose whole content is a few flat arrays can be opened from the
+/// store's vectors file (store_options::vectors_file_min_bytes) instead of
+/// being rebuilt from every embedding: the store writes what the index
+/// returns below and later hands the same arrays back, mapped from the file.
+/// The store uses the extension only when all of these exist as written;
+/// `flat_index` has them, `ivf_index` does not.
+///
+///  - `row_view rows() const`
+///      Every vector as stored, one row per key, `stride == dim()`.
+///  - `const detail::page_array<std::int64_t>& keys() const`
+///      The key of each row, in row order.
+///  - `const detail::page_array<float>& squared_norms() const`
+///      Whatever per-row float the index keeps (`flat_index`: ||x||^2 for
+///      l2, nothing otherwise); the store saves and restores it unread.
+///  - `void adopt(detail::page_array<float> rows, detail::page_array<std::int64_t> keys,
+///                detail::page_array<float> squared_norms)`
+///      Replaces the content with arrays as the three above returned them.
+///      The arrays may be copy-on-write views of a file: writing into them
+///      is fine, truncating the file is not the index's concern.
+/// @{
+
+namespace detail {
+
+template <class I>
+using index_adopt_t = decltype(std::declval<I&>().adopt(std::declval<page_array<float>>(),
+                                                        std::declval<page_array<std::int64_t>>(),
+                                                        std::declval<page_array<float>>()));
+template <class I>
+using index_keys_t = decltype(std::declval<const I&>().keys());
+template <class I>
+using index_squared_norms_t = decltype(std::declval<const I&>().squared_norms());
+template <class I>
+using index_rows_t = decltype(std::declval<const I&>().rows());
+
+/// True when `I` offers the mappable extension (above) with these exact signatures.
+template <class I>
+struct is_mappable_index
+    : std::bool_constant<is_detected_exact_v<void, index_adopt_t, I> &&
+                         is_detected_exact_v<const page_array<std::int64_t>&, index_keys_t, I> &&
+                         is_detected_exact_v<const page_array<float>&, index_squared_norms_t, I> &&
+                         is_detected_v<index_rows_t, I>> {};
+
+template <class I>
+inline constexpr bool is_mappable_index_v = is_mappable_index<I>::value;
 
 }  // namespace detail
 

@@ -17,6 +17,7 @@
 #include <vecstore/detail/checksum.hpp>
 #include <vecstore/errors.hpp>
 #include <vecstore/filter.hpp>
+#include <vecstore/storage/schema.hpp>
 #include <vecstore/storage/sqlite.hpp>
 #include <vecstore/types.hpp>
 
@@ -82,10 +83,32 @@ class record_tables {
   std::int64_t current_seq() { return meta_int("seq"); }
   std::int64_t compacted_seq() { return meta_int("compacted_seq"); }
 
-  /// The sequence number of the transaction being written.
+  /// The sequence number of the transaction being written. It also gets a
+  /// random token (see seq_tokens in schema.hpp), and tokens more than
+  /// seq_tokens_kept transactions old are dropped.
   std::int64_t next_seq() {
-    auto st = c_.statement("UPDATE store_meta SET value = value + 1 WHERE key = 'seq' RETURNING value");
-    st->executeStep();
+    std::int64_t seq = 0;
+    {
+      auto st = c_.statement("UPDATE store_meta SET value = value + 1 WHERE key = 'seq' RETURNING value");
+      st->executeStep();
+      seq = st->getColumn(0).getInt64();
+    }
+    {
+      auto st = c_.statement("INSERT OR REPLACE INTO seq_tokens (seq, token) VALUES (?, random())");
+      st->bind(1, seq);
+      st->exec();
+    }
+    auto st = c_.statement("DELETE FROM seq_tokens WHERE seq <= ?");
+    st->bind(1, seq - seq_tokens_kept);
+    st->exec();
+    return seq;
+  }
+
+  /// The token of transaction `seq`, if it is still kept.
+  std::optional<std::int64_t> seq_token(std::int64_t seq) {
+    auto st = c_.statement("SELECT token FROM seq_tokens WHERE seq = ?");
+    st->bind(1, seq);
+    if (!st->executeStep()) return std::nullopt;
     return st->getColumn(0).getInt64();
   }
 

@@ -82,10 +82,27 @@ CREATE TABLE index_assignments (
 ) STRICT;
 )sql";
 
+/// Schema version 3: a random token per write transaction (the newest
+/// seq_tokens_kept of them), so that "the store as of transaction seq" names
+/// one content even across a file restored from an older copy and written
+/// again, where the seq numbers repeat. The vectors file records the seq and
+/// token it was written at (storage/vectors_file.hpp).
+inline constexpr const char* migration_v2_to_v3 = R"sql(
+CREATE TABLE seq_tokens (
+  seq INTEGER PRIMARY KEY,
+  token INTEGER NOT NULL
+) STRICT;
+INSERT INTO seq_tokens (seq, token) SELECT value, random() FROM store_meta WHERE key = 'seq';
+)sql";
+
+/// How many of the newest write transactions keep their token: a vectors
+/// file older than that is not used.
+inline constexpr std::int64_t seq_tokens_kept = 1000;
+
 /// migrations[i] takes a store from version i + 1 to i + 2. A new store is
 /// created at version 1 and runs every step too, so a created and a migrated
 /// store have the same sqlite_master, byte for byte.
-inline constexpr const char* migrations[] = {migration_v1_to_v2};
+inline constexpr const char* migrations[] = {migration_v1_to_v2, migration_v2_to_v3};
 static_assert(sizeof(migrations) / sizeof(migrations[0]) + 1 == schema_version,
               "vecstore: every schema version above 1 needs its migration step");
 
