@@ -57,6 +57,10 @@ nlohmann::json run(std::shared_ptr<vecstore::store>& db, std::istringstream& wor
     if (mode == "exclusive") o.mode = vecstore::open_mode::exclusive;
     std::size_t keep = 0;
     if (words >> keep) o.tombstones_to_keep = keep;
+    std::string vectors_file;  // the smallest store that keeps a vectors file, in bytes, or "off"
+    if (words >> vectors_file)
+      o.vectors_file_min_bytes = vectors_file == "off" ? vecstore::store_options::no_vectors_file
+                                                       : static_cast<std::size_t>(std::stoull(vectors_file));
     o.lock_timeout = std::chrono::milliseconds(5000);
     db = vecstore::open(o);
     return {{"ok", true}};
