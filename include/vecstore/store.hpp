@@ -27,6 +27,7 @@
 
 #include <vecstore/detail/detect.hpp>
 #include <vecstore/detail/id_table.hpp>
+#include <vecstore/detail/joining_thread.hpp>
 #include <vecstore/detail/load_pipeline.hpp>
 #include <vecstore/detail/open_lock.hpp>
 #include <vecstore/detail/tsan.hpp>
@@ -514,6 +515,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   }
 
   void close_connection_locked() noexcept {
+    finish_vectors_writer();
     reconnect_after_fork_ = false;
     disconnect_locked();
     open_lock_.release();
@@ -578,6 +580,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   void before_fork() noexcept override {
     write_mutex_.lock();
     db_mutex_.lock();
+    finish_vectors_writer();  // a thread the child would not have
     state_mutex_.lock();
     if (conn_ && owner_pid_ == ::getpid()) {
       conn_->clear_cache();
@@ -741,7 +744,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       return true;
     });
     loaded_from_ = conn_->identity();
-    if (rewrite && token) write_vectors_file_locked(*token);
+    if (rewrite && token) start_vectors_writer_locked(*token);
   }
 
   std::filesystem::path vectors_file_path() const { return side_file(options_.path, ".vectors"); }
@@ -798,37 +801,63 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     return rows;
   }
 
-  /// Writes the indexes, as of seen_seq_ (whose token is `token`), to the
-  /// vectors file when they hold at least vectors_file_min_bytes of vectors.
-  /// Failing to write is not an error: the next open reads SQLite again.
-  void write_vectors_file_locked(std::int64_t token) {
+  /// Writes the vectors file on a thread of its own, so that an open that
+  /// had to read SQLite does not also wait for its vectors to reach the disk
+  /// (a few seconds per GiB here). Requires db_mutex_.
+  void start_vectors_writer_locked(std::int64_t token) {
     if constexpr (mappable_index) {
       if (!vectors_file_enabled()) return;
-      std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
-      std::size_t bytes = 0;
-      for (const auto& [id, state] : collections_) bytes += state.index.size() * state.row.dim * sizeof(float);
-      if (bytes < options_.vectors_file_min_bytes) return;
-      std::vector<detail::vectors_file_source> sources;
-      for (const auto& [id, state] : collections_) {
-        detail::vectors_file_source s;
-        s.collection_id = id;
-        s.space = state.row.space;
-        s.rows = state.index.rows();
-        s.keys = state.index.keys().data();
-        s.sq_norms = state.row.space == metric::l2 ? state.index.squared_norms().data() : nullptr;
-        s.id_rids.assign(state.index.keys().begin(), state.index.keys().end());
-        std::sort(s.id_rids.begin(), s.id_rids.end());
-        s.id_ends.reserve(s.id_rids.size());
-        for (const std::int64_t rid : s.id_rids) {
-          s.id_chars += state.ids.find(rid).value_or(std::string_view());
-          s.id_ends.push_back(s.id_chars.size());
-        }
-        sources.push_back(std::move(s));
-      }
-      struct stat st {};
-      const int mode = ::stat(options_.path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : 0600;
-      detail::write_vectors_file(vectors_file_path(), seen_seq_, token, sources, mode);
+      finish_vectors_writer();
+      vectors_writer_.start([this, token, seq = seen_seq_] { write_vectors_file(seq, token); });
     } else {
+      (void)token;
+    }
+  }
+
+  /// Waits for the vectors file being written, if any: before closing, and
+  /// before fork() (a child would not have the thread).
+  void finish_vectors_writer() noexcept { vectors_writer_.join(); }
+
+  /// Writes the indexes to the vectors file if they still hold the store as
+  /// of `seq` (whose token is `token`) and at least vectors_file_min_bytes of
+  /// vectors. Holds the state shared meanwhile: searches go on, changes to
+  /// the indexes wait. Failing to write is not an error: the next open reads
+  /// SQLite again.
+  void write_vectors_file(std::int64_t seq, std::int64_t token) noexcept {
+    if constexpr (mappable_index) {
+      try {
+        std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
+        if (seen_seq_ != seq) return;  // changed since: `token` names another content
+        std::size_t bytes = 0;
+        for (const auto& [id, state] : collections_) bytes += state.index.size() * state.row.dim * sizeof(float);
+        if (bytes < options_.vectors_file_min_bytes) return;
+        std::vector<detail::vectors_file_source> sources;
+        for (const auto& [id, state] : collections_) {
+          detail::vectors_file_source s;
+          s.collection_id = id;
+          s.space = state.row.space;
+          s.rows = state.index.rows();
+          s.keys = state.index.keys().data();
+          s.sq_norms = state.row.space == metric::l2 ? state.index.squared_norms().data() : nullptr;
+          s.id_rids.assign(state.index.keys().begin(), state.index.keys().end());
+          std::sort(s.id_rids.begin(), s.id_rids.end());
+          s.id_ends.reserve(s.id_rids.size());
+          for (const std::int64_t rid : s.id_rids) {
+            const std::optional<std::string_view> id_of = state.ids.find(rid);
+            if (!id_of) return;  // cannot happen: every key has its id; but never write a wrong one
+            s.id_chars += *id_of;
+            s.id_ends.push_back(s.id_chars.size());
+          }
+          sources.push_back(std::move(s));
+        }
+        struct stat st {};
+        const int mode = ::stat(options_.path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : 0600;
+        detail::write_vectors_file(vectors_file_path(), seq, token, sources, mode);
+      } catch (...) {
+        // Out of memory for the id arrays: no vectors file this time.
+      }
+    } else {
+      (void)seq;
       (void)token;
     }
   }
@@ -1430,6 +1459,10 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   std::optional<recovery_report> last_recovery_;
   mutable std::shared_mutex state_mutex_;  // collections_ (taken after db_mutex_ when both are held)
   std::map<std::int64_t, collection_state> collections_;
+  // Writes the vectors file after an open (start_vectors_writer_locked).
+  // Last, so that it is joined before the state it reads is destroyed, also
+  // when the constructor throws after starting it.
+  detail::joining_thread vectors_writer_;
 };
 
 }  // namespace v0

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <vecstore/vecstore.hpp>
 
@@ -397,6 +398,59 @@ TEST_CASE("threads searching a mapped index at once build its key map once and a
   }
   for (auto& t : threads) t.join();
   CHECK(wrong == 0);
+}
+
+TEST_CASE("changes made while the vectors file is written are kept, and never written under another seq",
+          "[vectors_file][concurrency][threads]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  {
+    auto db = open_with(path);
+    fill(*db, 300, 17);
+  }
+  std::mt19937 rng(18);
+  for (int round = 0; round < 6; ++round) {
+    fs::remove(vectors_of(path));
+    {
+      auto db = open_with(path);  // reads SQLite and starts writing the vectors file
+      auto c = db->get_collection("cos");
+      c.upsert({{"rec-" + std::to_string(round + 1), random_vector(rng, 8), std::nullopt, {}}});
+      c.add({{"round-" + std::to_string(round), random_vector(rng, 8), std::nullopt, {}}});
+    }
+    const auto expected = reference(path, 19);
+    auto db = open_with(path);
+    CHECK(answers(*db, 19) == expected);
+  }
+}
+
+TEST_CASE("a process forked right after an open that writes the vectors file uses the store normally",
+          "[vectors_file][multiprocess][fork]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  {
+    auto db = open_with(path);
+    fill(*db, 300, 20);
+  }
+  const auto expected = reference(path, 21);
+  fs::remove(vectors_of(path));
+  auto db = open_with(path);  // the writer thread runs; fork() waits for it
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int code = 1;
+    try {
+      code = answers(*db, 21) == expected ? 0 : 2;
+    } catch (...) {
+      code = 3;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(answers(*db, 21) == expected);
+  CHECK(fs::exists(vectors_of(path)));
 }
 
 TEST_CASE("page_array: a mapped region grows in place, past its room by a copy, and never writes the file",
