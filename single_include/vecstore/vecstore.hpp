@@ -1613,10 +1613,12 @@ struct health_report {
 // flat_index: the default IndexPolicy, exact search over a contiguous row-major float matrix.
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -1644,6 +1646,149 @@ inline double squared_norm(const float* v, std::size_t n) noexcept {
   for (std::size_t j = 0; i < n; ++i, ++j) part[j] += static_cast<double>(v[i]) * v[i];
   return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
 }
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/detail/page_array.hpp>
+// SPDX-License-Identifier: MIT
+// page_array: a growable array in its own private mapping, which can start as a copy-on-write view of a file.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// A contiguous, growable array of trivially copyable `T` (what flat_index
+/// keeps its rows in) whose memory is a private mapping of its own.
+///
+/// Why not std::vector: `map` starts the array as a copy-on-write view of a
+/// region of a file. Opening a store then costs no copy, every process that
+/// maps the same file shares one copy of its pages in the page cache, and only
+/// the pages a process changes become its own. Growth past the mapped rows
+/// goes into address space reserved behind them, so appending after opening
+/// neither copies nor unshares what was mapped; only outgrowing that reserve
+/// moves the array (a copy, as std::vector does).
+///
+/// A mapped file must not be truncated while mapped (reading a page past its
+/// end raises SIGBUS): map only files that are replaced by rename, never
+/// rewritten in place.
+template <class T>
+class page_array {
+  static_assert(std::is_trivially_copyable_v<T>, "page_array copies its elements as bytes");
+
+ public:
+  page_array() noexcept = default;
+  page_array(page_array&& other) noexcept
+      : base_(std::exchange(other.base_, nullptr)),
+        bytes_(std::exchange(other.bytes_, 0)),
+        size_(std::exchange(other.size_, 0)) {}
+  page_array& operator=(page_array&& other) noexcept {
+    if (this != &other) {
+      release();
+      base_ = std::exchange(other.base_, nullptr);
+      bytes_ = std::exchange(other.bytes_, 0);
+      size_ = std::exchange(other.size_, 0);
+    }
+    return *this;
+  }
+  page_array(const page_array&) = delete;
+  page_array& operator=(const page_array&) = delete;
+  ~page_array() { release(); }
+
+  /// `count` elements read from file `fd` at `offset` (a multiple of the page
+  /// size), mapped privately, with room reserved for `room` (>= count) in all.
+  /// The file must hold every page the elements touch. Throws std::bad_alloc
+  /// when the address space or the mapping is refused (any reason: the
+  /// caller falls back to reading the rows another way).
+  static page_array map(int fd, std::uint64_t offset, std::size_t count, std::size_t room) {
+    page_array a;
+    a.reserve((std::max)(room, count));
+    if (count > 0) {
+      const std::size_t mapped = round_to_pages(count * sizeof(T));
+      // MAP_FIXED replaces the front of the reservation in one step: nobody
+      // else can be handed that address range in between.
+      void* p = ::mmap(a.base_, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+                       static_cast<off_t>(offset));
+      if (p == MAP_FAILED) throw std::bad_alloc();
+    }
+    a.size_ = count;
+    return a;
+  }
+
+  T* data() noexcept { return static_cast<T*>(base_); }
+  const T* data() const noexcept { return static_cast<const T*>(base_); }
+  T* begin() noexcept { return data(); }
+  T* end() noexcept { return data() + size_; }
+  const T* begin() const noexcept { return data(); }
+  const T* end() const noexcept { return data() + size_; }
+  T& operator[](std::size_t i) noexcept { return data()[i]; }
+  const T& operator[](std::size_t i) const noexcept { return data()[i]; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  std::size_t capacity() const noexcept { return bytes_ / sizeof(T); }
+
+  /// Room for `n` elements. Strong guarantee: throws std::bad_alloc with the
+  /// array unchanged.
+  void reserve(std::size_t n) {
+    if (n <= capacity()) return;
+    if (n > static_cast<std::size_t>(-1) / sizeof(T) - page_size()) throw std::bad_alloc();
+    const std::size_t bytes = round_to_pages(n * sizeof(T));
+    // Address space only: the kernel backs each page when it is first written.
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    if (size_ > 0) std::memcpy(p, base_, size_ * sizeof(T));
+    if (base_ != nullptr) ::munmap(base_, bytes_);
+    base_ = p;
+    bytes_ = bytes;
+  }
+
+  /// Appends [first, last), growing as reserve() does; strong guarantee.
+  /// The range may not point into this array.
+  void append(const T* first, const T* last) {
+    const std::size_t n = static_cast<std::size_t>(last - first);
+    reserve(size_ + n);
+    if (n > 0) std::memcpy(data() + size_, first, n * sizeof(T));
+    size_ += n;
+  }
+  void push_back(const T& value) { append(&value, &value + 1); }
+  void pop_back() noexcept { --size_; }
+
+  /// Keeps the first `n` (<= size()) elements; the memory stays.
+  void shrink(std::size_t n) noexcept { size_ = (std::min)(n, size_); }
+  void clear() noexcept { size_ = 0; }
+
+ private:
+  static std::size_t page_size() noexcept {
+    static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    return size;
+  }
+  static std::size_t round_to_pages(std::size_t bytes) noexcept {
+    const std::size_t page = page_size();
+    return (bytes + page - 1) / page * page;
+  }
+  void release() noexcept {
+    if (base_ != nullptr) ::munmap(base_, bytes_);
+    base_ = nullptr;
+    bytes_ = 0;
+    size_ = 0;
+  }
+
+  void* base_ = nullptr;
+  std::size_t bytes_ = 0;  // the whole mapping: capacity() elements
+  std::size_t size_ = 0;
+};
 
 }  // namespace detail
 }  // namespace v0
@@ -1957,6 +2102,7 @@ inline constexpr bool checked = sizeof(Requirements) > 0;
 }  // namespace v0
 }  // namespace vecstore
 
+// #include <vecstore/detail/page_array.hpp>
 // #include <vecstore/types.hpp>
 
 namespace vecstore {
@@ -2199,6 +2345,57 @@ struct is_persistent_index
 
 template <class I>
 inline constexpr bool is_persistent_index_v = is_persistent_index<I>::value;
+
+}  // namespace detail
+
+/// @}
+
+/// @name Mappable index (optional extension of IndexPolicy)
+///
+/// An index whose whole content is a few flat arrays can be opened from the
+/// store's vectors file (store_options::vectors_file_min_bytes) instead of
+/// being rebuilt from every embedding: the store writes what the index
+/// returns below and later hands the same arrays back, mapped from the file.
+/// The store uses the extension only when all of these exist as written;
+/// `flat_index` has them, `ivf_index` does not.
+///
+///  - `row_view rows() const`
+///      Every vector as stored, one row per key, `stride == dim()`.
+///  - `const detail::page_array<std::int64_t>& keys() const`
+///      The key of each row, in row order.
+///  - `const detail::page_array<float>& squared_norms() const`
+///      Whatever per-row float the index keeps (`flat_index`: ||x||^2 for
+///      l2, nothing otherwise); the store saves and restores it unread.
+///  - `void adopt(detail::page_array<float> rows, detail::page_array<std::int64_t> keys,
+///                detail::page_array<float> squared_norms)`
+///      Replaces the content with arrays as the three above returned them.
+///      The arrays may be copy-on-write views of a file: writing into them
+///      is fine, truncating the file is not the index's concern.
+/// @{
+
+namespace detail {
+
+template <class I>
+using index_adopt_t = decltype(std::declval<I&>().adopt(std::declval<page_array<float>>(),
+                                                        std::declval<page_array<std::int64_t>>(),
+                                                        std::declval<page_array<float>>()));
+template <class I>
+using index_keys_t = decltype(std::declval<const I&>().keys());
+template <class I>
+using index_squared_norms_t = decltype(std::declval<const I&>().squared_norms());
+template <class I>
+using index_rows_t = decltype(std::declval<const I&>().rows());
+
+/// True when `I` offers the mappable extension (above) with these exact signatures.
+template <class I>
+struct is_mappable_index
+    : std::bool_constant<is_detected_exact_v<void, index_adopt_t, I> &&
+                         is_detected_exact_v<const page_array<std::int64_t>&, index_keys_t, I> &&
+                         is_detected_exact_v<const page_array<float>&, index_squared_norms_t, I> &&
+                         is_detected_v<index_rows_t, I>> {};
+
+template <class I>
+inline constexpr bool is_mappable_index_v = is_mappable_index<I>::value;
 
 }  // namespace detail
 
@@ -3080,9 +3277,11 @@ inline namespace v0 {
 /// through the kernel, so results are exact and cost O(N * dim) per query at
 /// memory bandwidth.
 ///
-/// Storage: one row-major `std::vector<float>` of `size() * dim()` floats,
-/// row -> key in a vector and key -> row in a hash map; `erase` moves the
-/// last row into the hole, so rows stay contiguous and removal is O(dim).
+/// Storage: one row-major array of `size() * dim()` floats, row -> key in an
+/// array and key -> row in a hash map; `erase` moves the last row into the
+/// hole, so rows stay contiguous and removal is O(dim). The arrays are
+/// `detail::page_array`s, so that `adopt` can take them mapped from a
+/// store's vectors file; the hash map is then built on first use, not at open.
 /// Cosine vectors are normalized when inserted, so a cosine search is a
 /// plain dot product; l2 keeps ||x||^2 per row so that the scan is one
 /// product as well.
@@ -3120,8 +3319,27 @@ class flat_index {
   void reserve(std::size_t n) {
     data_.reserve(n * dim_);
     keys_.reserve(n);
-    rows_.reserve(n);
+    key_rows().reserve(n);
     if (space_ == metric::l2) sq_norms_.reserve(n);
+  }
+
+  /// Takes over an index's whole content as `rows()`, `keys()` and
+  /// `squared_norms()` returned it (as the store's vectors file holds them), without
+  /// copying: `rows` holds `keys.size()` rows of `dim()` floats, `sq_norms`
+  /// one float per row for l2 and nothing otherwise, and the keys are
+  /// distinct. Throws `vecstore::invalid_argument`, unchanged, when the sizes
+  /// do not fit.
+  void adopt(detail::page_array<float> rows, detail::page_array<std::int64_t> keys,
+             detail::page_array<float> sq_norms) {
+    const std::size_t n = keys.size();
+    if (rows.size() != n * dim_ || sq_norms.size() != (space_ == metric::l2 ? n : 0)) {
+      detail::throw_error<invalid_argument>("cannot adopt rows", {}, "the arrays' sizes do not fit this index",
+                                            "Pass arrays taken from an index of the same dim and metric");
+    }
+    data_ = std::move(rows);
+    keys_ = std::move(keys);
+    sq_norms_ = std::move(sq_norms);
+    rows_.reset();
   }
 
   /// Inserts `key`, or replaces its vector. Strong guarantee: when an
@@ -3135,8 +3353,9 @@ class flat_index {
       vector = own_copy.data();
     }
 
-    const auto found = rows_.find(key);
-    if (found != rows_.end()) {
+    auto& row_of = key_rows();
+    const auto found = row_of.find(key);
+    if (found != row_of.end()) {
       store_row(found->second, vector);
       return;
     }
@@ -3144,43 +3363,42 @@ class flat_index {
     // with nothing else changed), then append without reallocating.
     grow_for_one_more();
     const std::size_t row = keys_.size();
-    rows_.emplace(key, row);
+    row_of.emplace(key, row);
     keys_.push_back(key);
     // Appended straight from `vector`: resizing first would zero the row
     // only to overwrite it (a third of the time to load a large store).
-    data_.insert(data_.end(), vector, vector + dim_);
+    data_.append(vector, vector + dim_);
     if (space_ == metric::l2) sq_norms_.push_back(0.0f);
     finish_row(row);
   }
 
   /// Removes `key` by moving the last row into its place; false when absent.
   bool erase(std::int64_t key) {
-    const auto found = rows_.find(key);
-    if (found == rows_.end()) return false;
+    auto& row_of = key_rows();
+    const auto found = row_of.find(key);
+    if (found == row_of.end()) return false;
     const std::size_t row = found->second;
     const std::size_t last = keys_.size() - 1;
     if (row != last) {
-      std::copy(data_.begin() + static_cast<std::ptrdiff_t>(last * dim_),
-                data_.begin() + static_cast<std::ptrdiff_t>((last + 1) * dim_),
-                data_.begin() + static_cast<std::ptrdiff_t>(row * dim_));
+      std::copy(data_.begin() + last * dim_, data_.begin() + (last + 1) * dim_, data_.begin() + row * dim_);
       keys_[row] = keys_[last];
-      rows_.find(keys_[row])->second = row;
+      row_of.find(keys_[row])->second = row;
       if (space_ == metric::l2) sq_norms_[row] = sq_norms_[last];
     }
-    rows_.erase(found);
+    row_of.erase(found);
     keys_.pop_back();
-    data_.resize(last * dim_);
+    data_.shrink(last * dim_);
     if (space_ == metric::l2) sq_norms_.pop_back();
     return true;
   }
 
-  bool contains(std::int64_t key) const { return rows_.find(key) != rows_.end(); }
+  bool contains(std::int64_t key) const { return key_rows().count(key) != 0; }
 
   /// Removes every key; keeps the memory, since a cleared index is usually refilled.
   void clear() noexcept {
     data_.clear();
     keys_.clear();
-    rows_.clear();
+    rows_.reset();
     sq_norms_.clear();
   }
 
@@ -3195,9 +3413,10 @@ class flat_index {
     } else {
       std::vector<std::size_t> allowed_rows;
       allowed_rows.reserve((std::min)(allowed->size(), keys_.size()));
+      const auto& row_of = key_rows();
       for (std::int64_t key : *allowed) {
-        const auto it = rows_.find(key);
-        if (it != rows_.end()) allowed_rows.push_back(it->second);
+        const auto it = row_of.find(key);
+        if (it != row_of.end()) allowed_rows.push_back(it->second);
       }
       found = detail::search(src, queries, nq, k, std::move(allowed_rows), threads());
     }
@@ -3214,7 +3433,10 @@ class flat_index {
   row_view rows() const noexcept { return row_view{data_.data(), keys_.size(), dim_, dim_}; }
 
   /// The key of each row of `rows()`, in row order.
-  const std::vector<std::int64_t>& keys() const noexcept { return keys_; }
+  const detail::page_array<std::int64_t>& keys() const noexcept { return keys_; }
+
+  /// ||x||^2 of each row of `rows()` for l2 (what the scan adds); empty otherwise.
+  const detail::page_array<float>& squared_norms() const noexcept { return sq_norms_; }
 
  private:
   bool aliases_storage(const float* p) const noexcept {
@@ -3258,13 +3480,54 @@ class flat_index {
     }
   }
 
+  using key_to_row = std::unordered_map<std::int64_t, std::size_t>;
+
+  /// key -> row, built from `keys_` by the first call that needs it after
+  /// `adopt`: a million-row map would cost more than mapping the rows, and
+  /// an index that is only searched never needs it. Const callers (searches)
+  /// may race to build it, hence the mutex; the store serializes the rest.
+  class lazy_rows {
+   public:
+    lazy_rows() = default;
+    lazy_rows(lazy_rows&& o) noexcept : map_(std::move(o.map_)), built_(o.built_.load()) {}
+    lazy_rows& operator=(lazy_rows&& o) noexcept {
+      map_ = std::move(o.map_);
+      built_ = o.built_.load();
+      return *this;
+    }
+    /// Forgets the map; the next get() builds it from the keys then present.
+    void reset() noexcept {
+      map_.clear();
+      built_ = false;
+    }
+    key_to_row& get(const detail::page_array<std::int64_t>& keys) {
+      if (!built_.load(std::memory_order_acquire)) {
+        std::lock_guard<std::mutex> guard(mutex_);
+        if (!built_.load(std::memory_order_relaxed)) {
+          map_.reserve(keys.size());
+          for (std::size_t row = 0; row < keys.size(); ++row) map_.emplace(keys[row], row);
+          built_.store(true, std::memory_order_release);
+        }
+      }
+      return map_;
+    }
+
+   private:
+    key_to_row map_;
+    std::atomic<bool> built_{true};  // an empty index has its (empty) map
+    std::mutex mutex_;
+  };
+
+  key_to_row& key_rows() { return rows_.get(keys_); }
+  const key_to_row& key_rows() const { return rows_.get(keys_); }
+
   std::size_t dim_;
   metric space_;
-  std::vector<float> data_;                           // size() rows of dim_ floats, row-major
-  std::vector<std::int64_t> keys_;                    // row -> key
-  std::unordered_map<std::int64_t, std::size_t> rows_;  // key -> row
-  std::vector<float> sq_norms_;                       // row -> ||x||^2; l2 only
-  std::size_t threads_ = 0;                           // 0: vecstore::search_threads()
+  detail::page_array<float> data_;         // size() rows of dim_ floats, row-major
+  detail::page_array<std::int64_t> keys_;  // row -> key
+  mutable lazy_rows rows_;                 // key -> row
+  detail::page_array<float> sq_norms_;     // row -> ||x||^2; l2 only
+  std::size_t threads_ = 0;                // 0: vecstore::search_threads()
 };
 
 }  // namespace v0
@@ -4940,6 +5203,19 @@ struct store_options {
   /// delta; past twice this many the oldest are dropped, and a process that
   /// had not caught up with them rebuilds its indexes from the file instead.
   std::size_t tombstones_to_keep = 10000;
+
+  /// A store whose indexes hold at least this many bytes of vectors keeps
+  /// them also in "<store>.vectors", a file derived from the store that
+  /// opening maps instead of reading every embedding from SQLite: every
+  /// process of the store shares one copy of those pages, and opening a
+  /// large store takes about as long as reading that file once. The file is
+  /// written at an open that had to read SQLite (or found the file well
+  /// behind), checked against the store at every open, and ignored when it
+  /// does not match. Index policies without `adopt` (ivf_index) never use it.
+  /// `no_vectors_file` turns it off: nothing is written, and an existing
+  /// file is not read.
+  std::size_t vectors_file_min_bytes = std::size_t{64} << 20;
+  static constexpr std::size_t no_vectors_file = static_cast<std::size_t>(-1);
 };
 
 struct collection_options {
@@ -5528,7 +5804,7 @@ inline constexpr const char* version_string = "0.1.0";
 
 /// Version of the on-disk schema this library writes (`PRAGMA user_version`).
 /// Stores with a lower version are migrated forward; a higher one is refused.
-inline constexpr int schema_version = 2;
+inline constexpr int schema_version = 3;
 
 /// `PRAGMA application_id` of every vecstore file: "VECS" in ASCII. A file with
 /// another id is not a vecstore store, whatever its tables look like.
@@ -5604,10 +5880,27 @@ CREATE TABLE index_assignments (
 ) STRICT;
 )sql";
 
+/// Schema version 3: a random token per write transaction (the newest
+/// seq_tokens_kept of them), so that "the store as of transaction seq" names
+/// one content even across a file restored from an older copy and written
+/// again, where the seq numbers repeat. The vectors file records the seq and
+/// token it was written at (storage/vectors_file.hpp).
+inline constexpr const char* migration_v2_to_v3 = R"sql(
+CREATE TABLE seq_tokens (
+  seq INTEGER PRIMARY KEY,
+  token INTEGER NOT NULL
+) STRICT;
+INSERT INTO seq_tokens (seq, token) SELECT value, random() FROM store_meta WHERE key = 'seq';
+)sql";
+
+/// How many of the newest write transactions keep their token: a vectors
+/// file older than that is not used.
+inline constexpr std::int64_t seq_tokens_kept = 1000;
+
 /// migrations[i] takes a store from version i + 1 to i + 2. A new store is
 /// created at version 1 and runs every step too, so a created and a migrated
 /// store have the same sqlite_master, byte for byte.
-inline constexpr const char* migrations[] = {migration_v1_to_v2};
+inline constexpr const char* migrations[] = {migration_v1_to_v2, migration_v2_to_v3};
 static_assert(sizeof(migrations) / sizeof(migrations[0]) + 1 == schema_version,
               "vecstore: every schema version above 1 needs its migration step");
 
@@ -7310,6 +7603,7 @@ struct strict_recovery {
 // basic_store, the policy-composed store, and basic_collection, the handle
 // through which records are written, read and searched.
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -7328,9 +7622,131 @@ struct strict_recovery {
 #include <utility>
 #include <vector>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 // #include <vecstore/detail/detect.hpp>
+// #include <vecstore/detail/id_table.hpp>
+// SPDX-License-Identifier: MIT
+// id_table: row id -> record id of one collection, partly mapped from the vectors file.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+// #include <vecstore/detail/page_array.hpp>
+// #include <vecstore/errors.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// Row id -> record id of one collection: what turns a search hit into the
+/// id the caller stored.
+///
+/// Two parts. The base comes from the vectors file (storage/vectors_file.hpp): row ids in ascending order and
+/// their ids packed end to end, mapped from the file rather than copied into
+/// a million strings. Ids assigned since live in a hash map. Row ids are never
+/// reused and a record keeps its row id for life, so the base needs no
+/// deletes: an erased row's entry stays, and is never asked for, because hits
+/// only name rows the index still holds.
+class id_table {
+ public:
+  void reserve(std::size_t n) { added_.reserve(n); }
+
+  void assign(std::int64_t rid, std::string_view id) {
+    if (find_in_base(rid)) return;  // the same record, hence the same id
+    added_[rid].assign(id);
+  }
+
+  void erase(std::int64_t rid) { added_.erase(rid); }
+
+  std::optional<std::string_view> find(std::int64_t rid) const {
+    if (const auto it = added_.find(rid); it != added_.end()) return std::string_view(it->second);
+    return find_in_base(rid);
+  }
+
+  /// Replaces everything with a base: `rids` ascending, `ends[i]` the end of
+  /// id i in `chars` (its start is the previous end, or 0). Throws
+  /// `vecstore::invalid_argument`, unchanged, when they do not fit together.
+  void adopt(page_array<std::int64_t> rids, page_array<std::uint64_t> ends, page_array<char> chars) {
+    bool fits = rids.size() == ends.size() && (ends.empty() ? chars.empty() : ends[ends.size() - 1] == chars.size());
+    for (std::size_t i = 1; fits && i < rids.size(); ++i) fits = rids[i - 1] < rids[i] && ends[i - 1] <= ends[i];
+    if (!fits) {
+      throw_error<invalid_argument>("cannot adopt record ids", {}, "the row ids are not ascending or the ids overrun",
+                                    "Pass arrays written from an id_table");
+    }
+    rids_ = std::move(rids);
+    ends_ = std::move(ends);
+    chars_ = std::move(chars);
+    added_.clear();
+  }
+
+ private:
+  std::optional<std::string_view> find_in_base(std::int64_t rid) const {
+    const auto it = std::lower_bound(rids_.begin(), rids_.end(), rid);
+    if (it == rids_.end() || *it != rid) return std::nullopt;
+    const std::size_t i = static_cast<std::size_t>(it - rids_.begin());
+    const std::size_t begin = i == 0 ? 0 : ends_[i - 1];
+    return std::string_view(chars_.data() + begin, ends_[i] - begin);
+  }
+
+  page_array<std::int64_t> rids_;
+  page_array<std::uint64_t> ends_;
+  page_array<char> chars_;
+  std::unordered_map<std::int64_t, std::string> added_;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/detail/joining_thread.hpp>
+// SPDX-License-Identifier: MIT
+// joining_thread: one background thread that is always joined, never left running.
+
+#include <thread>
+#include <utility>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// At most one thread at a time: start() joins the previous one first, and
+/// the destructor joins the last, so an owner that throws or is destroyed
+/// never leaves a thread behind that reads it (std::thread would terminate
+/// the process instead). Not synchronized: its owner calls it under a lock.
+class joining_thread {
+ public:
+  joining_thread() = default;
+  joining_thread(const joining_thread&) = delete;
+  joining_thread& operator=(const joining_thread&) = delete;
+  ~joining_thread() { join(); }
+
+  template <class Fn>
+  void start(Fn&& fn) {
+    join();
+    thread_ = std::thread(std::forward<Fn>(fn));
+  }
+
+  /// Waits for the thread, if one runs.
+  void join() noexcept {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::thread thread_;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
 // #include <vecstore/detail/load_pipeline.hpp>
 // SPDX-License-Identifier: MIT
 // Loading a store on two threads: one steps SQLite and verifies checksums,
@@ -7366,6 +7782,7 @@ struct strict_recovery {
 // #include <vecstore/detail/checksum.hpp>
 // #include <vecstore/errors.hpp>
 // #include <vecstore/filter.hpp>
+// #include <vecstore/storage/schema.hpp>
 // #include <vecstore/storage/sqlite.hpp>
 // #include <vecstore/types.hpp>
 
@@ -7431,10 +7848,32 @@ class record_tables {
   std::int64_t current_seq() { return meta_int("seq"); }
   std::int64_t compacted_seq() { return meta_int("compacted_seq"); }
 
-  /// The sequence number of the transaction being written.
+  /// The sequence number of the transaction being written. It also gets a
+  /// random token (see seq_tokens in schema.hpp), and tokens more than
+  /// seq_tokens_kept transactions old are dropped.
   std::int64_t next_seq() {
-    auto st = c_.statement("UPDATE store_meta SET value = value + 1 WHERE key = 'seq' RETURNING value");
-    st->executeStep();
+    std::int64_t seq = 0;
+    {
+      auto st = c_.statement("UPDATE store_meta SET value = value + 1 WHERE key = 'seq' RETURNING value");
+      st->executeStep();
+      seq = st->getColumn(0).getInt64();
+    }
+    {
+      auto st = c_.statement("INSERT OR REPLACE INTO seq_tokens (seq, token) VALUES (?, random())");
+      st->bind(1, seq);
+      st->exec();
+    }
+    auto st = c_.statement("DELETE FROM seq_tokens WHERE seq <= ?");
+    st->bind(1, seq - seq_tokens_kept);
+    st->exec();
+    return seq;
+  }
+
+  /// The token of transaction `seq`, if it is still kept.
+  std::optional<std::int64_t> seq_token(std::int64_t seq) {
+    auto st = c_.statement("SELECT token FROM seq_tokens WHERE seq = ?");
+    st->bind(1, seq);
+    if (!st->executeStep()) return std::nullopt;
     return st->getColumn(0).getInt64();
   }
 
@@ -8399,6 +8838,241 @@ class registry {
 // #include <vecstore/storage/records.hpp>
 // #include <vecstore/storage/schema.hpp>
 // #include <vecstore/storage/sqlite.hpp>
+// #include <vecstore/storage/vectors_file.hpp>
+// SPDX-License-Identifier: MIT
+// "<store>.vectors": the indexes' arrays as a file, which opening maps instead of reading every embedding from SQLite.
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <new>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+// #include <vecstore/detail/checksum.hpp>
+// #include <vecstore/detail/page_array.hpp>
+// #include <vecstore/detail/quarantine.hpp>
+// #include <vecstore/index/kernel.hpp>
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+// The file is derived data: SQLite stays the truth, and a vectors file that is
+// missing, damaged, foreign or too old is simply not used. Layout, every
+// number a little-endian 64-bit word:
+//
+//   header: magic, format, seq, token, collection count, file size; then per
+//           collection: id, dim, metric, rows, and six arrays as (offset,
+//           count, checksum): rows, keys, squared norms (l2 only), and the
+//           record ids as row ids (ascending), id ends, id bytes; last, the
+//           XXH64 of every word before it.
+//   arrays: each at a multiple of vectors_file_align, so that it can be mapped
+//           on its own (page_array::map), and the file padded to one more.
+//
+// "seq" and "token" name the store's content the file was written from
+// (schema.hpp, seq_tokens). An array's checksum is the XXH64 of the XXH64s
+// of its vectors_file_chunk-byte chunks, so that verifying runs on every thread.
+// Written to a temporary file and renamed into place, never changed in place:
+// a process mapping the old file keeps reading the old file.
+
+inline constexpr std::uint64_t vectors_file_magic = 0x315350414E534356ULL;  // "VCSNAPS1"
+inline constexpr std::uint64_t vectors_file_format = 1;
+inline constexpr std::uint64_t vectors_file_align = std::uint64_t{1} << 16;  // the largest page size Linux uses
+inline constexpr std::size_t vectors_file_chunk = std::size_t{8} << 20;
+inline constexpr std::size_t vectors_file_arrays = 6;
+inline constexpr std::size_t vectors_file_words_per_collection = 4 + 3 * vectors_file_arrays;
+inline constexpr std::uint64_t vectors_file_max_collections = 1u << 20;  // a sanity bound on a damaged header
+
+/// One collection of a vectors file: what flat_index::adopt and id_table::adopt take.
+struct vectors_file_collection {
+  std::int64_t collection_id = 0;
+  std::size_t dim = 0;
+  metric space = metric::cosine;
+  page_array<float> rows;
+  page_array<std::int64_t> keys;
+  page_array<float> sq_norms;
+  page_array<std::int64_t> id_rids;
+  page_array<std::uint64_t> id_ends;
+  page_array<char> id_chars;
+};
+
+struct vectors_file {
+  std::int64_t seq = 0;
+  std::int64_t token = 0;
+  std::vector<vectors_file_collection> collections;
+};
+
+/// What write_vectors_file reads of one collection; the arrays are borrowed.
+struct vectors_file_source {
+  std::int64_t collection_id = 0;
+  metric space = metric::cosine;
+  row_view rows;                 // rows.rows rows of rows.dim floats, stride == dim
+  const std::int64_t* keys;      // rows.rows keys
+  const float* sq_norms;         // rows.rows floats for l2, else null
+  std::vector<std::int64_t> id_rids;  // ascending
+  std::vector<std::uint64_t> id_ends;
+  std::string id_chars;
+};
+
+/// The checksum of an array as the header holds it (see above).
+inline std::uint64_t vectors_file_checksum(const void* data, std::size_t bytes) {
+  const std::size_t chunks = (bytes + vectors_file_chunk - 1) / vectors_file_chunk;
+  std::vector<std::uint64_t> sums(chunks);
+  const auto* p = static_cast<const unsigned char*>(data);
+  const std::size_t tasks = (std::min)(chunks, search_threads());
+  parallel_run(tasks, [&](std::size_t task) {
+    for (std::size_t c = task; c < chunks; c += tasks) {
+      sums[c] = xxh64(p + c * vectors_file_chunk, (std::min)(vectors_file_chunk, bytes - c * vectors_file_chunk));
+    }
+  });
+  return xxh64(sums.data(), sums.size() * sizeof(std::uint64_t));
+}
+
+/// Writes the vectors file of `sources` at (`seq`, `token`) to `file`, through a
+/// temporary file beside it and a rename. Returns false (and leaves nothing
+/// behind) when the folder refuses it: the file is an optimization, never
+/// a reason for a write or an open to fail. No fsync: after a crash the file
+/// is either whole or fails its checksums and is ignored.
+inline bool write_vectors_file(const std::filesystem::path& file, std::int64_t seq, std::int64_t token,
+                           const std::vector<vectors_file_source>& sources, int mode) {
+  struct array {
+    const void* data;
+    std::uint64_t count, bytes;
+  };
+  std::vector<std::uint64_t> header{vectors_file_magic, vectors_file_format, static_cast<std::uint64_t>(seq),
+                                    static_cast<std::uint64_t>(token), sources.size(), 0};
+  const std::uint64_t header_bytes = (header.size() + sources.size() * vectors_file_words_per_collection + 1) * 8;
+  std::uint64_t at = (header_bytes + vectors_file_align - 1) / vectors_file_align * vectors_file_align;
+  std::vector<std::pair<std::uint64_t, array>> placed;
+  for (const vectors_file_source& s : sources) {
+    const std::size_t n = s.rows.rows;
+    const array arrays[vectors_file_arrays] = {
+        {s.rows.data, n * s.rows.dim, n * s.rows.dim * sizeof(float)},
+        {s.keys, n, n * sizeof(std::int64_t)},
+        {s.sq_norms, s.sq_norms ? n : 0, s.sq_norms ? n * sizeof(float) : 0},
+        {s.id_rids.data(), s.id_rids.size(), s.id_rids.size() * sizeof(std::int64_t)},
+        {s.id_ends.data(), s.id_ends.size(), s.id_ends.size() * sizeof(std::uint64_t)},
+        {s.id_chars.data(), s.id_chars.size(), s.id_chars.size()}};
+    header.insert(header.end(), {static_cast<std::uint64_t>(s.collection_id), s.rows.dim,
+                                 static_cast<std::uint64_t>(s.space), n});
+    for (const array& a : arrays) {
+      header.insert(header.end(), {at, a.count, vectors_file_checksum(a.data, a.bytes)});
+      placed.emplace_back(at, a);
+      at += (a.bytes + vectors_file_align - 1) / vectors_file_align * vectors_file_align;
+    }
+  }
+  const std::uint64_t file_bytes = at + vectors_file_align;  // padding: every mapped page lies inside the file
+  header[5] = file_bytes;
+  header.push_back(xxh64(header.data(), header.size() * 8));
+
+  const std::filesystem::path tmp = temporary_name(file.parent_path(), file.filename().string());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  const auto put = [&](const void* data, std::uint64_t bytes, std::uint64_t offset) {
+    const auto* p = static_cast<const char*>(data);
+    while (bytes > 0) {
+      const ssize_t n = ::pwrite(fd, p, (std::min)(bytes, std::uint64_t{1} << 30), static_cast<off_t>(offset));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      p += n;
+      offset += static_cast<std::uint64_t>(n);
+      bytes -= static_cast<std::uint64_t>(n);
+    }
+    return true;
+  };
+  bool ok = ::fchmod(fd, static_cast<mode_t>(mode & 0666)) == 0 && put(header.data(), header_bytes, 0);
+  for (const auto& [offset, a] : placed) ok = ok && put(a.data, a.bytes, offset);
+  ok = ok && ::ftruncate(fd, static_cast<off_t>(file_bytes)) == 0;
+  ok = ::close(fd) == 0 && ok;
+  ok = ok && ::rename(tmp.c_str(), file.c_str()) == 0;
+  if (!ok) ::unlink(tmp.c_str());
+  return ok;
+}
+
+/// The vectors file `file`, mapped and every checksum verified; nullopt when
+/// there is none or it is damaged, truncated or not one.
+inline std::optional<vectors_file> read_vectors_file(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct closer {
+    int fd;
+    ~closer() { ::close(fd); }
+  } close_at_exit{fd};  // the mappings outlive the descriptor
+
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  const auto file_bytes = static_cast<std::uint64_t>(st.st_size);
+  const auto read_words = [&](std::size_t count) {
+    std::vector<std::uint64_t> words(count);
+    const std::size_t bytes = count * 8;
+    if (bytes > file_bytes || ::pread(fd, words.data(), bytes, 0) != static_cast<ssize_t>(bytes)) words.clear();
+    return words;
+  };
+  std::vector<std::uint64_t> h = read_words(6);
+  if (h.empty() || h[0] != vectors_file_magic || h[1] != vectors_file_format || h[4] > vectors_file_max_collections ||
+      h[5] != file_bytes)
+    return std::nullopt;
+  const std::size_t collections = static_cast<std::size_t>(h[4]);
+  h = read_words(6 + collections * vectors_file_words_per_collection + 1);
+  if (h.empty() || xxh64(h.data(), (h.size() - 1) * 8) != h.back()) return std::nullopt;
+
+  vectors_file out;
+  out.seq = static_cast<std::int64_t>(h[2]);
+  out.token = static_cast<std::int64_t>(h[3]);
+  try {
+    for (std::size_t c = 0; c < collections; ++c) {
+      const std::uint64_t* w = h.data() + 6 + c * vectors_file_words_per_collection;
+      vectors_file_collection sc;
+      sc.collection_id = static_cast<std::int64_t>(w[0]);
+      sc.dim = static_cast<std::size_t>(w[1]);
+      if (w[2] > static_cast<std::uint64_t>(metric::inner_product)) return std::nullopt;
+      sc.space = static_cast<metric>(w[2]);
+      const std::uint64_t n = w[3];
+      const std::uint64_t* a = w + 4;  // (offset, count, checksum) per array
+      const std::uint64_t sizes[vectors_file_arrays] = {sizeof(float), 8, sizeof(float), 8, 8, 1};
+      const bool counts_fit = sc.dim > 0 && sc.dim <= limits::max_dim && a[1] == n * sc.dim && a[4] == n &&
+                              a[7] == (sc.space == metric::l2 ? n : 0) && a[10] == n && a[13] == n;
+      if (!counts_fit) return std::nullopt;
+      for (std::size_t i = 0; i < vectors_file_arrays; ++i) {
+        const std::uint64_t offset = a[3 * i], count = a[3 * i + 1];
+        if (offset % vectors_file_align != 0 || offset > file_bytes || count > file_bytes / sizes[i] ||
+            offset + count * sizes[i] + vectors_file_align > file_bytes)
+          return std::nullopt;
+      }
+      // Verified through the mapping the index keeps: the pages it touches
+      // are then the ones the searches read.
+      const auto map = [&](auto& into, std::size_t i, std::size_t room) {
+        into = std::remove_reference_t<decltype(into)>::map(fd, a[3 * i], a[3 * i + 1], room);
+        return vectors_file_checksum(into.data(), into.size() * sizes[i]) == a[3 * i + 2];
+      };
+      // Rows, keys and norms get room to double in place (page_array).
+      if (!(map(sc.rows, 0, 2 * a[1]) && map(sc.keys, 1, 2 * a[4]) && map(sc.sq_norms, 2, 2 * a[7]) &&
+            map(sc.id_rids, 3, a[10]) && map(sc.id_ends, 4, a[13]) && map(sc.id_chars, 5, a[16])))
+        return std::nullopt;
+      out.collections.push_back(std::move(sc));
+    }
+  } catch (const std::bad_alloc&) {
+    return std::nullopt;  // address space or the mapping refused: read SQLite instead
+  }
+  return out;
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
 // #include <vecstore/types.hpp>
 
 namespace vecstore {
@@ -8502,6 +9176,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// An index that shares derived state (a quantizer) through SQLite; see
   /// the persistent-index extension in index/requirements.hpp.
   static constexpr bool persistent_index = detail::is_persistent_index_v<IndexPolicy>;
+  static constexpr bool mappable_index = detail::is_mappable_index_v<IndexPolicy>;
 
  public:
   using lock_policy = LockPolicy;
@@ -8697,7 +9372,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   struct collection_state {
     detail::collection_row row;
     IndexPolicy index;
-    std::unordered_map<std::int64_t, std::string> ids;  // row id -> record id, for hits
+    detail::id_table ids;  // row id -> record id, for hits
 
     explicit collection_state(detail::collection_row r) : row(std::move(r)), index(row.dim, row.space) {}
   };
@@ -8868,6 +9543,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   }
 
   void close_connection_locked() noexcept {
+    finish_vectors_writer();
     reconnect_after_fork_ = false;
     disconnect_locked();
     open_lock_.release();
@@ -8932,6 +9608,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   void before_fork() noexcept override {
     write_mutex_.lock();
     db_mutex_.lock();
+    finish_vectors_writer();  // a thread the child would not have
     state_mutex_.lock();
     if (conn_ && owner_pid_ == ::getpid()) {
       conn_->clear_cache();
@@ -9026,14 +9703,16 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     });
   }
 
-  /// Brings the indexes to the snapshot `t` reads from; call inside read_snapshot.
-  void catch_up(detail::record_tables& t) {
+  /// Brings the indexes to the snapshot `t` reads from; call inside
+  /// read_snapshot. Returns how many changes it applied (0 after a reload).
+  std::size_t catch_up(detail::record_tables& t) {
     const std::int64_t seq = t.current_seq();
-    if (seq == seen_seq_) return;
+    if (seq == seen_seq_) return 0;
     if (t.compacted_seq() > seen_seq_) {
       load_all(t);
-      return;
+      return 0;
     }
+    std::size_t applied = 0;
     std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
     sync_collections(t.collections());
     // A collection whose index state another writer replaced (retrained) is
@@ -9043,12 +9722,14 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       for (const auto id : t.index_states_since(seen_seq_)) reload.insert(id);
     }
     t.for_each_tombstone_since(seen_seq_, [&](std::int64_t collection_id, std::int64_t rid) {
+      ++applied;
       auto it = collections_.find(collection_id);
       if (it == collections_.end()) return;
       it->second.index.erase(rid);
       it->second.ids.erase(rid);
     });
     t.for_each_change_since(seen_seq_, [&](const detail::embedding_row& row) {
+      ++applied;
       if (!reload.count(row.collection_id)) apply_row(row);
     });
     for (const auto id : reload) {
@@ -9059,6 +9740,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       t.for_each_embedding_of(id, [&](const detail::embedding_row& row) { apply_row(row); });
     }
     seen_seq_ = seq;
+    return applied;
   }
 
   /// Installs a collection's stored index state, for index policies that share one.
@@ -9073,12 +9755,139 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     }
   }
 
+  /// Loads the indexes: from the vectors file when it is usable, else from
+  /// every embedding in SQLite; then rewrites the vectors file if it is
+  /// missing or well behind (see store_options::vectors_file_min_bytes).
   void rebuild_locked() {
+    std::optional<std::int64_t> token;
+    bool rewrite = false;
     read_snapshot("cannot load the store", [&](detail::record_tables& t) {
-      load_all(t);
+      const std::optional<mapped_load> mapped = load_from_vectors_file(t);
+      if (!mapped) load_all(t);
+      token = t.seq_token(seen_seq_);
+      // Catching up reads each change from SQLite again at every open, and a
+      // vectors file older than the kept tokens is no longer usable at all.
+      rewrite = !mapped || mapped->seq + detail::seq_tokens_kept / 2 < seen_seq_ ||
+                mapped->changes > indexed_rows() / 8;
       return true;
     });
     loaded_from_ = conn_->identity();
+    if (rewrite && token) start_vectors_writer_locked(*token);
+  }
+
+  std::filesystem::path vectors_file_path() const { return side_file(options_.path, ".vectors"); }
+
+  bool vectors_file_enabled() const noexcept {
+    return mappable_index && options_.vectors_file_min_bytes != store_options::no_vectors_file;
+  }
+
+  struct mapped_load {
+    std::int64_t seq;     // the vectors file's
+    std::size_t changes;  // applied from SQLite since
+  };
+
+  /// Maps the vectors file into the indexes and applies the changes made
+  /// since it was written. nullopt when there is none or it does not
+  /// describe this store (damaged, foreign, from a restored older copy
+  /// written again since, or older than the changes SQLite still keeps):
+  /// the caller loads from SQLite then.
+  std::optional<mapped_load> load_from_vectors_file(detail::record_tables& t) {
+    if constexpr (mappable_index) {
+      if (!vectors_file_enabled()) return std::nullopt;
+      std::optional<detail::vectors_file> file = detail::read_vectors_file(vectors_file_path());
+      if (!file || file->seq > t.current_seq() || file->seq < t.compacted_seq() ||
+          t.seq_token(file->seq) != file->token)
+        return std::nullopt;
+      {
+        std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+        collections_.clear();
+        sync_collections(t.collections());
+        for (detail::vectors_file_collection& c : file->collections) {
+          // Collections dropped since the file was written are skipped; ids are never reused.
+          auto it = collections_.find(c.collection_id);
+          if (it == collections_.end()) continue;
+          if (it->second.row.dim != c.dim || it->second.row.space != c.space) {
+            collections_.clear();
+            return std::nullopt;
+          }
+          it->second.index.adopt(std::move(c.rows), std::move(c.keys), std::move(c.sq_norms));
+          it->second.ids.adopt(std::move(c.id_rids), std::move(c.id_ends), std::move(c.id_chars));
+        }
+        seen_seq_ = file->seq;
+      }
+      return mapped_load{file->seq, catch_up(t)};
+    } else {
+      (void)t;
+      return std::nullopt;
+    }
+  }
+
+  /// Rows held by every index now.
+  std::size_t indexed_rows() const {
+    std::size_t rows = 0;
+    for (const auto& [id, state] : collections_) rows += state.index.size();
+    return rows;
+  }
+
+  /// Writes the vectors file on a thread of its own, so that an open that
+  /// had to read SQLite does not also wait for its vectors to reach the disk
+  /// (a few seconds per GiB here). Requires db_mutex_.
+  void start_vectors_writer_locked(std::int64_t token) {
+    if constexpr (mappable_index) {
+      if (!vectors_file_enabled()) return;
+      finish_vectors_writer();
+      vectors_writer_.start([this, token, seq = seen_seq_] { write_vectors_file(seq, token); });
+    } else {
+      (void)token;
+    }
+  }
+
+  /// Waits for the vectors file being written, if any: before closing, and
+  /// before fork() (a child would not have the thread).
+  void finish_vectors_writer() noexcept { vectors_writer_.join(); }
+
+  /// Writes the indexes to the vectors file if they still hold the store as
+  /// of `seq` (whose token is `token`) and at least vectors_file_min_bytes of
+  /// vectors. Holds the state shared meanwhile: searches go on, changes to
+  /// the indexes wait. Failing to write is not an error: the next open reads
+  /// SQLite again.
+  void write_vectors_file(std::int64_t seq, std::int64_t token) noexcept {
+    if constexpr (mappable_index) {
+      try {
+        std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
+        if (seen_seq_ != seq) return;  // changed since: `token` names another content
+        std::size_t bytes = 0;
+        for (const auto& [id, state] : collections_) bytes += state.index.size() * state.row.dim * sizeof(float);
+        if (bytes < options_.vectors_file_min_bytes) return;
+        std::vector<detail::vectors_file_source> sources;
+        for (const auto& [id, state] : collections_) {
+          detail::vectors_file_source s;
+          s.collection_id = id;
+          s.space = state.row.space;
+          s.rows = state.index.rows();
+          s.keys = state.index.keys().data();
+          s.sq_norms = state.row.space == metric::l2 ? state.index.squared_norms().data() : nullptr;
+          s.id_rids.assign(state.index.keys().begin(), state.index.keys().end());
+          std::sort(s.id_rids.begin(), s.id_rids.end());
+          s.id_ends.reserve(s.id_rids.size());
+          for (const std::int64_t rid : s.id_rids) {
+            const std::optional<std::string_view> id_of = state.ids.find(rid);
+            if (!id_of) return;  // cannot happen: every key has its id; but never write a wrong one
+            s.id_chars += *id_of;
+            s.id_ends.push_back(s.id_chars.size());
+          }
+          sources.push_back(std::move(s));
+        }
+        struct stat st {};
+        const int mode = ::stat(options_.path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : 0600;
+        detail::write_vectors_file(vectors_file_path(), seq, token, sources, mode);
+      } catch (...) {
+        // Out of memory for the id arrays: no vectors file this time.
+      }
+    } else {
+      (void)seq;
+      (void)token;
+    }
   }
 
   /// Loads every collection and every embedding (each verified against its
@@ -9146,7 +9955,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     } else {
       state.index.upsert(row.rid, row.vector);
     }
-    state.ids[row.rid].assign(row.id);
+    state.ids.assign(row.rid, row.id);
   }
 
   // --- writes ----------------------------------------------------------------
@@ -9224,7 +10033,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       } else {
         state.index.upsert(change.rid, change.r->embedding.data());
       }
-      state.ids[change.rid] = change.r->id;
+      state.ids.assign(change.rid, change.r->id);
     }
     own_changes_.clear();
     seen_seq_ = seq;
@@ -9508,8 +10317,8 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       found = it->second.index.search(packed.data(), queries.size(), o.k, allowed ? &*allowed : nullptr);
       for (std::size_t q = 0; q < found.size(); ++q) {
         for (const auto& n : found[q]) {
-          auto id = it->second.ids.find(n.key);
-          if (id != it->second.ids.end()) out[q].push_back(hit{id->second, n.distance, std::nullopt, {}, {}});
+          if (const auto id = it->second.ids.find(n.key))
+            out[q].push_back(hit{std::string(*id), n.distance, std::nullopt, {}, {}});
         }
       }
     }
@@ -9678,6 +10487,10 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   std::optional<recovery_report> last_recovery_;
   mutable std::shared_mutex state_mutex_;  // collections_ (taken after db_mutex_ when both are held)
   std::map<std::int64_t, collection_state> collections_;
+  // Writes the vectors file after an open (start_vectors_writer_locked).
+  // Last, so that it is joined before the state it reads is destroyed, also
+  // when the constructor throws after starting it.
+  detail::joining_thread vectors_writer_;
 };
 
 }  // namespace v0
