@@ -778,12 +778,16 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
           // Collections dropped since the file was written are skipped; ids are never reused.
           auto it = collections_.find(c.collection_id);
           if (it == collections_.end()) continue;
-          if (it->second.row.dim != c.dim || it->second.row.space != c.space) {
-            collections_.clear();
-            return std::nullopt;
+          if (it->second.row.dim == c.dim && it->second.row.space == c.space) {
+            try {
+              it->second.index.adopt(std::move(c.rows), std::move(c.keys), std::move(c.sq_norms));
+              it->second.ids.adopt(std::move(c.id_rids), std::move(c.id_ends), std::move(c.id_chars));
+              continue;
+            } catch (const invalid_argument&) {
+            }
           }
-          it->second.index.adopt(std::move(c.rows), std::move(c.keys), std::move(c.sq_norms));
-          it->second.ids.adopt(std::move(c.id_rids), std::move(c.id_ends), std::move(c.id_chars));
+          collections_.clear();  // a whole file, but not one this store wrote
+          return std::nullopt;
         }
         seen_seq_ = file->seq;
       }
@@ -808,7 +812,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     if constexpr (mappable_index) {
       if (!vectors_file_enabled()) return;
       finish_vectors_writer();
-      vectors_writer_.start([this, token, seq = seen_seq_] { write_vectors_file(seq, token); });
+      vectors_writer_.start([this, token, seq = seen_seq_] { save_vectors_file(seq, token); });
     } else {
       (void)token;
     }
@@ -823,7 +827,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// vectors. Holds the state shared meanwhile: searches go on, changes to
   /// the indexes wait. Failing to write is not an error: the next open reads
   /// SQLite again.
-  void write_vectors_file(std::int64_t seq, std::int64_t token) noexcept {
+  void save_vectors_file(std::int64_t seq, std::int64_t token) noexcept {
     if constexpr (mappable_index) {
       try {
         std::shared_lock<std::shared_mutex> state_guard(state_mutex_);

@@ -8887,7 +8887,7 @@ namespace detail {
 // Written to a temporary file and renamed into place, never changed in place:
 // a process mapping the old file keeps reading the old file.
 
-inline constexpr std::uint64_t vectors_file_magic = 0x315350414E534356ULL;  // "VCSNAPS1"
+inline constexpr std::uint64_t vectors_file_magic = 0x3153524F54434556ULL;  // "VECTORS1"
 inline constexpr std::uint64_t vectors_file_format = 1;
 inline constexpr std::uint64_t vectors_file_align = std::uint64_t{1} << 16;  // the largest page size Linux uses
 inline constexpr std::size_t vectors_file_chunk = std::size_t{8} << 20;
@@ -8918,10 +8918,10 @@ struct vectors_file {
 struct vectors_file_source {
   std::int64_t collection_id = 0;
   metric space = metric::cosine;
-  row_view rows;                 // rows.rows rows of rows.dim floats, stride == dim
-  const std::int64_t* keys;      // rows.rows keys
-  const float* sq_norms;         // rows.rows floats for l2, else null
-  std::vector<std::int64_t> id_rids;  // ascending
+  row_view rows;                         // rows.rows rows of rows.dim floats, stride == dim
+  const std::int64_t* keys = nullptr;    // rows.rows keys
+  const float* sq_norms = nullptr;       // rows.rows floats for l2, else null
+  std::vector<std::int64_t> id_rids;     // ascending
   std::vector<std::uint64_t> id_ends;
   std::string id_chars;
 };
@@ -9806,12 +9806,16 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
           // Collections dropped since the file was written are skipped; ids are never reused.
           auto it = collections_.find(c.collection_id);
           if (it == collections_.end()) continue;
-          if (it->second.row.dim != c.dim || it->second.row.space != c.space) {
-            collections_.clear();
-            return std::nullopt;
+          if (it->second.row.dim == c.dim && it->second.row.space == c.space) {
+            try {
+              it->second.index.adopt(std::move(c.rows), std::move(c.keys), std::move(c.sq_norms));
+              it->second.ids.adopt(std::move(c.id_rids), std::move(c.id_ends), std::move(c.id_chars));
+              continue;
+            } catch (const invalid_argument&) {
+            }
           }
-          it->second.index.adopt(std::move(c.rows), std::move(c.keys), std::move(c.sq_norms));
-          it->second.ids.adopt(std::move(c.id_rids), std::move(c.id_ends), std::move(c.id_chars));
+          collections_.clear();  // a whole file, but not one this store wrote
+          return std::nullopt;
         }
         seen_seq_ = file->seq;
       }
@@ -9836,7 +9840,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     if constexpr (mappable_index) {
       if (!vectors_file_enabled()) return;
       finish_vectors_writer();
-      vectors_writer_.start([this, token, seq = seen_seq_] { write_vectors_file(seq, token); });
+      vectors_writer_.start([this, token, seq = seen_seq_] { save_vectors_file(seq, token); });
     } else {
       (void)token;
     }
@@ -9851,7 +9855,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// vectors. Holds the state shared meanwhile: searches go on, changes to
   /// the indexes wait. Failing to write is not an error: the next open reads
   /// SQLite again.
-  void write_vectors_file(std::int64_t seq, std::int64_t token) noexcept {
+  void save_vectors_file(std::int64_t seq, std::int64_t token) noexcept {
     if constexpr (mappable_index) {
       try {
         std::shared_lock<std::shared_mutex> state_guard(state_mutex_);

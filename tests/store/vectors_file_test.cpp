@@ -19,6 +19,7 @@
 
 #include <vecstore/detail/id_table.hpp>
 #include <vecstore/detail/page_array.hpp>
+#include <vecstore/storage/vectors_file.hpp>
 
 #include "support/file_bytes.hpp"
 #include "support/process.hpp"
@@ -212,6 +213,25 @@ TEST_CASE("a vectors file that is damaged, cut short or not one is ignored, and 
     REQUIRE(at != std::string::npos);
     bytes[at] = 'R';
     write_bytes(file, bytes);
+  }
+  SECTION("whole, with its checksums, but its record ids out of order") {
+    auto read = detail::read_vectors_file(file);
+    REQUIRE(read);
+    std::vector<detail::vectors_file_source> sources;
+    for (const auto& c : read->collections) {
+      detail::vectors_file_source src;
+      src.collection_id = c.collection_id;
+      src.space = c.space;
+      src.rows = row_view{c.rows.data(), c.keys.size(), c.dim, c.dim};
+      src.keys = c.keys.data();
+      src.sq_norms = c.sq_norms.empty() ? nullptr : c.sq_norms.data();
+      src.id_rids.assign(c.id_rids.begin(), c.id_rids.end());
+      src.id_ends.assign(c.id_ends.begin(), c.id_ends.end());
+      src.id_chars.assign(c.id_chars.begin(), c.id_chars.end());
+      sources.push_back(std::move(src));
+    }
+    std::swap(sources.back().id_rids.front(), sources.back().id_rids.back());
+    REQUIRE(detail::write_vectors_file(file, read->seq, read->token, sources, 0600));
   }
   SECTION("cut to half") { write_bytes(file, bytes.substr(0, bytes.size() / 2)); }
   SECTION("empty") { write_bytes(file, {}); }

@@ -47,7 +47,7 @@ namespace detail {
 // Written to a temporary file and renamed into place, never changed in place:
 // a process mapping the old file keeps reading the old file.
 
-inline constexpr std::uint64_t vectors_file_magic = 0x315350414E534356ULL;  // "VCSNAPS1"
+inline constexpr std::uint64_t vectors_file_magic = 0x3153524F54434556ULL;  // "VECTORS1"
 inline constexpr std::uint64_t vectors_file_format = 1;
 inline constexpr std::uint64_t vectors_file_align = std::uint64_t{1} << 16;  // the largest page size Linux uses
 inline constexpr std::size_t vectors_file_chunk = std::size_t{8} << 20;
@@ -78,10 +78,10 @@ struct vectors_file {
 struct vectors_file_source {
   std::int64_t collection_id = 0;
   metric space = metric::cosine;
-  row_view rows;                 // rows.rows rows of rows.dim floats, stride == dim
-  const std::int64_t* keys;      // rows.rows keys
-  const float* sq_norms;         // rows.rows floats for l2, else null
-  std::vector<std::int64_t> id_rids;  // ascending
+  row_view rows;                         // rows.rows rows of rows.dim floats, stride == dim
+  const std::int64_t* keys = nullptr;    // rows.rows keys
+  const float* sq_norms = nullptr;       // rows.rows floats for l2, else null
+  std::vector<std::int64_t> id_rids;     // ascending
   std::vector<std::uint64_t> id_ends;
   std::string id_chars;
 };
