@@ -17,10 +17,6 @@
 #include <unistd.h>
 #include <vecstore/vecstore.hpp>
 
-#include <vecstore/detail/id_table.hpp>
-#include <vecstore/detail/page_array.hpp>
-#include <vecstore/storage/vectors_file.hpp>
-
 #include "support/file_bytes.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
