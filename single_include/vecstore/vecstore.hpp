@@ -1653,11 +1653,12 @@ inline double squared_norm(const float* v, std::size_t n) noexcept {
 
 // #include <vecstore/detail/page_array.hpp>
 // SPDX-License-Identifier: MIT
-// page_array: a growable array in its own private mapping, which can start as a copy-on-write view of a file.
+// page_array: a growable array that can start as a copy-on-write view of a file, and grows without unsharing it.
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <type_traits>
@@ -1671,7 +1672,8 @@ inline namespace v0 {
 namespace detail {
 
 /// A contiguous, growable array of trivially copyable `T` (what flat_index
-/// keeps its rows in) whose memory is a private mapping of its own.
+/// keeps its rows in) whose memory, from 1 MiB on, is a private mapping of
+/// its own.
 ///
 /// Why not std::vector: `map` starts the array as a copy-on-write view of a
 /// region of a file. Opening a store then costs no copy, every process that
@@ -1693,13 +1695,15 @@ class page_array {
   page_array(page_array&& other) noexcept
       : base_(std::exchange(other.base_, nullptr)),
         bytes_(std::exchange(other.bytes_, 0)),
-        size_(std::exchange(other.size_, 0)) {}
+        size_(std::exchange(other.size_, 0)),
+        mapping_(other.mapping_) {}
   page_array& operator=(page_array&& other) noexcept {
     if (this != &other) {
       release();
       base_ = std::exchange(other.base_, nullptr);
       bytes_ = std::exchange(other.bytes_, 0);
       size_ = std::exchange(other.size_, 0);
+      mapping_ = other.mapping_;
     }
     return *this;
   }
@@ -1714,7 +1718,8 @@ class page_array {
   /// caller falls back to reading the rows another way).
   static page_array map(int fd, std::uint64_t offset, std::size_t count, std::size_t room) {
     page_array a;
-    a.reserve((std::max)(room, count));
+    if (room == 0 && count == 0) return a;
+    a.move_to(true, (std::max)(room, count));
     if (count > 0) {
       const std::size_t mapped = round_to_pages(count * sizeof(T));
       // MAP_FIXED replaces the front of the reservation in one step: nobody
@@ -1744,14 +1749,7 @@ class page_array {
   void reserve(std::size_t n) {
     if (n <= capacity()) return;
     if (n > static_cast<std::size_t>(-1) / sizeof(T) - page_size()) throw std::bad_alloc();
-    const std::size_t bytes = round_to_pages(n * sizeof(T));
-    // Address space only: the kernel backs each page when it is first written.
-    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    if (size_ > 0) std::memcpy(p, base_, size_ * sizeof(T));
-    if (base_ != nullptr) ::munmap(base_, bytes_);
-    base_ = p;
-    bytes_ = bytes;
+    move_to(n * sizeof(T) >= min_mapping_bytes, n);
   }
 
   /// Appends [first, last), growing as reserve() does; strong guarantee.
@@ -1778,16 +1776,48 @@ class page_array {
     const std::size_t page = page_size();
     return (bytes + page - 1) / page * page;
   }
+
+  // Smaller arrays live on the heap: a mapping each would cost a system call
+  // per growth, and one of the process's 65,530 mappings (vm.max_map_count)
+  // per array of every collection.
+  static constexpr std::size_t min_mapping_bytes = std::size_t{1} << 20;
+
+  /// Moves the elements into new memory for `n` (> 0) elements: a private
+  /// mapping (address space only; the kernel backs each page when it is first
+  /// written) or the heap. Strong guarantee.
+  void move_to(bool mapping, std::size_t n) {
+    const std::size_t bytes = mapping ? round_to_pages(n * sizeof(T)) : n * sizeof(T);
+    void* p = mapping ? ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                               -1, 0)
+                      : std::malloc(bytes);
+    if (p == (mapping ? MAP_FAILED : nullptr)) throw std::bad_alloc();
+    if (size_ > 0) std::memcpy(p, base_, size_ * sizeof(T));
+    free_memory();
+    base_ = p;
+    bytes_ = bytes;
+    mapping_ = mapping;
+  }
+
+  void free_memory() noexcept {
+    if (base_ == nullptr) return;
+    if (mapping_) {
+      ::munmap(base_, bytes_);
+    } else {
+      std::free(base_);
+    }
+  }
+
   void release() noexcept {
-    if (base_ != nullptr) ::munmap(base_, bytes_);
+    free_memory();
     base_ = nullptr;
     bytes_ = 0;
     size_ = 0;
   }
 
   void* base_ = nullptr;
-  std::size_t bytes_ = 0;  // the whole mapping: capacity() elements
+  std::size_t bytes_ = 0;  // capacity() elements
   std::size_t size_ = 0;
+  bool mapping_ = false;  // base_ is a mapping (else the heap)
 };
 
 }  // namespace detail
@@ -2472,9 +2502,10 @@ namespace detail {
 inline constexpr std::size_t min_parallel_work = std::size_t{1} << 20;
 
 /// How many tasks a scan of `work` floats (rows x dim x queries) is split
-/// into: at most `threads`, and none smaller than `min_parallel_work`.
-inline std::size_t tasks_for(std::size_t work, std::size_t threads) noexcept {
-  const std::size_t by_work = work / min_parallel_work;
+/// into: at most `threads`, and none smaller than `min_work`.
+inline std::size_t tasks_for(std::size_t work, std::size_t threads,
+                             std::size_t min_work = min_parallel_work) noexcept {
+  const std::size_t by_work = work / min_work;
   return (std::max)(std::size_t{1}, (std::min)(threads, by_work));
 }
 
@@ -3798,6 +3829,12 @@ class ivf_index {
   static constexpr std::size_t default_nprobe = 32;
   /// Seed of the training sample and initial centroids.
   static constexpr std::uint64_t default_seed = 0x5eed1f5eedULL;
+  /// Floats one task of a query's list scan must read before it is split
+  /// across threads: a quarter of a flat scan's (detail::min_parallel_work).
+  /// At 1M x 100, nprobe 64 (1.6 Mi floats) then runs on two threads, which
+  /// measured 23% more single-query QPS with 2 threads; nprobe 16 and 32
+  /// changed within the noise (docs/benchmarks.md).
+  static constexpr std::size_t min_parallel_list_work = detail::min_parallel_work / 4;
 
   /// Throws `vecstore::invalid_argument` when `dim` is 0 or above `limits::max_dim`.
   ivf_index(std::size_t dim, metric space) : dim_(dim), space_(space), lists_(1) {
@@ -4489,7 +4526,8 @@ class ivf_index {
     for (std::size_t i = 0; i < items.size(); ++i)
       prefix[i + 1] = prefix[i] + rows_of(items[i]) * (items[i].end - items[i].begin);
     const std::size_t total = prefix.back();
-    const std::size_t tasks = (std::min)(items.size(), detail::tasks_for(total * dim_, threads()));
+    const std::size_t tasks =
+        (std::min)(items.size(), detail::tasks_for(total * dim_, threads(), min_parallel_list_work));
 
     std::vector<std::vector<detail::topk_accumulator>> acc(tasks);
     detail::parallel_run(tasks, [&](std::size_t t) {

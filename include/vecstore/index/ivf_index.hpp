@@ -95,6 +95,12 @@ class ivf_index {
   static constexpr std::size_t default_nprobe = 32;
   /// Seed of the training sample and initial centroids.
   static constexpr std::uint64_t default_seed = 0x5eed1f5eedULL;
+  /// Floats one task of a query's list scan must read before it is split
+  /// across threads: a quarter of a flat scan's (detail::min_parallel_work).
+  /// At 1M x 100, nprobe 64 (1.6 Mi floats) then runs on two threads, which
+  /// measured 23% more single-query QPS with 2 threads; nprobe 16 and 32
+  /// changed within the noise (docs/benchmarks.md).
+  static constexpr std::size_t min_parallel_list_work = detail::min_parallel_work / 4;
 
   /// Throws `vecstore::invalid_argument` when `dim` is 0 or above `limits::max_dim`.
   ivf_index(std::size_t dim, metric space) : dim_(dim), space_(space), lists_(1) {
@@ -786,7 +792,8 @@ class ivf_index {
     for (std::size_t i = 0; i < items.size(); ++i)
       prefix[i + 1] = prefix[i] + rows_of(items[i]) * (items[i].end - items[i].begin);
     const std::size_t total = prefix.back();
-    const std::size_t tasks = (std::min)(items.size(), detail::tasks_for(total * dim_, threads()));
+    const std::size_t tasks =
+        (std::min)(items.size(), detail::tasks_for(total * dim_, threads(), min_parallel_list_work));
 
     std::vector<std::vector<detail::topk_accumulator>> acc(tasks);
     detail::parallel_run(tasks, [&](std::size_t t) {

@@ -94,9 +94,10 @@ namespace detail {
 inline constexpr std::size_t min_parallel_work = std::size_t{1} << 20;
 
 /// How many tasks a scan of `work` floats (rows x dim x queries) is split
-/// into: at most `threads`, and none smaller than `min_parallel_work`.
-inline std::size_t tasks_for(std::size_t work, std::size_t threads) noexcept {
-  const std::size_t by_work = work / min_parallel_work;
+/// into: at most `threads`, and none smaller than `min_work`.
+inline std::size_t tasks_for(std::size_t work, std::size_t threads,
+                             std::size_t min_work = min_parallel_work) noexcept {
+  const std::size_t by_work = work / min_work;
   return (std::max)(std::size_t{1}, (std::min)(threads, by_work));
 }
 
