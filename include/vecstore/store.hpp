@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -685,7 +686,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       return 0;
     }
     std::size_t applied = 0;
-    std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+    auto state_guard = lock_state_for_change();
     sync_collections(t.collections());
     // A collection whose index state another writer replaced (retrained) is
     // reloaded whole after the state; its rows need no delta.
@@ -771,7 +772,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
           t.seq_token(file->seq) != file->token)
         return std::nullopt;
       {
-        std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+        auto state_guard = lock_state_for_change();
         collections_.clear();
         sync_collections(t.collections());
         for (detail::vectors_file_collection& c : file->collections) {
@@ -812,6 +813,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     if constexpr (mappable_index) {
       if (!vectors_file_enabled()) return;
       finish_vectors_writer();
+      vectors_writer_stop_.store(false, std::memory_order_relaxed);
       vectors_writer_.start([this, token, seq = seen_seq_] { save_vectors_file(seq, token); });
     } else {
       (void)token;
@@ -822,11 +824,20 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// before fork() (a child would not have the thread).
   void finish_vectors_writer() noexcept { vectors_writer_.join(); }
 
+  /// The state exclusively, for changing the indexes. A vectors file being
+  /// written holds the state shared for seconds; it gives up within one
+  /// piece instead (detail::write_vectors_file), since whoever changes the
+  /// indexes may hold the writer lock that other processes wait for.
+  std::unique_lock<std::shared_mutex> lock_state_for_change() {
+    vectors_writer_stop_.store(true, std::memory_order_relaxed);
+    return std::unique_lock<std::shared_mutex>(state_mutex_);
+  }
+
   /// Writes the indexes to the vectors file if they still hold the store as
   /// of `seq` (whose token is `token`) and at least vectors_file_min_bytes of
-  /// vectors. Holds the state shared meanwhile: searches go on, changes to
-  /// the indexes wait. Failing to write is not an error: the next open reads
-  /// SQLite again.
+  /// vectors. Holds the state shared meanwhile: searches go on, and a change
+  /// to the indexes stops the write (lock_state_for_change). Failing to
+  /// write is not an error: the next open reads SQLite again.
   void save_vectors_file(std::int64_t seq, std::int64_t token) noexcept {
     if constexpr (mappable_index) {
       try {
@@ -856,7 +867,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
         }
         struct stat st {};
         const int mode = ::stat(options_.path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : 0600;
-        detail::write_vectors_file(vectors_file_path(), seq, token, sources, mode);
+        detail::write_vectors_file(vectors_file_path(), seq, token, sources, mode, &vectors_writer_stop_);
       } catch (...) {
         // Out of memory for the id arrays: no vectors file this time.
       }
@@ -870,7 +881,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// checksum as it is read).
   void load_all(detail::record_tables& t) {
     const std::int64_t seq = t.current_seq();
-    std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+    auto state_guard = lock_state_for_change();
     collections_.clear();
     sync_collections(t.collections());
     for (auto& [id, state] : collections_) {
@@ -994,7 +1005,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   };
 
   void apply_own_changes_locked(std::int64_t seq) {
-    std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+    auto state_guard = lock_state_for_change();
     for (const own_change& change : own_changes_) {
       auto it = collections_.find(change.collection_id);
       if (it == collections_.end()) continue;
@@ -1149,7 +1160,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       detail::record_tables tables(*conn_);
       detail::write_transaction tx(*conn_);
       const std::int64_t seq = tables.next_seq();
-      std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+      auto state_guard = lock_state_for_change();
       auto& state = collections_.at(c.id_);
       tables.save_index_state(c.id_, "index", state.index.train(), seq);
       // Read every list first, then write them: no writes into a table
@@ -1463,6 +1474,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   std::optional<recovery_report> last_recovery_;
   mutable std::shared_mutex state_mutex_;  // collections_ (taken after db_mutex_ when both are held)
   std::map<std::int64_t, collection_state> collections_;
+  std::atomic<bool> vectors_writer_stop_{false};  // set by lock_state_for_change
   // Writes the vectors file after an open (start_vectors_writer_locked).
   // Last, so that it is joined before the state it reads is destroyed, also
   // when the constructor throws after starting it.

@@ -7642,6 +7642,7 @@ struct strict_recovery {
 // through which records are written, read and searched.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -8881,6 +8882,7 @@ class registry {
 // "<store>.vectors": the indexes' arrays as a file, which opening maps instead of reading every embedding from SQLite.
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -8929,6 +8931,9 @@ inline constexpr std::uint64_t vectors_file_magic = 0x3153524F54434556ULL;  // "
 inline constexpr std::uint64_t vectors_file_format = 1;
 inline constexpr std::uint64_t vectors_file_align = std::uint64_t{1} << 16;  // the largest page size Linux uses
 inline constexpr std::size_t vectors_file_chunk = std::size_t{8} << 20;
+// Written in pieces this large, so that a writer asked to stop does so within
+// one (tens of ms, or a few hundred when the disk throttles writeback).
+inline constexpr std::uint64_t vectors_file_piece = std::uint64_t{16} << 20;
 inline constexpr std::size_t vectors_file_arrays = 6;
 inline constexpr std::size_t vectors_file_words_per_collection = 4 + 3 * vectors_file_arrays;
 inline constexpr std::uint64_t vectors_file_max_collections = 1u << 20;  // a sanity bound on a damaged header
@@ -8980,11 +8985,14 @@ inline std::uint64_t vectors_file_checksum(const void* data, std::size_t bytes) 
 
 /// Writes the vectors file of `sources` at (`seq`, `token`) to `file`, through a
 /// temporary file beside it and a rename. Returns false (and leaves nothing
-/// behind) when the folder refuses it: the file is an optimization, never
-/// a reason for a write or an open to fail. No fsync: after a crash the file
-/// is either whole or fails its checksums and is ignored.
+/// behind) when the folder refuses it, or when `*stop` (if given) becomes
+/// true, which is checked every vectors_file_piece bytes: the file is an
+/// optimization, never a reason for a write or an open to fail or wait. No
+/// fsync: after a crash the file is either whole or fails its checksums and
+/// is ignored.
 inline bool write_vectors_file(const std::filesystem::path& file, std::int64_t seq, std::int64_t token,
-                           const std::vector<vectors_file_source>& sources, int mode) {
+                               const std::vector<vectors_file_source>& sources, int mode,
+                               const std::atomic<bool>* stop = nullptr) {
   struct array {
     const void* data;
     std::uint64_t count, bytes;
@@ -9006,6 +9014,7 @@ inline bool write_vectors_file(const std::filesystem::path& file, std::int64_t s
     header.insert(header.end(), {static_cast<std::uint64_t>(s.collection_id), s.rows.dim,
                                  static_cast<std::uint64_t>(s.space), n});
     for (const array& a : arrays) {
+      if (stop != nullptr && stop->load(std::memory_order_relaxed)) return false;
       header.insert(header.end(), {at, a.count, vectors_file_checksum(a.data, a.bytes)});
       placed.emplace_back(at, a);
       at += (a.bytes + vectors_file_align - 1) / vectors_file_align * vectors_file_align;
@@ -9021,7 +9030,8 @@ inline bool write_vectors_file(const std::filesystem::path& file, std::int64_t s
   const auto put = [&](const void* data, std::uint64_t bytes, std::uint64_t offset) {
     const auto* p = static_cast<const char*>(data);
     while (bytes > 0) {
-      const ssize_t n = ::pwrite(fd, p, (std::min)(bytes, std::uint64_t{1} << 30), static_cast<off_t>(offset));
+      if (stop != nullptr && stop->load(std::memory_order_relaxed)) return false;
+      const ssize_t n = ::pwrite(fd, p, (std::min)(bytes, vectors_file_piece), static_cast<off_t>(offset));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return false;
       p += n;
@@ -9751,7 +9761,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       return 0;
     }
     std::size_t applied = 0;
-    std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+    auto state_guard = lock_state_for_change();
     sync_collections(t.collections());
     // A collection whose index state another writer replaced (retrained) is
     // reloaded whole after the state; its rows need no delta.
@@ -9837,7 +9847,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
           t.seq_token(file->seq) != file->token)
         return std::nullopt;
       {
-        std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+        auto state_guard = lock_state_for_change();
         collections_.clear();
         sync_collections(t.collections());
         for (detail::vectors_file_collection& c : file->collections) {
@@ -9878,6 +9888,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     if constexpr (mappable_index) {
       if (!vectors_file_enabled()) return;
       finish_vectors_writer();
+      vectors_writer_stop_.store(false, std::memory_order_relaxed);
       vectors_writer_.start([this, token, seq = seen_seq_] { save_vectors_file(seq, token); });
     } else {
       (void)token;
@@ -9888,11 +9899,20 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// before fork() (a child would not have the thread).
   void finish_vectors_writer() noexcept { vectors_writer_.join(); }
 
+  /// The state exclusively, for changing the indexes. A vectors file being
+  /// written holds the state shared for seconds; it gives up within one
+  /// piece instead (detail::write_vectors_file), since whoever changes the
+  /// indexes may hold the writer lock that other processes wait for.
+  std::unique_lock<std::shared_mutex> lock_state_for_change() {
+    vectors_writer_stop_.store(true, std::memory_order_relaxed);
+    return std::unique_lock<std::shared_mutex>(state_mutex_);
+  }
+
   /// Writes the indexes to the vectors file if they still hold the store as
   /// of `seq` (whose token is `token`) and at least vectors_file_min_bytes of
-  /// vectors. Holds the state shared meanwhile: searches go on, changes to
-  /// the indexes wait. Failing to write is not an error: the next open reads
-  /// SQLite again.
+  /// vectors. Holds the state shared meanwhile: searches go on, and a change
+  /// to the indexes stops the write (lock_state_for_change). Failing to
+  /// write is not an error: the next open reads SQLite again.
   void save_vectors_file(std::int64_t seq, std::int64_t token) noexcept {
     if constexpr (mappable_index) {
       try {
@@ -9922,7 +9942,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
         }
         struct stat st {};
         const int mode = ::stat(options_.path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : 0600;
-        detail::write_vectors_file(vectors_file_path(), seq, token, sources, mode);
+        detail::write_vectors_file(vectors_file_path(), seq, token, sources, mode, &vectors_writer_stop_);
       } catch (...) {
         // Out of memory for the id arrays: no vectors file this time.
       }
@@ -9936,7 +9956,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// checksum as it is read).
   void load_all(detail::record_tables& t) {
     const std::int64_t seq = t.current_seq();
-    std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+    auto state_guard = lock_state_for_change();
     collections_.clear();
     sync_collections(t.collections());
     for (auto& [id, state] : collections_) {
@@ -10060,7 +10080,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   };
 
   void apply_own_changes_locked(std::int64_t seq) {
-    std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+    auto state_guard = lock_state_for_change();
     for (const own_change& change : own_changes_) {
       auto it = collections_.find(change.collection_id);
       if (it == collections_.end()) continue;
@@ -10215,7 +10235,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       detail::record_tables tables(*conn_);
       detail::write_transaction tx(*conn_);
       const std::int64_t seq = tables.next_seq();
-      std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+      auto state_guard = lock_state_for_change();
       auto& state = collections_.at(c.id_);
       tables.save_index_state(c.id_, "index", state.index.train(), seq);
       // Read every list first, then write them: no writes into a table
@@ -10529,6 +10549,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   std::optional<recovery_report> last_recovery_;
   mutable std::shared_mutex state_mutex_;  // collections_ (taken after db_mutex_ when both are held)
   std::map<std::int64_t, collection_state> collections_;
+  std::atomic<bool> vectors_writer_stop_{false};  // set by lock_state_for_change
   // Writes the vectors file after an open (start_vectors_writer_locked).
   // Last, so that it is joined before the state it reads is destroyed, also
   // when the constructor throws after starting it.

@@ -130,6 +130,20 @@ void make_store(const fs::path& path, std::size_t n = 300) {
   REQUIRE(fs::exists(vectors_of(path)));
 }
 
+/// An open of `path` that must not use its vectors file: it answers as SQLite does, and
+/// writes a file that the next open uses.
+void check_refused_then_rewritten(const fs::path& path, unsigned seed) {
+  const auto expected = reference(path, seed);
+  {
+    auto db = open_with(path);
+    CHECK_FALSE(mapped(vectors_of(path)));
+    CHECK(answers(*db, seed) == expected);
+  }
+  auto db = open_with(path);
+  CHECK(mapped(vectors_of(path)));
+  CHECK(answers(*db, seed) == expected);
+}
+
 std::int64_t count_rows(const fs::path& path, const char* sql) {
   sqlite3* raw = nullptr;
   sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
@@ -191,7 +205,6 @@ TEST_CASE("a vectors file that is damaged, cut short or not one is ignored, and 
   temp_dir dir;
   const auto path = dir / "store.db";
   make_store(path);
-  const auto expected = reference(path, 4);
   const auto file = vectors_of(path);
   std::string bytes = read_bytes(file);
   REQUIRE(bytes.size() > (std::size_t{3} << 16));
@@ -256,15 +269,8 @@ TEST_CASE("a vectors file that is damaged, cut short or not one is ignored, and 
     fs::copy_file(vectors_of(other), file, fs::copy_options::overwrite_existing);
   }
 
-  {
-    auto db = open_with(path);
-    CHECK_FALSE(mapped(file));
-    CHECK(answers(*db, 4) == expected);
-  }
-  CHECK_FALSE(fs::is_symlink(file));  // replaced by a file of its own; the other store's is untouched
-  auto db = open_with(path);
-  CHECK(mapped(file));
-  CHECK(answers(*db, 4) == expected);
+  check_refused_then_rewritten(path, 4);
+  CHECK_FALSE(fs::is_symlink(file));  // replaced by a file of its own
 }
 
 TEST_CASE("a vectors file behind the store is used with the changes made since, by any process",
@@ -325,15 +331,7 @@ TEST_CASE("a store restored from an older copy and written again does not use th
   }
   REQUIRE(read_bytes(vectors_of(path)) == file_a);
 
-  const auto expected = reference(path, 12);
-  {
-    auto db = open_with(path);
-    CHECK_FALSE(mapped(vectors_of(path)));
-    CHECK(answers(*db, 12) == expected);
-  }
-  auto db = open_with(path);  // the open before wrote a file of this history
-  CHECK(mapped(vectors_of(path)));
-  CHECK(answers(*db, 12) == expected);
+  check_refused_then_rewritten(path, 12);
 }
 
 TEST_CASE("a vectors file older than a tombstone compaction, or than the kept transaction tokens, is not used",
@@ -356,15 +354,7 @@ TEST_CASE("a vectors file older than a tombstone compaction, or than the kept tr
     db->close();
     CHECK(count_rows(path, "SELECT count(*) FROM seq_tokens") == 1000);
   }
-  const auto expected = reference(path, 14);
-  {
-    auto db = open_with(path);
-    CHECK_FALSE(mapped(vectors_of(path)));
-    CHECK(answers(*db, 14) == expected);
-  }
-  auto db = open_with(path);  // the open before wrote a current file
-  CHECK(mapped(vectors_of(path)));
-  CHECK(answers(*db, 14) == expected);
+  check_refused_then_rewritten(path, 14);
 }
 
 TEST_CASE("vectors_file_min_bytes: small stores write no vectors file; no_vectors_file neither writes nor reads one",
@@ -502,6 +492,49 @@ TEST_CASE("page_array: a mapped region grows in place, past its room by a copy, 
   a.shrink(3);
   CHECK(a.size() == 3);
   CHECK(read_bytes(file) == bytes);
+}
+
+TEST_CASE("write_vectors_file: what it writes reads back, and a stopped write leaves nothing behind",
+          "[vectors_file][unit]") {
+  temp_dir dir;
+  const auto file = dir / "x.vectors";
+  const std::vector<float> rows{1, 2, 3, 4, 5, 6};
+  const std::vector<std::int64_t> keys{30, 10};
+  const std::vector<float> norms{14, 77};
+  detail::vectors_file_source src;
+  src.collection_id = 7;
+  src.space = metric::l2;
+  src.rows = row_view{rows.data(), 2, 3, 3};
+  src.keys = keys.data();
+  src.sq_norms = norms.data();
+  src.id_rids = {10, 30};
+  src.id_ends = {2, 5};
+  src.id_chars = "abcde";
+  const std::vector<detail::vectors_file_source> sources{src};
+
+  std::atomic<bool> stop{true};
+  CHECK_FALSE(detail::write_vectors_file(file, 5, -9, sources, 0600, &stop));
+  CHECK(fs::is_empty(dir.path()));
+
+  stop = false;
+  REQUIRE(detail::write_vectors_file(file, 5, -9, sources, 0600, &stop));
+  CHECK((fs::status(file).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+  const auto read = detail::read_vectors_file(file);
+  REQUIRE(read);
+  CHECK(read->seq == 5);
+  CHECK(read->token == -9);
+  REQUIRE(read->collections.size() == 1);
+  const auto& c = read->collections[0];
+  CHECK(c.collection_id == 7);
+  CHECK(c.dim == 3);
+  CHECK(c.space == metric::l2);
+  CHECK(std::vector<float>(c.rows.begin(), c.rows.end()) == rows);
+  CHECK(std::vector<std::int64_t>(c.keys.begin(), c.keys.end()) == keys);
+  CHECK(std::vector<float>(c.sq_norms.begin(), c.sq_norms.end()) == norms);
+  CHECK(std::vector<std::int64_t>(c.id_rids.begin(), c.id_rids.end()) == src.id_rids);
+  CHECK(std::vector<std::uint64_t>(c.id_ends.begin(), c.id_ends.end()) == src.id_ends);
+  CHECK(std::string(c.id_chars.begin(), c.id_chars.end()) == "abcde");
+  CHECK(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()) == 1);  // no temporary left
 }
 
 TEST_CASE("id_table: the mapped base and later ids, and a base that does not fit refused", "[vectors_file][unit]") {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -51,6 +52,9 @@ inline constexpr std::uint64_t vectors_file_magic = 0x3153524F54434556ULL;  // "
 inline constexpr std::uint64_t vectors_file_format = 1;
 inline constexpr std::uint64_t vectors_file_align = std::uint64_t{1} << 16;  // the largest page size Linux uses
 inline constexpr std::size_t vectors_file_chunk = std::size_t{8} << 20;
+// Written in pieces this large, so that a writer asked to stop does so within
+// one (tens of ms, or a few hundred when the disk throttles writeback).
+inline constexpr std::uint64_t vectors_file_piece = std::uint64_t{16} << 20;
 inline constexpr std::size_t vectors_file_arrays = 6;
 inline constexpr std::size_t vectors_file_words_per_collection = 4 + 3 * vectors_file_arrays;
 inline constexpr std::uint64_t vectors_file_max_collections = 1u << 20;  // a sanity bound on a damaged header
@@ -102,11 +106,14 @@ inline std::uint64_t vectors_file_checksum(const void* data, std::size_t bytes) 
 
 /// Writes the vectors file of `sources` at (`seq`, `token`) to `file`, through a
 /// temporary file beside it and a rename. Returns false (and leaves nothing
-/// behind) when the folder refuses it: the file is an optimization, never
-/// a reason for a write or an open to fail. No fsync: after a crash the file
-/// is either whole or fails its checksums and is ignored.
+/// behind) when the folder refuses it, or when `*stop` (if given) becomes
+/// true, which is checked every vectors_file_piece bytes: the file is an
+/// optimization, never a reason for a write or an open to fail or wait. No
+/// fsync: after a crash the file is either whole or fails its checksums and
+/// is ignored.
 inline bool write_vectors_file(const std::filesystem::path& file, std::int64_t seq, std::int64_t token,
-                           const std::vector<vectors_file_source>& sources, int mode) {
+                               const std::vector<vectors_file_source>& sources, int mode,
+                               const std::atomic<bool>* stop = nullptr) {
   struct array {
     const void* data;
     std::uint64_t count, bytes;
@@ -128,6 +135,7 @@ inline bool write_vectors_file(const std::filesystem::path& file, std::int64_t s
     header.insert(header.end(), {static_cast<std::uint64_t>(s.collection_id), s.rows.dim,
                                  static_cast<std::uint64_t>(s.space), n});
     for (const array& a : arrays) {
+      if (stop != nullptr && stop->load(std::memory_order_relaxed)) return false;
       header.insert(header.end(), {at, a.count, vectors_file_checksum(a.data, a.bytes)});
       placed.emplace_back(at, a);
       at += (a.bytes + vectors_file_align - 1) / vectors_file_align * vectors_file_align;
@@ -143,7 +151,8 @@ inline bool write_vectors_file(const std::filesystem::path& file, std::int64_t s
   const auto put = [&](const void* data, std::uint64_t bytes, std::uint64_t offset) {
     const auto* p = static_cast<const char*>(data);
     while (bytes > 0) {
-      const ssize_t n = ::pwrite(fd, p, (std::min)(bytes, std::uint64_t{1} << 30), static_cast<off_t>(offset));
+      if (stop != nullptr && stop->load(std::memory_order_relaxed)) return false;
+      const ssize_t n = ::pwrite(fd, p, (std::min)(bytes, vectors_file_piece), static_cast<off_t>(offset));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return false;
       p += n;
