@@ -88,6 +88,12 @@ void fill(store& db, std::size_t n, unsigned seed) {
   }
 }
 
+/// A new store at `path` holding fill(n, seed); closed.
+void create_filled(const fs::path& path, std::size_t n, unsigned seed) {
+  auto db = open_with(path);
+  fill(*db, n, seed);
+}
+
 /// Every query answer of every collection, ids with their distances (exact floats): for
 /// stores that must answer identically. Includes a filtered query, which needs the key map
 /// that a mapped index builds on first use.
@@ -121,11 +127,8 @@ std::vector<std::pair<std::string, float>> reference(const fs::path& path, unsig
 }
 
 /// A store of `n` records per collection whose vectors file is current; closed.
-void make_store(const fs::path& path, std::size_t n = 300) {
-  {
-    auto db = open_with(path);
-    fill(*db, n, 7);
-  }
+void make_store(const fs::path& path, std::size_t n = 300, unsigned seed = 7) {
+  create_filled(path, n, seed);
   open_with(path)->close();  // this open reads SQLite (the file is far behind) and rewrites the file
   REQUIRE(fs::exists(vectors_of(path)));
 }
@@ -251,21 +254,13 @@ TEST_CASE("a vectors file that is damaged, cut short or not one is ignored, and 
   }
   SECTION("a symlink to the vectors file of another store") {
     const auto other = dir / "other.db";
-    {
-      auto db = open_with(other);
-      fill(*db, 300, 8);  // the same ids and shapes, other vectors
-    }
-    open_with(other)->close();
+    make_store(other, 300, 8);  // the same ids and shapes, other vectors
     fs::remove(file);
     fs::create_symlink(vectors_of(other), file);
   }
   SECTION("the vectors file of another store, copied") {
     const auto other = dir / "other.db";
-    {
-      auto db = open_with(other);
-      fill(*db, 300, 8);
-    }
-    open_with(other)->close();
+    make_store(other, 300, 8);
     fs::copy_file(vectors_of(other), file, fs::copy_options::overwrite_existing);
   }
 
@@ -301,10 +296,7 @@ TEST_CASE("a store restored from an older copy and written again does not use th
           "[vectors_file][recovery]") {
   temp_dir dir;
   const auto path = dir / "store.db";
-  {
-    auto db = open_with(path);
-    fill(*db, 200, 9);
-  }
+  create_filled(path, 200, 9);
   fs::copy_file(path, dir / "older.db");  // closed: the WAL is checkpointed into the file
   const auto restore_older = [&] {
     for (const char* side : {"-wal", "-shm"}) fs::remove(path.string() + side);
@@ -410,10 +402,7 @@ TEST_CASE("changes made while the vectors file is written are kept, and never wr
           "[vectors_file][concurrency][threads]") {
   temp_dir dir;
   const auto path = dir / "store.db";
-  {
-    auto db = open_with(path);
-    fill(*db, 300, 17);
-  }
+  create_filled(path, 300, 17);
   std::mt19937 rng(18);
   for (int round = 0; round < 6; ++round) {
     fs::remove(vectors_of(path));
@@ -433,10 +422,7 @@ TEST_CASE("a process forked right after an open that writes the vectors file use
           "[vectors_file][multiprocess][fork]") {
   temp_dir dir;
   const auto path = dir / "store.db";
-  {
-    auto db = open_with(path);
-    fill(*db, 300, 20);
-  }
+  create_filled(path, 300, 20);
   const auto expected = reference(path, 21);
   fs::remove(vectors_of(path));
   auto db = open_with(path);  // the writer thread runs; fork() waits for it
