@@ -737,11 +737,11 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     read_snapshot("cannot load the store", [&](detail::record_tables& t) {
       const std::optional<mapped_load> mapped = load_from_vectors_file(t);
       if (!mapped) load_all(t);
-      token = t.seq_token(seen_seq_);
       // Catching up reads each change from SQLite again at every open, and a
       // vectors file older than the kept tokens is no longer usable at all.
       rewrite = !mapped || mapped->seq + detail::seq_tokens_kept / 2 < seen_seq_ ||
                 mapped->changes > indexed_rows() / 8;
+      if (rewrite) token = t.seq_token(seen_seq_);
       return true;
     });
     loaded_from_ = conn_->identity();
@@ -751,7 +751,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   std::filesystem::path vectors_file_path() const { return side_file(options_.path, ".vectors"); }
 
   bool vectors_file_enabled() const noexcept {
-    return mappable_index && options_.vectors_file_min_bytes != store_options::no_vectors_file;
+    return options_.vectors_file_min_bytes != store_options::no_vectors_file;
   }
 
   struct mapped_load {
@@ -767,10 +767,11 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   std::optional<mapped_load> load_from_vectors_file(detail::record_tables& t) {
     if constexpr (mappable_index) {
       if (!vectors_file_enabled()) return std::nullopt;
-      std::optional<detail::vectors_file> file = detail::read_vectors_file(vectors_file_path());
-      if (!file || file->seq > t.current_seq() || file->seq < t.compacted_seq() ||
-          t.seq_token(file->seq) != file->token)
-        return std::nullopt;
+      std::optional<detail::vectors_file> file =
+          detail::read_vectors_file(vectors_file_path(), [&](std::int64_t seq, std::int64_t token) {
+            return seq <= t.current_seq() && seq >= t.compacted_seq() && t.seq_token(seq) == token;
+          });
+      if (!file) return std::nullopt;
       {
         auto state_guard = lock_state_for_change();
         collections_.clear();

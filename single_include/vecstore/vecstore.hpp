@@ -8934,6 +8934,7 @@ inline constexpr std::size_t vectors_file_chunk = std::size_t{8} << 20;
 // Written in pieces this large, so that a writer asked to stop does so within
 // one (tens of ms, or a few hundred when the disk throttles writeback).
 inline constexpr std::uint64_t vectors_file_piece = std::uint64_t{16} << 20;
+inline constexpr std::size_t vectors_file_header_words = 6;  // before the collections
 inline constexpr std::size_t vectors_file_arrays = 6;
 inline constexpr std::size_t vectors_file_words_per_collection = 4 + 3 * vectors_file_arrays;
 inline constexpr std::uint64_t vectors_file_max_collections = 1u << 20;  // a sanity bound on a damaged header
@@ -8969,6 +8970,10 @@ struct vectors_file_source {
   std::string id_chars;
 };
 
+inline constexpr std::uint64_t vectors_file_aligned(std::uint64_t bytes) noexcept {
+  return (bytes + vectors_file_align - 1) / vectors_file_align * vectors_file_align;
+}
+
 /// The checksum of an array as the header holds it (see above).
 inline std::uint64_t vectors_file_checksum(const void* data, std::size_t bytes) {
   const std::size_t chunks = (bytes + vectors_file_chunk - 1) / vectors_file_chunk;
@@ -9000,7 +9005,7 @@ inline bool write_vectors_file(const std::filesystem::path& file, std::int64_t s
   std::vector<std::uint64_t> header{vectors_file_magic, vectors_file_format, static_cast<std::uint64_t>(seq),
                                     static_cast<std::uint64_t>(token), sources.size(), 0};
   const std::uint64_t header_bytes = (header.size() + sources.size() * vectors_file_words_per_collection + 1) * 8;
-  std::uint64_t at = (header_bytes + vectors_file_align - 1) / vectors_file_align * vectors_file_align;
+  std::uint64_t at = vectors_file_aligned(header_bytes);
   std::vector<std::pair<std::uint64_t, array>> placed;
   for (const vectors_file_source& s : sources) {
     const std::size_t n = s.rows.rows;
@@ -9017,7 +9022,7 @@ inline bool write_vectors_file(const std::filesystem::path& file, std::int64_t s
       if (stop != nullptr && stop->load(std::memory_order_relaxed)) return false;
       header.insert(header.end(), {at, a.count, vectors_file_checksum(a.data, a.bytes)});
       placed.emplace_back(at, a);
-      at += (a.bytes + vectors_file_align - 1) / vectors_file_align * vectors_file_align;
+      at += vectors_file_aligned(a.bytes);
     }
   }
   const std::uint64_t file_bytes = at + vectors_file_align;  // padding: every mapped page lies inside the file
@@ -9050,8 +9055,11 @@ inline bool write_vectors_file(const std::filesystem::path& file, std::int64_t s
 }
 
 /// The vectors file `file`, mapped and every checksum verified; nullopt when
-/// there is none or it is damaged, truncated or not one.
-inline std::optional<vectors_file> read_vectors_file(const std::filesystem::path& file) {
+/// there is none, it is damaged, truncated or not one, or `wanted(seq, token)`
+/// of its verified header says it does not describe the store (asked before
+/// anything is mapped or the arrays' bytes are read).
+template <class Wanted>
+std::optional<vectors_file> read_vectors_file(const std::filesystem::path& file, Wanted&& wanted) {
   const int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return std::nullopt;
   struct closer {
@@ -9068,20 +9076,21 @@ inline std::optional<vectors_file> read_vectors_file(const std::filesystem::path
     if (bytes > file_bytes || ::pread(fd, words.data(), bytes, 0) != static_cast<ssize_t>(bytes)) words.clear();
     return words;
   };
-  std::vector<std::uint64_t> h = read_words(6);
+  std::vector<std::uint64_t> h = read_words(vectors_file_header_words);
   if (h.empty() || h[0] != vectors_file_magic || h[1] != vectors_file_format || h[4] > vectors_file_max_collections ||
       h[5] != file_bytes)
     return std::nullopt;
   const std::size_t collections = static_cast<std::size_t>(h[4]);
-  h = read_words(6 + collections * vectors_file_words_per_collection + 1);
+  h = read_words(vectors_file_header_words + collections * vectors_file_words_per_collection + 1);
   if (h.empty() || xxh64(h.data(), (h.size() - 1) * 8) != h.back()) return std::nullopt;
 
   vectors_file out;
   out.seq = static_cast<std::int64_t>(h[2]);
   out.token = static_cast<std::int64_t>(h[3]);
+  if (!wanted(out.seq, out.token)) return std::nullopt;
   try {
     for (std::size_t c = 0; c < collections; ++c) {
-      const std::uint64_t* w = h.data() + 6 + c * vectors_file_words_per_collection;
+      const std::uint64_t* w = h.data() + vectors_file_header_words + c * vectors_file_words_per_collection;
       vectors_file_collection sc;
       sc.collection_id = static_cast<std::int64_t>(w[0]);
       sc.dim = static_cast<std::size_t>(w[1]);
@@ -9812,11 +9821,11 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     read_snapshot("cannot load the store", [&](detail::record_tables& t) {
       const std::optional<mapped_load> mapped = load_from_vectors_file(t);
       if (!mapped) load_all(t);
-      token = t.seq_token(seen_seq_);
       // Catching up reads each change from SQLite again at every open, and a
       // vectors file older than the kept tokens is no longer usable at all.
       rewrite = !mapped || mapped->seq + detail::seq_tokens_kept / 2 < seen_seq_ ||
                 mapped->changes > indexed_rows() / 8;
+      if (rewrite) token = t.seq_token(seen_seq_);
       return true;
     });
     loaded_from_ = conn_->identity();
@@ -9826,7 +9835,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   std::filesystem::path vectors_file_path() const { return side_file(options_.path, ".vectors"); }
 
   bool vectors_file_enabled() const noexcept {
-    return mappable_index && options_.vectors_file_min_bytes != store_options::no_vectors_file;
+    return options_.vectors_file_min_bytes != store_options::no_vectors_file;
   }
 
   struct mapped_load {
@@ -9842,10 +9851,11 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   std::optional<mapped_load> load_from_vectors_file(detail::record_tables& t) {
     if constexpr (mappable_index) {
       if (!vectors_file_enabled()) return std::nullopt;
-      std::optional<detail::vectors_file> file = detail::read_vectors_file(vectors_file_path());
-      if (!file || file->seq > t.current_seq() || file->seq < t.compacted_seq() ||
-          t.seq_token(file->seq) != file->token)
-        return std::nullopt;
+      std::optional<detail::vectors_file> file =
+          detail::read_vectors_file(vectors_file_path(), [&](std::int64_t seq, std::int64_t token) {
+            return seq <= t.current_seq() && seq >= t.compacted_seq() && t.seq_token(seq) == token;
+          });
+      if (!file) return std::nullopt;
       {
         auto state_guard = lock_state_for_change();
         collections_.clear();

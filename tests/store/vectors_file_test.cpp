@@ -46,6 +46,24 @@ bool mapped(const fs::path& file) {
   return false;
 }
 
+/// kB of this process's mappings of `file` that another process maps too (smaps' Shared_Clean).
+std::size_t shared_kb(const fs::path& file) {
+  const std::string canonical = fs::canonical(file).string();
+  std::ifstream smaps("/proc/self/smaps");
+  std::size_t kb = 0;
+  bool in_file = false;
+  for (std::string line; std::getline(smaps, line);) {
+    const std::string first = line.substr(0, line.find(' '));
+    if (first.empty() || first.back() != ':') {  // a mapping's line: "start-end perms offset dev inode path"
+      in_file = line.size() >= canonical.size() &&
+                line.compare(line.size() - canonical.size(), std::string::npos, canonical) == 0;
+    } else if (in_file && first == "Shared_Clean:") {
+      kb += std::stoul(line.substr(first.size()));
+    }
+  }
+  return kb;
+}
+
 std::shared_ptr<store> open_with(const fs::path& path, std::size_t min_bytes = 0, std::size_t keep = 10000) {
   store_options o;
   o.path = path;
@@ -204,6 +222,23 @@ TEST_CASE("a store opened from its vectors file answers exactly as one loaded fr
   }
 }
 
+TEST_CASE("two processes that open a store map one copy of its vectors", "[vectors_file][multiprocess]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  make_store(path, 20000);  // 3 x 20,000 rows: about 1.2 MiB of vectors
+  auto db = open_with(path);
+  REQUIRE(mapped(vectors_of(path)));
+  CHECK(shared_kb(vectors_of(path)) == 0);  // nobody else maps it yet
+
+  repl_child other;
+  REQUIRE(nlohmann::json::parse(other.ask("open " + path.string() + " shared 10000 0"))["ok"] == true);
+  REQUIRE(nlohmann::json::parse(other.ask("count cos"))["count"] == 20000);
+  // Both verified every page of the file through their mappings: the rows alone (16 floats
+  // per record over the three collections) are in pages both map, not in copies of their own.
+  const std::size_t rows_kb = 20000 * (8 + 3 + 5) * sizeof(float) / 1024;
+  CHECK(shared_kb(vectors_of(path)) >= rows_kb);
+}
+
 TEST_CASE("a vectors file that is damaged, cut short or not one is ignored, and rewritten", "[vectors_file]") {
   temp_dir dir;
   const auto path = dir / "store.db";
@@ -227,7 +262,7 @@ TEST_CASE("a vectors file that is damaged, cut short or not one is ignored, and 
     write_bytes(file, bytes);
   }
   SECTION("whole, with its checksums, but its record ids out of order") {
-    auto read = detail::read_vectors_file(file);
+    auto read = detail::read_vectors_file(file, [](std::int64_t, std::int64_t) { return true; });
     REQUIRE(read);
     std::vector<detail::vectors_file_source> sources;
     for (const auto& c : read->collections) {
@@ -500,12 +535,19 @@ TEST_CASE("write_vectors_file: what it writes reads back, and a stopped write le
 
   std::atomic<bool> stop{true};
   CHECK_FALSE(detail::write_vectors_file(file, 5, -9, sources, 0600, &stop));
+  CHECK_FALSE(detail::write_vectors_file(dir / "missing" / "x.vectors", 5, -9, sources, 0600));  // a refused folder
   CHECK(fs::is_empty(dir.path()));
 
   stop = false;
   REQUIRE(detail::write_vectors_file(file, 5, -9, sources, 0600, &stop));
   CHECK((fs::status(file).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
-  const auto read = detail::read_vectors_file(file);
+  std::vector<std::pair<std::int64_t, std::int64_t>> asked;
+  CHECK_FALSE(detail::read_vectors_file(file, [&](std::int64_t seq, std::int64_t token) {
+    asked.emplace_back(seq, token);
+    return false;  // not this store's
+  }));
+  CHECK(asked == std::vector<std::pair<std::int64_t, std::int64_t>>{{5, -9}});
+  const auto read = detail::read_vectors_file(file, [](std::int64_t, std::int64_t) { return true; });
   REQUIRE(read);
   CHECK(read->seq == 5);
   CHECK(read->token == -9);
