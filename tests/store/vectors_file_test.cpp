@@ -46,24 +46,6 @@ bool mapped(const fs::path& file) {
   return false;
 }
 
-/// kB of this process's mappings of `file` that another process maps too (smaps' Shared_Clean).
-std::size_t shared_kb(const fs::path& file) {
-  const std::string canonical = fs::canonical(file).string();
-  std::ifstream smaps("/proc/self/smaps");
-  std::size_t kb = 0;
-  bool in_file = false;
-  for (std::string line; std::getline(smaps, line);) {
-    const std::string first = line.substr(0, line.find(' '));
-    if (first.empty() || first.back() != ':') {  // a mapping's line: "start-end perms offset dev inode path"
-      in_file = line.size() >= canonical.size() &&
-                line.compare(line.size() - canonical.size(), std::string::npos, canonical) == 0;
-    } else if (in_file && first == "Shared_Clean:") {
-      kb += std::stoul(line.substr(first.size()));
-    }
-  }
-  return kb;
-}
-
 std::shared_ptr<store> open_with(const fs::path& path, std::size_t min_bytes = 0, std::size_t keep = 10000) {
   store_options o;
   o.path = path;
@@ -220,23 +202,6 @@ TEST_CASE("a store opened from its vectors file answers exactly as one loaded fr
     CHECK(mapped(vectors_of(path)));
     CHECK(answers(*again, 2) == after);
   }
-}
-
-TEST_CASE("two processes that open a store map one copy of its vectors", "[vectors_file][multiprocess]") {
-  temp_dir dir;
-  const auto path = dir / "store.db";
-  make_store(path, 20000);  // 3 x 20,000 rows: about 1.2 MiB of vectors
-  auto db = open_with(path);
-  REQUIRE(mapped(vectors_of(path)));
-  CHECK(shared_kb(vectors_of(path)) == 0);  // nobody else maps it yet
-
-  repl_child other;
-  REQUIRE(nlohmann::json::parse(other.ask("open " + path.string() + " shared 10000 0"))["ok"] == true);
-  REQUIRE(nlohmann::json::parse(other.ask("count cos"))["count"] == 20000);
-  // Both verified every page of the file through their mappings: the rows alone (16 floats
-  // per record over the three collections) are in pages both map, not in copies of their own.
-  const std::size_t rows_kb = 20000 * (8 + 3 + 5) * sizeof(float) / 1024;
-  CHECK(shared_kb(vectors_of(path)) >= rows_kb);
 }
 
 TEST_CASE("a vectors file that is damaged, cut short or not one is ignored, and rewritten", "[vectors_file]") {
