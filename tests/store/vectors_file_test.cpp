@@ -46,6 +46,32 @@ bool mapped(const fs::path& file) {
   return false;
 }
 
+/// kB of this process's mappings of `file`, from /proc/self/smaps: `shared` counts pages that
+/// another process maps too (Shared_Clean + Shared_Dirty: a freshly written file's pages are
+/// dirty in the page cache until written back), `copied` the private copies (Anonymous).
+struct mapping_kb {
+  std::size_t shared = 0;
+  std::size_t copied = 0;
+};
+mapping_kb mapped_kb(const fs::path& file) {
+  const std::string canonical = fs::canonical(file).string();
+  std::ifstream smaps("/proc/self/smaps");
+  mapping_kb kb;
+  bool in_file = false;
+  for (std::string line; std::getline(smaps, line);) {
+    const std::string first = line.substr(0, line.find(' '));
+    if (first.empty() || first.back() != ':') {  // a mapping's line: "start-end perms offset dev inode path"
+      in_file = line.size() >= canonical.size() &&
+                line.compare(line.size() - canonical.size(), std::string::npos, canonical) == 0;
+    } else if (in_file && (first == "Shared_Clean:" || first == "Shared_Dirty:")) {
+      kb.shared += std::stoul(line.substr(first.size()));
+    } else if (in_file && first == "Anonymous:") {
+      kb.copied += std::stoul(line.substr(first.size()));
+    }
+  }
+  return kb;
+}
+
 std::shared_ptr<store> open_with(const fs::path& path, std::size_t min_bytes = 0, std::size_t keep = 10000) {
   store_options o;
   o.path = path;
@@ -202,6 +228,25 @@ TEST_CASE("a store opened from its vectors file answers exactly as one loaded fr
     CHECK(mapped(vectors_of(path)));
     CHECK(answers(*again, 2) == after);
   }
+}
+
+TEST_CASE("two processes that open a store map one copy of its vectors", "[vectors_file][multiprocess]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  make_store(path, 20000);  // 3 x 20,000 rows: about 1.2 MiB of vectors
+  auto db = open_with(path);
+  REQUIRE(mapped(vectors_of(path)));
+  CHECK(mapped_kb(vectors_of(path)).shared == 0);  // nobody else maps it yet
+
+  repl_child other;
+  REQUIRE(nlohmann::json::parse(other.ask("open " + path.string() + " shared 10000 0"))["ok"] == true);
+  REQUIRE(nlohmann::json::parse(other.ask("count cos"))["count"] == 20000);
+  // Both verified every page of the file through their mappings: the rows alone (16 floats
+  // per record over the three collections) are in pages both map, not in copies of their own.
+  const std::size_t rows_kb = 20000 * (8 + 3 + 5) * sizeof(float) / 1024;
+  const mapping_kb kb = mapped_kb(vectors_of(path));
+  CHECK(kb.shared >= rows_kb);
+  CHECK(kb.copied == 0);
 }
 
 TEST_CASE("a vectors file that is damaged, cut short or not one is ignored, and rewritten", "[vectors_file]") {
