@@ -6,6 +6,7 @@
 //                    [--nprobe 1,2,4,...] [--ef 16,32,...] [--methods vecstore-flat,faiss-ivf,...] [--seed 42]
 //                    [--base x.fvecs --query q.fvecs [--gt gt.ivecs]] [--out docs/bench-200k-768]
 //
+// With --base, --n reads only the first N vectors (default: all of them; tools/real_embeddings.sh makes such files).
 // --methods picks what to build and measure (default: all found), e.g. only the flat scans for a latency-vs-N
 // series (tools/bench_sizes.sh), where training an IVF and an HNSW graph at every size would take most of the time.
 //
@@ -283,7 +284,7 @@ std::vector<std::size_t> parse_list(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::size_t n = 200000, dim = 768, nq = 1000, single = 100, repeats = 3;
+  std::size_t n = 0, dim = 768, nq = 1000, single = 100, repeats = 3;  // n = 0: all of --base, or 200,000
   std::vector<std::size_t> thread_counts{1, std::max(1u, std::thread::hardware_concurrency())};
   std::vector<std::size_t> nprobes{1, 2, 4, 8, 16, 32, 64, 128};
   std::vector<std::size_t> efs{16, 32, 64, 128, 256};
@@ -336,11 +337,11 @@ int main(int argc, char** argv) {
   std::string dataset;
   const double rss_start = rss_mib();
   if (!base_path.empty()) {
-    base = vecstore_bench::read_fvecs(base_path, n);
+    base = vecstore_bench::read_fvecs(base_path, n);  // n = 0 reads them all
     queries = vecstore_bench::read_fvecs(query_path, nq);
     dataset = base_path;
   } else {
-    vecstore_bench::make_embeddings(n, nq, dim, seed, base, queries);
+    vecstore_bench::make_embeddings(n == 0 ? 200000 : n, nq, dim, seed, base, queries);
     dataset = "synthetic-" + std::to_string(n) + "x" + std::to_string(dim);
   }
   n = base.rows;
