@@ -1835,6 +1835,7 @@ class page_array {
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstddef>
@@ -2002,10 +2003,14 @@ struct packed_product {
  private:
   static constexpr std::size_t chunk_bytes = std::size_t{384} << 10;
 
-  // `tiles` for a group of `count` queries, 0 < count < Queries.
+  // `tiles` for a group of `count` queries, 0 < count < Queries. (With
+  // Queries = 1 the pack is empty and nothing reads the parameters; GCC's
+  // -Wunused-but-set-parameter then fires under some flag sets, e.g. TSan.)
   template <std::size_t... C>
-  static void rest(std::size_t count, const float* rows, std::size_t n, std::size_t dim, const float* queries,
-                   float* scores, std::size_t ld, std::index_sequence<C...>) noexcept {
+  static void rest([[maybe_unused]] std::size_t count, [[maybe_unused]] const float* rows,
+                   [[maybe_unused]] std::size_t n, [[maybe_unused]] std::size_t dim,
+                   [[maybe_unused]] const float* queries, [[maybe_unused]] float* scores,
+                   [[maybe_unused]] std::size_t ld, std::index_sequence<C...>) noexcept {
     ((count == C + 1 ? tiles(rows, n, dim, queries, scores, ld, std::make_index_sequence<C + 1>{}) : void()), ...);
   }
 
@@ -2509,6 +2514,19 @@ inline std::size_t tasks_for(std::size_t work, std::size_t threads,
   return (std::max)(std::size_t{1}, (std::min)(threads, by_work));
 }
 
+/// How long an idle pool thread, and a caller waiting for the last task of
+/// its job, poll before they sleep. Searches come in quick succession (an IVF
+/// query is two jobs: probe, then scan), and waking a sleeping thread costs
+/// tens of microseconds on a virtual machine, as much as a small scan.
+inline constexpr std::chrono::microseconds pool_spin{100};
+
+/// Polls `ready()` for up to `pool_spin`, yielding the core between polls.
+template <class Ready>
+void spin_until(Ready ready) {
+  const auto until = std::chrono::steady_clock::now() + pool_spin;
+  while (!ready() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+}
+
 /// A small persistent pool. `run(n, fn)` calls `fn(0..n-1)`, each once, on
 /// the pool's threads and on the caller, and returns when all are done
 /// (rethrowing the first exception). Any number of threads may call `run` at
@@ -2554,6 +2572,7 @@ class thread_pool {
     {
       std::lock_guard<std::mutex> guard(mutex_);
       queue_.push_back(j);
+      queued_.store(queue_.size(), std::memory_order_release);
     }
     // Wake as many workers as there are tasks besides the caller's.
     if (tasks - 1 >= workers()) {
@@ -2562,6 +2581,7 @@ class thread_pool {
       for (std::size_t i = 0; i + 1 < tasks; ++i) wake_.notify_one();
     }
     execute(*j);
+    spin_until([&] { return j->finished.load(std::memory_order_acquire) == j->count; });
     {
       std::unique_lock<std::mutex> done(j->mutex);
       j->done.wait(done, [&] { return j->finished == j->count; });
@@ -2575,9 +2595,9 @@ class thread_pool {
     const std::function<void(std::size_t)>* fn = nullptr;
     std::size_t count = 0;
     std::atomic<std::size_t> next{0};
-    std::mutex mutex;                 // guards finished and error
+    std::mutex mutex;                 // guards changes of finished, and error
     std::condition_variable done;
-    std::size_t finished = 0;
+    std::atomic<std::size_t> finished{0};  // also read without the mutex, while spinning
     std::exception_ptr error;
   };
 
@@ -2602,11 +2622,13 @@ class thread_pool {
     std::lock_guard<std::mutex> guard(mutex_);
     const auto it = std::find(queue_.begin(), queue_.end(), j);
     if (it != queue_.end()) queue_.erase(it);
+    queued_.store(queue_.size(), std::memory_order_release);
   }
 
   void work() {
     for (;;) {
       std::shared_ptr<job> j;
+      spin_until([&] { return queued_.load(std::memory_order_acquire) != 0; });
       {
         std::unique_lock<std::mutex> guard(mutex_);
         wake_.wait(guard, [&] { return stop_ || !queue_.empty(); });
@@ -2614,7 +2636,10 @@ class thread_pool {
         j = queue_.front();
         // A job whose tasks are all claimed leaves the queue; its owner
         // still waits for the ones running.
-        if (j->next.load(std::memory_order_relaxed) + 1 >= j->count) queue_.pop_front();
+        if (j->next.load(std::memory_order_relaxed) + 1 >= j->count) {
+          queue_.pop_front();
+          queued_.store(queue_.size(), std::memory_order_release);
+        }
       }
       execute(*j);
     }
@@ -2623,6 +2648,7 @@ class thread_pool {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::shared_ptr<job>> queue_;
+  std::atomic<std::size_t> queued_{0};  // queue_.size(), for idle workers to poll without the mutex
   std::vector<std::thread> workers_;
   std::atomic<std::size_t> worker_count_{0};
   bool stop_ = false;
@@ -3239,14 +3265,16 @@ void parallel_scan(std::size_t count, std::size_t tasks, std::size_t grain, std:
 /// Exact top-k over every row: `queries` holds `nq` rows of `src.rows.dim`
 /// floats, row-major. Returns `nq` lists of at most `k` rows, nearest first,
 /// ties by `src.tie_keys` (or row). `k == 0` yields empty lists. Uses up to
-/// `threads` threads (see `tasks_for`); results do not depend on the count.
+/// `threads` threads, none reading fewer than `min_work` floats (see `tasks_for`);
+/// results do not depend on the count.
 inline std::vector<std::vector<scored_row>> search(const row_source& src, const float* queries, std::size_t nq,
-                                                   std::size_t k, std::size_t threads = 1) {
+                                                   std::size_t k, std::size_t threads = 1,
+                                                   std::size_t min_work = min_parallel_work) {
   if (nq == 0 || k == 0 || src.rows.rows == 0 || src.rows.dim == 0)
     return std::vector<std::vector<scored_row>>(nq);
   const query_set qs(queries, nq, src.rows.dim, src.space);
   std::vector<topk_accumulator> acc = make_accumulators(nq, k, src.rows.rows);
-  const std::size_t tasks = tasks_for(src.rows.rows * src.rows.dim * nq, threads);
+  const std::size_t tasks = tasks_for(src.rows.rows * src.rows.dim * nq, threads, min_work);
   parallel_scan(src.rows.rows, tasks, rows_per_block(src.rows.dim), acc,
                 [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
                   scan_rows(src, qs, begin, end, nullptr, into);
@@ -3829,12 +3857,13 @@ class ivf_index {
   static constexpr std::size_t default_nprobe = 32;
   /// Seed of the training sample and initial centroids.
   static constexpr std::uint64_t default_seed = 0x5eed1f5eedULL;
-  /// Floats one task of a query's list scan must read before it is split
-  /// across threads: a quarter of a flat scan's (detail::min_parallel_work).
-  /// At 1M x 100, nprobe 64 (1.6 Mi floats) then runs on two threads, which
-  /// measured 23% more single-query QPS with 2 threads; nprobe 16 and 32
-  /// changed within the noise (docs/benchmarks.md).
-  static constexpr std::size_t min_parallel_list_work = detail::min_parallel_work / 4;
+  /// Floats one task of a query's centroid probe or list scan must read
+  /// before it is split across threads: an eighth of a flat scan's
+  /// (detail::min_parallel_work), since a query's two hand-overs are cheap
+  /// while the pool's threads poll between queries (detail::pool_spin). At
+  /// 1M x 100 with 2 threads this split the probe of the 4,000 centroids too:
+  /// nprobe 16 gained 30% single-query QPS (docs/benchmarks.md).
+  static constexpr std::size_t min_parallel_list_work = detail::min_parallel_work / 8;
 
   /// Throws `vecstore::invalid_argument` when `dim` is 0 or above `limits::max_dim`.
   ivf_index(std::size_t dim, metric space) : dim_(dim), space_(space), lists_(1) {
@@ -4486,7 +4515,7 @@ class ivf_index {
                                                            std::size_t threads) const {
     const detail::row_source centroids{row_view{centroids_.data(), nlist_, dim_, dim_}, metric::l2,
                                        centroid_sqf_.data(), nullptr};
-    return detail::search(centroids, qs.query(0), qs.count(), n, threads);
+    return detail::search(centroids, qs.query(0), qs.count(), n, threads, min_parallel_list_work);
   }
 
   // Groups the (query, probed list) pairs by list; the fallback list, when

@@ -984,7 +984,8 @@ TEST_CASE("the search thread count is a process-wide setting an index may overri
   CHECK(vecstore::detail::tasks_for(vecstore::detail::min_parallel_work * 30, 8) == 8);
 }
 
-TEST_CASE("threaded flat_index searches run concurrently from many threads", "[index][flat_index][threads]") {
+TEST_CASE("threaded flat_index searches run concurrently from many threads",
+          "[index][flat_index][threads][concurrency]") {
   const dataset d = make_dataset(30000, 48, 111);
   flat_index index = make_index(d, metric::inner_product);
   index.set_threads(1);
@@ -1022,7 +1023,7 @@ TEST_CASE("threaded flat_index searches run concurrently from many threads", "[i
 }
 
 TEST_CASE("the search pool runs every task once, rethrows a task's exception, and is usable after fork",
-          "[index][threads]") {
+          "[index][threads][concurrency]") {
   namespace detail = vecstore::detail;
   std::vector<std::atomic<int>> runs(37);
   detail::parallel_run(runs.size(), [&](std::size_t i) { runs[i].fetch_add(1); });

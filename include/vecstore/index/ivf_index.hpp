@@ -95,12 +95,13 @@ class ivf_index {
   static constexpr std::size_t default_nprobe = 32;
   /// Seed of the training sample and initial centroids.
   static constexpr std::uint64_t default_seed = 0x5eed1f5eedULL;
-  /// Floats one task of a query's list scan must read before it is split
-  /// across threads: a quarter of a flat scan's (detail::min_parallel_work).
-  /// At 1M x 100, nprobe 64 (1.6 Mi floats) then runs on two threads, which
-  /// measured 23% more single-query QPS with 2 threads; nprobe 16 and 32
-  /// changed within the noise (docs/benchmarks.md).
-  static constexpr std::size_t min_parallel_list_work = detail::min_parallel_work / 4;
+  /// Floats one task of a query's centroid probe or list scan must read
+  /// before it is split across threads: an eighth of a flat scan's
+  /// (detail::min_parallel_work), since a query's two hand-overs are cheap
+  /// while the pool's threads poll between queries (detail::pool_spin). At
+  /// 1M x 100 with 2 threads this split the probe of the 4,000 centroids too:
+  /// nprobe 16 gained 30% single-query QPS (docs/benchmarks.md).
+  static constexpr std::size_t min_parallel_list_work = detail::min_parallel_work / 8;
 
   /// Throws `vecstore::invalid_argument` when `dim` is 0 or above `limits::max_dim`.
   ivf_index(std::size_t dim, metric space) : dim_(dim), space_(space), lists_(1) {
@@ -752,7 +753,7 @@ class ivf_index {
                                                            std::size_t threads) const {
     const detail::row_source centroids{row_view{centroids_.data(), nlist_, dim_, dim_}, metric::l2,
                                        centroid_sqf_.data(), nullptr};
-    return detail::search(centroids, qs.query(0), qs.count(), n, threads);
+    return detail::search(centroids, qs.query(0), qs.count(), n, threads, min_parallel_list_work);
   }
 
   // Groups the (query, probed list) pairs by list; the fallback list, when

@@ -149,10 +149,14 @@ struct packed_product {
  private:
   static constexpr std::size_t chunk_bytes = std::size_t{384} << 10;
 
-  // `tiles` for a group of `count` queries, 0 < count < Queries.
+  // `tiles` for a group of `count` queries, 0 < count < Queries. (With
+  // Queries = 1 the pack is empty and nothing reads the parameters; GCC's
+  // -Wunused-but-set-parameter then fires under some flag sets, e.g. TSan.)
   template <std::size_t... C>
-  static void rest(std::size_t count, const float* rows, std::size_t n, std::size_t dim, const float* queries,
-                   float* scores, std::size_t ld, std::index_sequence<C...>) noexcept {
+  static void rest([[maybe_unused]] std::size_t count, [[maybe_unused]] const float* rows,
+                   [[maybe_unused]] std::size_t n, [[maybe_unused]] std::size_t dim,
+                   [[maybe_unused]] const float* queries, [[maybe_unused]] float* scores,
+                   [[maybe_unused]] std::size_t ld, std::index_sequence<C...>) noexcept {
     ((count == C + 1 ? tiles(rows, n, dim, queries, scores, ld, std::make_index_sequence<C + 1>{}) : void()), ...);
   }
 
