@@ -941,14 +941,15 @@ bool identical(const std::vector<std::vector<neighbor>>& a, const std::vector<st
 
 TEST_CASE("flat_index threaded scans return exactly the single-threaded results", "[index][flat_index][threads]") {
   const metric space = GENERATE(metric::cosine, metric::l2, metric::inner_product);
-  // 20000 x 64 floats: enough work that 2 and 5 threads split the rows.
-  const dataset d = make_dataset(20000, 64, 101);
+  // 40000 x 64 floats: enough work that even one query splits the rows, at a
+  // row that is not a block boundary (one query's ranges are cut anywhere).
+  const dataset d = make_dataset(40000, 64, 101);
   flat_index single = make_index(d, space);
   single.set_threads(1);
   flat_index multi = make_index(d, space);
   const std::vector<float> queries = random_floats(70 * 64, 102);
-  std::vector<std::int64_t> large(d.keys.begin(), d.keys.begin() + 16000);  // bitmap path
-  std::vector<std::int64_t> small(d.keys.begin(), d.keys.begin() + 3000);   // gather path
+  std::vector<std::int64_t> large(d.keys.begin(), d.keys.begin() + 32000);  // bitmap path
+  std::vector<std::int64_t> small(d.keys.begin(), d.keys.begin() + 6000);   // gather path
   for (const std::size_t threads : {std::size_t{2}, std::size_t{5}}) {
     multi.set_threads(threads);
     CHECK(multi.threads() == threads);
