@@ -68,7 +68,8 @@ def recall_qps(result, out):
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("queries/s, one query at a time")
     axes[0][-1].legend(fontsize=7, loc="lower left")
-    fig.suptitle(f"{result['n']:,} x {result['dim']} (synthetic, seed 42): recall vs speed", fontsize=10)
+    kind = "synthetic, seed 42" if result["dataset"].startswith("synthetic") else "real text embeddings"
+    fig.suptitle(f"{result['n']:,} x {result['dim']} ({kind}): recall vs speed", fontsize=10)
     save(fig, os.path.join(out, f"recall-qps-{result['n']}x{result['dim']}.png"))
 
 
@@ -121,8 +122,9 @@ def main():
         if (args.recall_of is None and swept) or (args.recall_of and f"{res['n']}x{res['dim']}" in args.recall_of):
             recall_qps(res, args.out)
     by_dim = {}
-    for res in results:
-        by_dim.setdefault(res["dim"], {})[res["n"]] = res  # one result per size; the last file given wins
+    for res in results:  # latency vs N: the synthetic series only, one result per size (the last file wins)
+        if res["dataset"].startswith("synthetic"):
+            by_dim.setdefault(res["dim"], {})[res["n"]] = res
     for dim, sizes in sorted(by_dim.items()):
         if len(sizes) >= 2:
             latency_n(list(sizes.values()), dim, args.recall, args.out)
