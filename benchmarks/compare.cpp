@@ -341,7 +341,8 @@ int main(int argc, char** argv) {
     queries = vecstore_bench::read_fvecs(query_path, nq);
     dataset = base_path;
   } else {
-    vecstore_bench::make_embeddings(n == 0 ? 200000 : n, nq, dim, seed, base, queries);
+    if (n == 0) n = 200000;
+    vecstore_bench::make_embeddings(n, nq, dim, seed, base, queries);
     dataset = "synthetic-" + std::to_string(n) + "x" + std::to_string(dim);
   }
   n = base.rows;
