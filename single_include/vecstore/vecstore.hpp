@@ -1761,6 +1761,12 @@ class page_array {
     size_ += n;
   }
   void push_back(const T& value) { append(&value, &value + 1); }
+  /// Grows size() to `n` (>= size()) as reserve() does; the new elements are
+  /// indeterminate (zero in a fresh mapping). Strong guarantee.
+  void extend(std::size_t n) {
+    reserve(n);
+    size_ = n;
+  }
   void pop_back() noexcept { --size_; }
 
   /// Keeps the first `n` (<= size()) elements; the memory stays.
@@ -1781,6 +1787,11 @@ class page_array {
   // per growth, and one of the process's 65,530 mappings (vm.max_map_count)
   // per array of every collection.
   static constexpr std::size_t min_mapping_bytes = std::size_t{1} << 20;
+  // Mappings from this size on ask for transparent huge pages: a scan then
+  // walks the TLB once per 2 MiB instead of per 4 KiB, which read 42 vs
+  // 34 GB/s on one core and 81 vs 67 on two here (docs/benchmarks.md). At most
+  // the last, partly used, 2 MiB page is wasted: under 7% from 32 MiB on.
+  static constexpr std::size_t min_huge_page_bytes = std::size_t{32} << 20;
 
   /// Moves the elements into new memory for `n` (> 0) elements: a private
   /// mapping (address space only; the kernel backs each page when it is first
@@ -1791,6 +1802,10 @@ class page_array {
                                -1, 0)
                       : std::malloc(bytes);
     if (p == (mapping ? MAP_FAILED : nullptr)) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+    // Only a hint (the kernel may have transparent huge pages off); failure is harmless.
+    if (mapping && bytes >= min_huge_page_bytes) ::madvise(p, bytes, MADV_HUGEPAGE);
+#endif
     if (size_ > 0) std::memcpy(p, base_, size_ * sizeof(T));
     free_memory();
     base_ = p;
@@ -3789,6 +3804,169 @@ inline bool stored_embedding_ok(std::int64_t collection_id, std::string_view id,
 }  // namespace vecstore
 
 // #include <vecstore/detail/norm.hpp>
+// #include <vecstore/detail/row_lists.hpp>
+// SPDX-License-Identifier: MIT
+// row_lists: the float rows of many growable lists, each contiguous, all in one array.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <new>
+#include <vector>
+
+// #include <vecstore/detail/page_array.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// The rows (`dim` floats each) of `lists()` growable lists, such as an IVF
+/// index's inverted lists, each list contiguous, all of them in one
+/// `page_array`.
+///
+/// Why one array and not a std::vector per list: a query scans a few dozen
+/// lists of ~100 KiB each, and separately allocated lists scattered over 4 KiB
+/// pages cost a TLB walk every few rows and a cold start at every list. In one
+/// large array they sit on transparent huge pages (page_array asks for them),
+/// which scanned 32-35 GB/s on one core of this machine against 25-26 GB/s
+/// for separate lists (32 random lists of 20-180 KiB out of 400 MB; docs/
+/// benchmarks.md).
+///
+/// Each list owns a range of `room` rows, the first `size` of them in use. A
+/// list that outgrows its range moves to the end of the array with twice the
+/// room, leaving the old range dead; when dead rows outnumber half the live
+/// ones, every list is packed again. Growth is therefore amortized O(1) per
+/// row, like std::vector's, and memory stays within 2.5x the rows in use in
+/// the worst case (1x after `reset` with exact sizes).
+class row_lists {
+ public:
+  explicit row_lists(std::size_t dim = 0) noexcept : dim_(dim) {}
+
+  std::size_t dim() const noexcept { return dim_; }
+  std::size_t lists() const noexcept { return extents_.size(); }
+  std::size_t size(std::size_t list) const noexcept { return extents_[list].size; }
+  /// The list's rows, contiguous, `size(list) * dim()` floats; valid until
+  /// the next change of any list.
+  const float* rows(std::size_t list) const noexcept { return data_.data() + extents_[list].offset * dim_; }
+  float* row(std::size_t list, std::size_t pos) noexcept { return data_.data() + (extents_[list].offset + pos) * dim_; }
+  const float* row(std::size_t list, std::size_t pos) const noexcept {
+    return data_.data() + (extents_[list].offset + pos) * dim_;
+  }
+
+  /// Rows the array holds for all lists: in use, spare, or dead.
+  std::size_t held_rows() const noexcept { return dim_ == 0 ? 0 : data_.size() / dim_; }
+
+  /// Empties everything and makes `room.size()` lists, list `l` with space for
+  /// `room[l]` rows. Throws std::bad_alloc with nothing changed.
+  void reset(const std::vector<std::size_t>& room) {
+    std::vector<extent> extents(room.size());
+    std::size_t total = 0;
+    for (std::size_t l = 0; l < room.size(); ++l) {
+      extents[l] = extent{total, 0, room[l]};
+      total += room[l];
+    }
+    page_array<float> data;
+    data.extend(total * dim_);
+    data_ = std::move(data);
+    extents_ = std::move(extents);
+    live_ = 0;
+    dead_ = 0;
+  }
+
+  /// Makes room for `n` rows in `list` (never shrinks). Strong guarantee.
+  void reserve(std::size_t list, std::size_t n) {
+    if (n > extents_[list].room) relocate(list, n);
+  }
+
+  /// Makes room for one more row in `list`, doubling its room when it is
+  /// full. Strong guarantee.
+  void reserve_next(std::size_t list) {
+    const extent& e = extents_[list];
+    if (e.size == e.room) relocate(list, (std::max)(std::size_t{2} * e.room, min_room));
+  }
+
+  /// Appends a row (`dim()` floats, which may not point into these lists).
+  /// Strong guarantee: throws std::bad_alloc with nothing changed; never
+  /// throws after `reserve_next(list)`.
+  void push_back(std::size_t list, const float* v) {
+    reserve_next(list);
+    extent& grown = extents_[list];
+    std::memcpy(data_.data() + (grown.offset + grown.size) * dim_, v, dim_ * sizeof(float));
+    ++grown.size;
+    ++live_;
+  }
+
+  /// Drops the list's last row; its room stays.
+  void pop_back(std::size_t list) noexcept {
+    --extents_[list].size;
+    --live_;
+  }
+
+  /// Empties every list; their rooms stay.
+  void clear() noexcept {
+    for (extent& e : extents_) e.size = 0;
+    live_ = 0;
+  }
+
+ private:
+  struct extent {
+    std::size_t offset;  // first row in data_
+    std::size_t size;    // rows in use
+    std::size_t room;    // rows owned
+  };
+
+  // A list that fills its room gets at least this many rows.
+  static constexpr std::size_t min_room = 8;
+
+  // Gives `list` a range of `room` (> its size) rows: at the end of the
+  // array, or by packing every list anew once the dead rows would outnumber
+  // half the live ones. Strong guarantee.
+  void relocate(std::size_t list, std::size_t room) {
+    const extent old = extents_[list];
+    if (2 * (dead_ + old.room) > live_) {
+      compact(list, room);
+      return;
+    }
+    const std::size_t end = data_.size() / dim_;
+    const std::size_t needed = (end + room) * dim_;
+    // Geometric, like std::vector: a relocation must not copy the whole array each time.
+    if (needed > data_.capacity()) data_.reserve((std::max)(needed, 2 * data_.capacity()));
+    data_.extend(needed);  // cannot throw now; the rows may have moved, their offsets stay
+    std::memcpy(data_.data() + end * dim_, data_.data() + old.offset * dim_, old.size * dim_ * sizeof(float));
+    extents_[list] = extent{end, old.size, room};
+    dead_ += old.room;
+  }
+
+  // Packs every list into a new array, each with room for its size and a
+  // half again (`list` with `room`). Strong guarantee.
+  void compact(std::size_t list, std::size_t room) {
+    std::vector<extent> extents(extents_.size());
+    std::size_t total = 0;
+    for (std::size_t l = 0; l < extents_.size(); ++l) {
+      const std::size_t size = extents_[l].size;
+      extents[l] = extent{total, size, l == list ? room : size + size / 2};
+      total += extents[l].room;
+    }
+    page_array<float> data;
+    data.extend(total * dim_);
+    for (std::size_t l = 0; l < extents_.size(); ++l)
+      std::memcpy(data.data() + extents[l].offset * dim_, rows(l), extents_[l].size * dim_ * sizeof(float));
+    data_ = std::move(data);
+    extents_ = std::move(extents);
+    dead_ = 0;
+  }
+
+  std::size_t dim_;
+  std::vector<extent> extents_;
+  page_array<float> data_;  // every list's range, in use or dead, end to end
+  std::size_t live_ = 0;    // rows in use, all lists
+  std::size_t dead_ = 0;    // rows in ranges that lists left
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
 // #include <vecstore/errors.hpp>
 // #include <vecstore/index/kernel.hpp>
 // #include <vecstore/index/requirements.hpp>
@@ -3876,12 +4054,13 @@ class ivf_index {
   static constexpr std::size_t min_parallel_list_work = detail::min_parallel_work / 8;
 
   /// Throws `vecstore::invalid_argument` when `dim` is 0 or above `limits::max_dim`.
-  ivf_index(std::size_t dim, metric space) : dim_(dim), space_(space), lists_(1) {
+  ivf_index(std::size_t dim, metric space) : dim_(dim), space_(space), lists_(1), rows_(dim) {
     if (dim == 0 || dim > limits::max_dim)
       detail::throw_error<invalid_argument>(
           "cannot create ivf_index", {},
           "dimension " + std::to_string(dim) + " is outside 1.." + std::to_string(limits::max_dim),
           "Pass the collection's dimension");
+    rows_.reset({0});
   }
 
   // ---- the IndexPolicy contract ----------------------------------------------
@@ -3893,7 +4072,7 @@ class ivf_index {
   void reserve(std::size_t n) {
     where_.reserve(n);
     if (!trained()) {
-      lists_[0].data.reserve(n * dim_);
+      rows_.reserve(0, n);
       lists_[0].keys.reserve(n);
       if (space_ == metric::l2) lists_[0].sq_norms.reserve(n);
     }
@@ -3919,7 +4098,8 @@ class ivf_index {
   /// Removes every key; keeps the quantizer, so that the store can refill
   /// the lists with the assignments it has stored.
   void clear() noexcept {
-    for (list_rows& l : lists_) l.clear();
+    for (list_keys& l : lists_) l.clear();
+    rows_.clear();
     where_.clear();
   }
 
@@ -4031,7 +4211,7 @@ class ivf_index {
     std::vector<float> sample(m * dim_);
     for (std::size_t i = 0; i < m; ++i) {
       const location at = where_.find(keys[i])->second;
-      const float* row = lists_[at.slot].row(at.pos, dim_);
+      const float* row = rows_.row(at.slot, at.pos);
       std::copy(row, row + dim_, sample.data() + i * dim_);
     }
     keys.clear();
@@ -4080,7 +4260,9 @@ class ivf_index {
     }
     seed_ = read_u64(data + 32);
     install(std::move(centroids), nlist, static_cast<std::size_t>(trained_size));
-    lists_.assign(nlist_ + 1, list_rows{});
+    std::vector<list_keys> lists(nlist_ + 1);
+    rows_.reset(std::vector<std::size_t>(nlist_ + 1, 0));
+    lists_ = std::move(lists);
     where_.clear();
   }
 
@@ -4141,13 +4323,11 @@ class ivf_index {
 
  private:
   // One list: rows of dim floats, their keys and (l2) squared norms.
-  struct list_rows {
-    std::vector<float> data;
+  // What a list holds besides its vectors (which are in rows_), row by row.
+  struct list_keys {
     std::vector<std::int64_t> keys;
-    std::vector<float> sq_norms;
-    const float* row(std::size_t pos, std::size_t dim) const noexcept { return data.data() + pos * dim; }
+    std::vector<float> sq_norms;  // l2 only
     void clear() noexcept {
-      data.clear();
       keys.clear();
       sq_norms.clear();
     }
@@ -4203,17 +4383,17 @@ class ivf_index {
   void place(std::int64_t key, const float* v, std::size_t slot) {
     const auto found = where_.find(key);
     if (found != where_.end() && found->second.slot == slot) {
-      list_rows& l = lists_[slot];
-      std::copy(v, v + dim_, l.data.data() + found->second.pos * dim_);
+      list_keys& l = lists_[slot];
+      std::copy(v, v + dim_, rows_.row(slot, found->second.pos));
       if (space_ == metric::l2) l.sq_norms[found->second.pos] = sq_norm(v);
       return;
     }
-    list_rows& l = lists_[slot];
+    list_keys& l = lists_[slot];
     const std::size_t pos = l.keys.size();
     const auto grow = [](auto& vec, std::size_t needed) {
       if (vec.capacity() < needed) vec.reserve((std::max)(needed, vec.capacity() * 2));
     };
-    grow(l.data, (pos + 1) * dim_);
+    rows_.reserve_next(slot);
     grow(l.keys, pos + 1);
     if (space_ == metric::l2) grow(l.sq_norms, pos + 1);
     if (found == where_.end()) {
@@ -4222,31 +4402,29 @@ class ivf_index {
       remove_row(found->second);  // cannot throw: no allocation
       found->second = location{slot, pos};
     }
-    l.data.insert(l.data.end(), v, v + dim_);
+    rows_.push_back(slot, v);
     l.keys.push_back(key);
     if (space_ == metric::l2) l.sq_norms.push_back(sq_norm(v));
   }
 
   // Swap-deletes the row at `at`; the caller fixes the key's own entry.
   void remove_row(location at) noexcept {
-    list_rows& l = lists_[at.slot];
+    list_keys& l = lists_[at.slot];
     const std::size_t last = l.keys.size() - 1;
     if (at.pos != last) {
-      std::copy(l.data.begin() + static_cast<std::ptrdiff_t>(last * dim_),
-                l.data.begin() + static_cast<std::ptrdiff_t>((last + 1) * dim_),
-                l.data.begin() + static_cast<std::ptrdiff_t>(at.pos * dim_));
+      std::copy(rows_.row(at.slot, last), rows_.row(at.slot, last) + dim_, rows_.row(at.slot, at.pos));
       l.keys[at.pos] = l.keys[last];
       if (space_ == metric::l2) l.sq_norms[at.pos] = l.sq_norms[last];
       where_.find(l.keys[at.pos])->second.pos = at.pos;
     }
     l.keys.pop_back();
-    l.data.resize(last * dim_);
+    rows_.pop_back(at.slot);
     if (space_ == metric::l2) l.sq_norms.pop_back();
   }
 
   detail::row_source source(std::size_t slot) const noexcept {
-    const list_rows& l = lists_[slot];
-    return detail::row_source{row_view{l.data.data(), l.keys.size(), dim_, dim_}, space_,
+    const list_keys& l = lists_[slot];
+    return detail::row_source{row_view{rows_.rows(slot), l.keys.size(), dim_, dim_}, space_,
                               space_ == metric::l2 ? l.sq_norms.data() : nullptr, l.keys.data()};
   }
 
@@ -4418,32 +4596,34 @@ class ivf_index {
   // Moves every vector into the list of its nearest centroid (sizes counted
   // first, so each list is allocated once).
   void rebucket() {
-    std::vector<list_rows> old = std::move(lists_);
+    std::vector<list_keys> old = std::move(lists_);
+    detail::row_lists old_rows = std::move(rows_);
     std::vector<std::vector<std::int32_t>> target(old.size());
-    std::vector<std::size_t> sizes(nlist_, 0);
+    std::vector<std::size_t> sizes(nlist_ + 1, 0);  // by slot
     for (std::size_t s = 0; s < old.size(); ++s) {
       const std::size_t rows = old[s].keys.size();
       target[s].resize(rows);
-      if (rows != 0) nearest_lists(old[s].data.data(), rows, target[s].data());
-      for (std::int32_t t : target[s]) ++sizes[static_cast<std::size_t>(t)];
+      if (rows != 0) nearest_lists(old_rows.rows(s), rows, target[s].data());
+      for (std::int32_t t : target[s]) ++sizes[static_cast<std::size_t>(t) + 1];
     }
-    lists_.assign(nlist_ + 1, list_rows{});
-    for (std::size_t l = 0; l < nlist_; ++l) {
-      lists_[l + 1].data.reserve(sizes[l] * dim_);
-      lists_[l + 1].keys.reserve(sizes[l]);
-      if (space_ == metric::l2) lists_[l + 1].sq_norms.reserve(sizes[l]);
+    lists_.assign(nlist_ + 1, list_keys{});
+    rows_ = detail::row_lists(dim_);
+    rows_.reset(sizes);
+    for (std::size_t slot = 1; slot <= nlist_; ++slot) {
+      lists_[slot].keys.reserve(sizes[slot]);
+      if (space_ == metric::l2) lists_[slot].sq_norms.reserve(sizes[slot]);
     }
     for (std::size_t s = 0; s < old.size(); ++s) {
-      list_rows& from = old[s];
+      list_keys& from = old[s];
       for (std::size_t pos = 0; pos < from.keys.size(); ++pos) {
         const std::size_t slot = static_cast<std::size_t>(target[s][pos]) + 1;
-        list_rows& to = lists_[slot];
+        list_keys& to = lists_[slot];
         where_.find(from.keys[pos])->second = location{slot, to.keys.size()};
-        to.data.insert(to.data.end(), from.row(pos, dim_), from.row(pos, dim_) + dim_);
+        rows_.push_back(slot, old_rows.row(s, pos));
         to.keys.push_back(from.keys[pos]);
         if (space_ == metric::l2) to.sq_norms.push_back(from.sq_norms[pos]);
       }
-      from = list_rows{};  // frees as it goes
+      from = list_keys{};  // frees as it goes
     }
   }
 
@@ -4534,21 +4714,39 @@ class ivf_index {
                     std::vector<std::uint32_t>& members) const {
     const std::size_t nq = qs.count();
     const auto probed = probe_lists(qs, probes, threads());
-    std::vector<std::size_t> count(lists_.size() + 1, 0);
-    for (const auto& p : probed)
-      for (const detail::scored_row& s : p) ++count[s.row + 2];
-    for (std::size_t s = 1; s < count.size(); ++s) count[s] += count[s - 1];  // count[slot] = start of slot
-    members.assign(count.back(), 0);
-    std::vector<std::size_t> fill(count.begin(), count.end() - 1);
+    // (slot << 32 | query), to be ordered by slot, then query: sorted when
+    // fewer than the lists (a single query's few dozen: a pass over all
+    // 4,000 lists cost it 7 us), else counted into place.
+    std::vector<std::uint64_t> pairs;
+    pairs.reserve(nq * probes);
     for (std::size_t q = 0; q < nq; ++q)
-      for (const detail::scored_row& s : probed[q]) members[fill[s.row + 1]++] = static_cast<std::uint32_t>(q);
+      for (const detail::scored_row& s : probed[q]) pairs.push_back((std::uint64_t{s.row} + 1) << 32 | q);
+    if (pairs.size() < lists_.size()) {
+      std::sort(pairs.begin(), pairs.end());
+    } else {
+      std::vector<std::size_t> next(lists_.size() + 1, 0);  // next[slot]: where its next pair goes
+      for (std::uint64_t p : pairs) ++next[(p >> 32) + 1];
+      for (std::size_t s = 1; s < next.size(); ++s) next[s] += next[s - 1];
+      std::vector<std::uint64_t> sorted(pairs.size());
+      for (std::uint64_t p : pairs) sorted[next[p >> 32]++] = p;  // stable: queries stay ascending
+      pairs.swap(sorted);
+    }
+    members.clear();
+    members.reserve(pairs.size() + nq);
     if (!lists_[0].keys.empty()) {
-      items.push_back(work_item{0, members.size(), members.size() + nq});
+      items.push_back(work_item{0, 0, nq});
       for (std::size_t q = 0; q < nq; ++q) members.push_back(static_cast<std::uint32_t>(q));
     }
-    for (std::size_t slot = 1; slot < lists_.size(); ++slot)
-      if (count[slot + 1] > count[slot] && !lists_[slot].keys.empty())
-        items.push_back(work_item{slot, count[slot], count[slot + 1]});
+    for (std::size_t i = 0; i < pairs.size();) {
+      const std::size_t slot = static_cast<std::size_t>(pairs[i] >> 32);
+      const std::size_t begin = members.size();
+      for (; i < pairs.size() && pairs[i] >> 32 == slot; ++i) members.push_back(static_cast<std::uint32_t>(pairs[i]));
+      if (lists_[slot].keys.empty()) {
+        members.resize(begin);
+      } else {
+        items.push_back(work_item{slot, begin, members.size()});
+      }
+    }
   }
 
   // Scans every item (a list and its queries) into per-query top-k, split
@@ -4615,7 +4813,8 @@ class ivf_index {
 
   std::size_t dim_;
   metric space_;
-  std::vector<list_rows> lists_;                      // [0]: fallback; [l + 1]: list l
+  std::vector<list_keys> lists_;                      // [0]: fallback; [l + 1]: list l
+  detail::row_lists rows_;                            // the lists' vectors, by the same slots
   std::unordered_map<std::int64_t, location> where_;  // key -> slot, row
   std::vector<float> staged_;                         // upsert's prepared copy, reused
 

@@ -3,6 +3,8 @@
 // from another history of a restored file, older than what SQLite still keeps, turned off).
 #include <algorithm>
 #include <atomic>
+#include <cinttypes>
+#include <cstdio>
 #include <cstdint>
 #include <fstream>
 #include <map>
@@ -523,6 +525,34 @@ TEST_CASE("page_array: a mapped region grows in place, past its room by a copy, 
   a.shrink(3);
   CHECK(a.size() == 3);
   CHECK(read_bytes(file) == bytes);
+}
+
+TEST_CASE("page_array: a large array asks for transparent huge pages, a small one does not", "[vectors_file][unit]") {
+  // VmFlags shows "hg" on a mapping madvise(MADV_HUGEPAGE) was called on,
+  // whatever the system's transparent huge page mode.
+  const auto advised = [](const void* p) {
+    std::ifstream smaps("/proc/self/smaps");
+    const auto at = reinterpret_cast<std::uintptr_t>(p);
+    bool inside = false;
+    for (std::string line; std::getline(smaps, line);) {
+      std::uintptr_t lo = 0, hi = 0;
+      if (line.find(':') > line.find(' ') && std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) == 2) {
+        inside = lo <= at && at < hi;  // a mapping's first line: "lo-hi perms offset dev inode path"
+      } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+        return (line + " ").find(" hg ") != std::string::npos;
+      }
+    }
+    FAIL("no mapping holds " << p);
+    return false;
+  };
+  detail::page_array<float> large;
+  large.extend(std::size_t{16} << 20);  // 64 MiB
+  std::fill(large.begin(), large.end(), 1.0f);
+  detail::page_array<float> small;
+  small.extend(std::size_t{1} << 20);  // 4 MiB: a mapping, but not worth huge pages
+  CHECK(advised(large.data()));
+  CHECK_FALSE(advised(small.data()));
+  CHECK(large[(std::size_t{16} << 20) - 1] == 1.0f);
 }
 
 TEST_CASE("write_vectors_file: what it writes reads back, and a stopped write leaves nothing behind",

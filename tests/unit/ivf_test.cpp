@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include <vecstore/detail/row_lists.hpp>
 #include <vecstore/index/flat_index.hpp>
 #include <vecstore/index/ivf_index.hpp>
 #include <vecstore/index/requirements.hpp>
@@ -119,6 +120,47 @@ std::int32_t nearest_centroid(const ivf_index& index, const float* raw) {
 }
 
 }  // namespace
+
+TEST_CASE("row_lists keeps every list contiguous and intact through relocation and compaction",
+          "[index][ivf_index]") {
+  const std::size_t dim = 5, lists = 40;
+  vecstore::detail::row_lists rows(dim);
+  rows.reset(std::vector<std::size_t>(lists, 3));
+  CHECK(rows.held_rows() == 3 * lists);
+  std::vector<std::vector<float>> model(lists);
+  std::mt19937 rng(17);
+  std::uniform_int_distribution<std::size_t> pick(0, lists - 1);
+  std::size_t most_held_per_row = 0;
+  float next = 0.0f;
+  for (std::size_t step = 0; step < 60000; ++step) {
+    // Skewed: low lists grow much faster, so that lists relocate and the array compacts.
+    const std::size_t l = (std::min)(pick(rng), pick(rng));
+    if (step % 5 == 4 && !model[l].empty()) {
+      rows.pop_back(l);
+      model[l].resize(model[l].size() - dim);
+    } else {
+      float v[dim];
+      for (float& x : v) x = next++;
+      rows.push_back(l, v);
+      model[l].insert(model[l].end(), v, v + dim);
+    }
+    if (step % 997 == 0) {
+      std::size_t live = 0;
+      for (std::size_t i = 0; i < lists; ++i) {
+        REQUIRE(rows.size(i) * dim == model[i].size());
+        REQUIRE(std::equal(model[i].begin(), model[i].end(), rows.rows(i)));
+        if (rows.size(i) > 0) REQUIRE(rows.row(i, rows.size(i) - 1) == rows.rows(i) + (rows.size(i) - 1) * dim);
+        live += rows.size(i);
+      }
+      // The documented bound: at most 2.5x the rows in use (plus the minimum room of each list).
+      REQUIRE(rows.held_rows() * 2 <= 5 * live + 2 * 8 * lists);
+      most_held_per_row = (std::max)(most_held_per_row, rows.held_rows() * 100 / (live + 1));
+    }
+  }
+  CHECK(most_held_per_row > 100);  // lists did grow past their rooms
+  rows.clear();
+  for (std::size_t i = 0; i < lists; ++i) CHECK(rows.size(i) == 0);
+}
 
 TEST_CASE("ivf_index meets the IndexPolicy requirements and the persistent extension", "[index][ivf_index]") {
   static_assert(vecstore::detail::checked<vecstore::index_requirements<ivf_index>>, "ivf_index");
