@@ -3622,6 +3622,7 @@ class flat_index {
 // ivf_index: an approximate IndexPolicy, k-means inverted lists scanned by the shared kernel, persistent quantizer.
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -4714,14 +4715,17 @@ class ivf_index {
                     std::vector<std::uint32_t>& members) const {
     const std::size_t nq = qs.count();
     const auto probed = probe_lists(qs, probes, threads());
-    // (slot << 32 | query), to be ordered by slot, then query: sorted when
-    // fewer than the lists (a single query's few dozen: a pass over all
-    // 4,000 lists cost it 7 us), else counted into place.
+    // (slot << 32 | query), grouped by slot. One query's lists stay nearest
+    // first (scan_items). Several queries' are ordered by slot, then query:
+    // sorted when fewer than the lists (a pass over all 4,000 lists cost a
+    // single query 7 us), else counted into place.
     std::vector<std::uint64_t> pairs;
     pairs.reserve(nq * probes);
     for (std::size_t q = 0; q < nq; ++q)
       for (const detail::scored_row& s : probed[q]) pairs.push_back((std::uint64_t{s.row} + 1) << 32 | q);
-    if (pairs.size() < lists_.size()) {
+    if (nq == 1) {
+      // Already grouped: each list once.
+    } else if (pairs.size() < lists_.size()) {
       std::sort(pairs.begin(), pairs.end());
     } else {
       std::vector<std::size_t> next(lists_.size() + 1, 0);  // next[slot]: where its next pair goes
@@ -4749,34 +4753,29 @@ class ivf_index {
     }
   }
 
-  // Scans every item (a list and its queries) into per-query top-k, split
-  // across threads by rows x queries.
+  // Scans every item (a list and its queries) into per-query top-k. Threads
+  // claim items one at a time, in order, each into accumulators of its own:
+  // lists differ in size and threads in speed, and a single query's lists
+  // come nearest first, so every thread tightens its threshold early.
   std::vector<std::vector<neighbor>> scan_items(const detail::query_set& qs, std::size_t k,
                                                 const std::vector<work_item>& items,
                                                 const std::vector<std::uint32_t>& members,
                                                 const std::vector<std::vector<std::size_t>>* subsets) const {
     const std::size_t nq = qs.count();
-    const auto rows_of = [&](const work_item& it) {
-      return subsets != nullptr ? (*subsets)[it.slot].size() : lists_[it.slot].keys.size();
-    };
-    std::vector<std::size_t> prefix(items.size() + 1, 0);
-    for (std::size_t i = 0; i < items.size(); ++i)
-      prefix[i + 1] = prefix[i] + rows_of(items[i]) * (items[i].end - items[i].begin);
-    const std::size_t total = prefix.back();
+    std::size_t total = 0;  // rows x queries
+    for (const work_item& it : items)
+      total += (subsets != nullptr ? (*subsets)[it.slot].size() : lists_[it.slot].keys.size()) * (it.end - it.begin);
     const std::size_t tasks =
         (std::min)(items.size(), detail::tasks_for(total * dim_, threads(), min_parallel_list_work));
 
     std::vector<std::vector<detail::topk_accumulator>> acc(tasks);
+    std::atomic<std::size_t> next_item{0};
     detail::parallel_run(tasks, [&](std::size_t t) {
       acc[t] = detail::make_accumulators(nq, k, k);
-      // Items whose work starts in this task's share of the total.
-      const std::size_t lo = total / (tasks == 0 ? 1 : tasks) * t;
-      const std::size_t hi = t + 1 == tasks ? total + 1 : total / tasks * (t + 1);
       detail::scan_scratch scratch;
       std::vector<detail::topk_accumulator*> refs;
       std::vector<std::uint64_t> bits;
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        if (prefix[i] < lo || prefix[i] >= hi) continue;
+      for (std::size_t i; (i = next_item.fetch_add(1, std::memory_order_relaxed)) < items.size();) {
         const work_item& it = items[i];
         const std::size_t group = it.end - it.begin;
         refs.clear();
