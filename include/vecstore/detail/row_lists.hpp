@@ -19,12 +19,12 @@ namespace detail {
 /// `page_array`.
 ///
 /// Why one array and not a std::vector per list: a query scans a few dozen
-/// lists of ~100 KiB each, and separately allocated lists scattered over 4 KiB
-/// pages cost a TLB walk every few rows and a cold start at every list. In one
+/// lists of ~100 KiB each, and separately allocated lists on 4 KiB pages cost
+/// a TLB walk every few rows (prefetching across lists did not help). In one
 /// large array they sit on transparent huge pages (page_array asks for them),
-/// which scanned 32-35 GB/s on one core of this machine against 25-26 GB/s
-/// for separate lists (32 random lists of 20-180 KiB out of 400 MB; docs/
-/// benchmarks.md).
+/// which scanned 31-34 GB/s on one core of this machine against 25-26 GB/s
+/// for separate lists (32 random lists of 20-180 KiB out of 400 MB;
+/// benchmarks/kernel_bench.cpp, BM_list_scan_*; docs/benchmarks.md).
 ///
 /// Each list owns a range of `room` rows, the first `size` of them in use. A
 /// list that outgrows its range moves to the end of the array with twice the

@@ -32,6 +32,7 @@ inline namespace v0 {
 /// A k-means quantizer of `nlist()` centroids partitions the vectors; each
 /// list keeps its vectors as contiguous float rows (with keys and, for l2,
 /// squared norms), so a list is scanned by the same kernel as `flat_index`.
+/// All lists share one array (detail::row_lists), on huge pages when large.
 /// A query ranks the centroids, scans the `nprobe()` nearest lists and keeps
 /// the exact top-k among what it scanned. Vectors are stored normalized for
 /// cosine, so that metric is a dot product as in `flat_index`.
@@ -374,7 +375,6 @@ class ivf_index {
   }
 
  private:
-  // One list: rows of dim floats, their keys and (l2) squared norms.
   // What a list holds besides its vectors (which are in rows_), row by row.
   struct list_keys {
     std::vector<std::int64_t> keys;
