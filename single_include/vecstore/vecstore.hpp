@@ -3250,17 +3250,26 @@ inline std::size_t range_cut(std::size_t count, std::size_t tasks, std::size_t t
   return (std::min)(count, raw / grain * grain);
 }
 
-/// Runs `scan(begin, end, acc)` over `count` items split into `tasks` ranges
-/// on the search pool, each into accumulators of its own, merged into `acc`
-/// at the end. One task runs on the caller, straight into `acc`. Ranges are
-/// cut at multiples of `grain` (`split_grain`): for several queries the
-/// scan's block size, so that every block holds the same rows as in a
-/// single-threaded scan and Eigen scores every row with the same instructions
-/// (its kernels treat a block's tail rows differently). Either way the
-/// results do not depend on the thread count, to the last bit.
+/// Where a threaded scan may cut its rows. Several queries' scores may
+/// depend on blocking (Eigen's product for 2-7 queries treats a block's tail
+/// rows differently), so theirs are cut at the scan's block boundaries: every
+/// block then holds the same rows as in a single-threaded scan. One query's
+/// do not (`dot_rows` sums each row alike wherever it sits), so its ranges may
+/// be cut anywhere, and a small matrix, such as an IVF index's centroids,
+/// still splits evenly.
+inline std::size_t split_grain(std::size_t dim, std::size_t nq) noexcept {
+  return nq == 1 ? min_block_rows : rows_per_block(dim);
+}
+
+/// Runs `scan(begin, end, acc)` over `count` rows of `dim` floats split into
+/// `tasks` ranges on the search pool, each into accumulators of its own
+/// (one per query of `acc`), merged into `acc` at the end. One task runs on
+/// the caller, straight into `acc`. The ranges are cut where `split_grain`
+/// says, so the results do not depend on the thread count, to the last bit.
 template <class Scan>
-void parallel_scan(std::size_t count, std::size_t tasks, std::size_t grain, std::vector<topk_accumulator>& acc,
+void parallel_scan(std::size_t count, std::size_t dim, std::size_t tasks, std::vector<topk_accumulator>& acc,
                    const Scan& scan) {
+  const std::size_t grain = split_grain(dim, acc.size());
   tasks = (std::min)(tasks, (count + grain - 1) / grain);
   if (tasks <= 1) {
     scan(std::size_t{0}, count, acc.data());
@@ -3278,15 +3287,6 @@ void parallel_scan(std::size_t count, std::size_t tasks, std::size_t grain, std:
     for (std::size_t q = 0; q < nq; ++q) acc[q].merge(part[q]);
 }
 
-/// Where a threaded scan may cut its rows (`parallel_scan`'s grain). One
-/// query's scores do not depend on blocking (`dot_rows` sums each row alike
-/// wherever it sits), so its ranges may be cut anywhere, and a small matrix,
-/// such as an IVF index's centroids, still splits evenly; several queries'
-/// may (Eigen's product for 2-7), so theirs are cut at block boundaries.
-inline std::size_t split_grain(std::size_t dim, std::size_t nq) noexcept {
-  return nq == 1 ? min_block_rows : rows_per_block(dim);
-}
-
 /// Exact top-k over every row: `queries` holds `nq` rows of `src.rows.dim`
 /// floats, row-major. Returns `nq` lists of at most `k` rows, nearest first,
 /// ties by `src.tie_keys` (or row). `k == 0` yields empty lists. Uses up to
@@ -3300,7 +3300,7 @@ inline std::vector<std::vector<scored_row>> search(const row_source& src, const 
   const query_set qs(queries, nq, src.rows.dim, src.space);
   std::vector<topk_accumulator> acc = make_accumulators(nq, k, src.rows.rows);
   const std::size_t tasks = tasks_for(src.rows.rows * src.rows.dim * nq, threads, min_work);
-  parallel_scan(src.rows.rows, tasks, split_grain(src.rows.dim, nq), acc,
+  parallel_scan(src.rows.rows, src.rows.dim, tasks, acc,
                 [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
                   scan_rows(src, qs, begin, end, nullptr, into);
                 });
@@ -3328,19 +3328,19 @@ inline std::vector<std::vector<scored_row>> search(const row_source& src, const 
   std::vector<topk_accumulator> acc = make_accumulators(nq, k, allowed_rows.size());
   if (allowed_rows.size() == n_rows) {
     const std::size_t tasks = tasks_for(n_rows * src.rows.dim * nq, threads);
-    parallel_scan(n_rows, tasks, split_grain(src.rows.dim, nq), acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+    parallel_scan(n_rows, src.rows.dim, tasks, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
       scan_rows(src, qs, begin, end, nullptr, into);
     });
   } else if (allowed_rows.size() * gather_divisor <= n_rows) {
     const std::size_t tasks = tasks_for(allowed_rows.size() * src.rows.dim * nq, threads);
-    parallel_scan(allowed_rows.size(), tasks, split_grain(src.rows.dim, nq), acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+    parallel_scan(allowed_rows.size(), src.rows.dim, tasks, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
       scan_subset(src, qs, allowed_rows.data() + begin, end - begin, into);
     });
   } else {
     std::vector<std::uint64_t> bits((n_rows + 63) / 64, 0);
     for (std::size_t r : allowed_rows) bits[r / 64] |= std::uint64_t{1} << (r % 64);
     const std::size_t tasks = tasks_for(n_rows * src.rows.dim * nq, threads);
-    parallel_scan(n_rows, tasks, split_grain(src.rows.dim, nq), acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+    parallel_scan(n_rows, src.rows.dim, tasks, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
       scan_rows(src, qs, begin, end, bits.data(), into);
     });
   }
@@ -3821,7 +3821,7 @@ namespace vecstore {
 inline namespace v0 {
 namespace detail {
 
-/// The rows (`dim` floats each) of `lists()` growable lists, such as an IVF
+/// The rows (`dim` floats each) of growable lists, such as an IVF
 /// index's inverted lists, each list contiguous, all of them in one
 /// `page_array`.
 ///
@@ -3843,8 +3843,6 @@ class row_lists {
  public:
   explicit row_lists(std::size_t dim = 0) noexcept : dim_(dim) {}
 
-  std::size_t dim() const noexcept { return dim_; }
-  std::size_t lists() const noexcept { return extents_.size(); }
   std::size_t size(std::size_t list) const noexcept { return extents_[list].size; }
   /// The list's rows, contiguous, `size(list) * dim()` floats; valid until
   /// the next change of any list.
@@ -4608,7 +4606,6 @@ class ivf_index {
       for (std::int32_t t : target[s]) ++sizes[static_cast<std::size_t>(t) + 1];
     }
     lists_.assign(nlist_ + 1, list_keys{});
-    rows_ = detail::row_lists(dim_);
     rows_.reset(sizes);
     for (std::size_t slot = 1; slot <= nlist_; ++slot) {
       lists_[slot].keys.reserve(sizes[slot]);
@@ -4715,19 +4712,17 @@ class ivf_index {
                     std::vector<std::uint32_t>& members) const {
     const std::size_t nq = qs.count();
     const auto probed = probe_lists(qs, probes, threads());
-    // (slot << 32 | query), grouped by slot. One query's lists stay nearest
-    // first (scan_items). Several queries' are ordered by slot, then query:
-    // sorted when fewer than the lists (a pass over all 4,000 lists cost a
-    // single query 7 us), else counted into place.
+    // (slot << 32 | query), grouped by slot. One query's lists already are
+    // (each once), and stay nearest first (scan_items). Several queries' are
+    // ordered by slot, then query: sorted when fewer than the lists (a pass
+    // over all 4,000 lists cost a single query 7 us), else counted into place.
     std::vector<std::uint64_t> pairs;
     pairs.reserve(nq * probes);
     for (std::size_t q = 0; q < nq; ++q)
       for (const detail::scored_row& s : probed[q]) pairs.push_back((std::uint64_t{s.row} + 1) << 32 | q);
-    if (nq == 1) {
-      // Already grouped: each list once.
-    } else if (pairs.size() < lists_.size()) {
+    if (nq > 1 && pairs.size() < lists_.size()) {
       std::sort(pairs.begin(), pairs.end());
-    } else {
+    } else if (nq > 1) {
       std::vector<std::size_t> next(lists_.size() + 1, 0);  // next[slot]: where its next pair goes
       for (std::uint64_t p : pairs) ++next[(p >> 32) + 1];
       for (std::size_t s = 1; s < next.size(); ++s) next[s] += next[s - 1];
@@ -4741,15 +4736,12 @@ class ivf_index {
       items.push_back(work_item{0, 0, nq});
       for (std::size_t q = 0; q < nq; ++q) members.push_back(static_cast<std::uint32_t>(q));
     }
-    for (std::size_t i = 0; i < pairs.size();) {
+    for (std::size_t i = 0, end = 0; i < pairs.size(); i = end) {
       const std::size_t slot = static_cast<std::size_t>(pairs[i] >> 32);
-      const std::size_t begin = members.size();
-      for (; i < pairs.size() && pairs[i] >> 32 == slot; ++i) members.push_back(static_cast<std::uint32_t>(pairs[i]));
-      if (lists_[slot].keys.empty()) {
-        members.resize(begin);
-      } else {
-        items.push_back(work_item{slot, begin, members.size()});
-      }
+      for (end = i + 1; end < pairs.size() && pairs[end] >> 32 == slot;) ++end;
+      if (lists_[slot].keys.empty()) continue;
+      items.push_back(work_item{slot, members.size(), members.size() + (end - i)});
+      for (std::size_t j = i; j < end; ++j) members.push_back(static_cast<std::uint32_t>(pairs[j]));
     }
   }
 

@@ -14,7 +14,7 @@ namespace vecstore {
 inline namespace v0 {
 namespace detail {
 
-/// The rows (`dim` floats each) of `lists()` growable lists, such as an IVF
+/// The rows (`dim` floats each) of growable lists, such as an IVF
 /// index's inverted lists, each list contiguous, all of them in one
 /// `page_array`.
 ///
@@ -36,8 +36,6 @@ class row_lists {
  public:
   explicit row_lists(std::size_t dim = 0) noexcept : dim_(dim) {}
 
-  std::size_t dim() const noexcept { return dim_; }
-  std::size_t lists() const noexcept { return extents_.size(); }
   std::size_t size(std::size_t list) const noexcept { return extents_[list].size; }
   /// The list's rows, contiguous, `size(list) * dim()` floats; valid until
   /// the next change of any list.

@@ -823,17 +823,26 @@ inline std::size_t range_cut(std::size_t count, std::size_t tasks, std::size_t t
   return (std::min)(count, raw / grain * grain);
 }
 
-/// Runs `scan(begin, end, acc)` over `count` items split into `tasks` ranges
-/// on the search pool, each into accumulators of its own, merged into `acc`
-/// at the end. One task runs on the caller, straight into `acc`. Ranges are
-/// cut at multiples of `grain` (`split_grain`): for several queries the
-/// scan's block size, so that every block holds the same rows as in a
-/// single-threaded scan and Eigen scores every row with the same instructions
-/// (its kernels treat a block's tail rows differently). Either way the
-/// results do not depend on the thread count, to the last bit.
+/// Where a threaded scan may cut its rows. Several queries' scores may
+/// depend on blocking (Eigen's product for 2-7 queries treats a block's tail
+/// rows differently), so theirs are cut at the scan's block boundaries: every
+/// block then holds the same rows as in a single-threaded scan. One query's
+/// do not (`dot_rows` sums each row alike wherever it sits), so its ranges may
+/// be cut anywhere, and a small matrix, such as an IVF index's centroids,
+/// still splits evenly.
+inline std::size_t split_grain(std::size_t dim, std::size_t nq) noexcept {
+  return nq == 1 ? min_block_rows : rows_per_block(dim);
+}
+
+/// Runs `scan(begin, end, acc)` over `count` rows of `dim` floats split into
+/// `tasks` ranges on the search pool, each into accumulators of its own
+/// (one per query of `acc`), merged into `acc` at the end. One task runs on
+/// the caller, straight into `acc`. The ranges are cut where `split_grain`
+/// says, so the results do not depend on the thread count, to the last bit.
 template <class Scan>
-void parallel_scan(std::size_t count, std::size_t tasks, std::size_t grain, std::vector<topk_accumulator>& acc,
+void parallel_scan(std::size_t count, std::size_t dim, std::size_t tasks, std::vector<topk_accumulator>& acc,
                    const Scan& scan) {
+  const std::size_t grain = split_grain(dim, acc.size());
   tasks = (std::min)(tasks, (count + grain - 1) / grain);
   if (tasks <= 1) {
     scan(std::size_t{0}, count, acc.data());
@@ -851,15 +860,6 @@ void parallel_scan(std::size_t count, std::size_t tasks, std::size_t grain, std:
     for (std::size_t q = 0; q < nq; ++q) acc[q].merge(part[q]);
 }
 
-/// Where a threaded scan may cut its rows (`parallel_scan`'s grain). One
-/// query's scores do not depend on blocking (`dot_rows` sums each row alike
-/// wherever it sits), so its ranges may be cut anywhere, and a small matrix,
-/// such as an IVF index's centroids, still splits evenly; several queries'
-/// may (Eigen's product for 2-7), so theirs are cut at block boundaries.
-inline std::size_t split_grain(std::size_t dim, std::size_t nq) noexcept {
-  return nq == 1 ? min_block_rows : rows_per_block(dim);
-}
-
 /// Exact top-k over every row: `queries` holds `nq` rows of `src.rows.dim`
 /// floats, row-major. Returns `nq` lists of at most `k` rows, nearest first,
 /// ties by `src.tie_keys` (or row). `k == 0` yields empty lists. Uses up to
@@ -873,7 +873,7 @@ inline std::vector<std::vector<scored_row>> search(const row_source& src, const 
   const query_set qs(queries, nq, src.rows.dim, src.space);
   std::vector<topk_accumulator> acc = make_accumulators(nq, k, src.rows.rows);
   const std::size_t tasks = tasks_for(src.rows.rows * src.rows.dim * nq, threads, min_work);
-  parallel_scan(src.rows.rows, tasks, split_grain(src.rows.dim, nq), acc,
+  parallel_scan(src.rows.rows, src.rows.dim, tasks, acc,
                 [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
                   scan_rows(src, qs, begin, end, nullptr, into);
                 });
@@ -901,19 +901,19 @@ inline std::vector<std::vector<scored_row>> search(const row_source& src, const 
   std::vector<topk_accumulator> acc = make_accumulators(nq, k, allowed_rows.size());
   if (allowed_rows.size() == n_rows) {
     const std::size_t tasks = tasks_for(n_rows * src.rows.dim * nq, threads);
-    parallel_scan(n_rows, tasks, split_grain(src.rows.dim, nq), acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+    parallel_scan(n_rows, src.rows.dim, tasks, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
       scan_rows(src, qs, begin, end, nullptr, into);
     });
   } else if (allowed_rows.size() * gather_divisor <= n_rows) {
     const std::size_t tasks = tasks_for(allowed_rows.size() * src.rows.dim * nq, threads);
-    parallel_scan(allowed_rows.size(), tasks, split_grain(src.rows.dim, nq), acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+    parallel_scan(allowed_rows.size(), src.rows.dim, tasks, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
       scan_subset(src, qs, allowed_rows.data() + begin, end - begin, into);
     });
   } else {
     std::vector<std::uint64_t> bits((n_rows + 63) / 64, 0);
     for (std::size_t r : allowed_rows) bits[r / 64] |= std::uint64_t{1} << (r % 64);
     const std::size_t tasks = tasks_for(n_rows * src.rows.dim * nq, threads);
-    parallel_scan(n_rows, tasks, split_grain(src.rows.dim, nq), acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+    parallel_scan(n_rows, src.rows.dim, tasks, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
       scan_rows(src, qs, begin, end, bits.data(), into);
     });
   }
