@@ -708,6 +708,54 @@ TEST_CASE("flat_index search is safe to call from many threads at once", "[index
   for (int v : ok) CHECK(v == 1);
 }
 
+// ---- the single-query scan -----------------------------------------------------
+
+TEST_CASE("dot_rows scores every row like a dot product and gives it the same bits wherever it sits",
+          "[index][kernel]") {
+  namespace detail = vecstore::detail;
+  const std::size_t width = detail::native_product::width;
+  // Below, at and around the packet width (the overlapping last packet), and rows of 400 and 604 bytes
+  // (scored four side by side, and one by one).
+  const std::size_t dim = GENERATE_COPY(std::size_t{1}, std::size_t{3}, width - 1, width, width + 1,
+                                        2 * width + 5, std::size_t{100}, std::size_t{151});
+  const std::size_t stride = dim + 3;  // padding that must not be summed
+  const std::size_t n = 23;
+  std::vector<float> rows = random_floats(n * stride, static_cast<std::uint32_t>(dim));
+  for (std::size_t r = 0; r < n; ++r)  // NaN padding: any padding float summed would show
+    for (std::size_t j = dim; j < stride; ++j) rows[r * stride + j] = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> query = random_floats(dim, static_cast<std::uint32_t>(dim + 1));
+  const float canary = -12345.0f;
+  std::vector<float> whole(n + 1, canary);
+  detail::dot_rows(rows.data(), n, stride, query.data(), dim, whole.data());
+  CHECK(whole[n] == canary);
+  for (std::size_t r = 0; r < n; ++r) {
+    double want = 0.0;
+    double magnitude = 0.0;
+    for (std::size_t j = 0; j < dim; ++j) {
+      want += static_cast<double>(rows[r * stride + j]) * query[j];
+      magnitude += std::abs(static_cast<double>(rows[r * stride + j]) * query[j]);
+    }
+    CAPTURE(dim, r);
+    CHECK(std::abs(whole[r] - want) <= 1e-6 * static_cast<double>(dim) * (1.0 + magnitude));
+  }
+  // Every count of rows (each remainder of four), from every first row: the same bits.
+  for (std::size_t first = 0; first < 5; ++first) {
+    for (std::size_t count = 1; first + count <= n; ++count) {
+      std::vector<float> part(count + 1, canary);
+      detail::dot_rows(rows.data() + first * stride, count, stride, query.data(), dim, part.data());
+      CAPTURE(dim, first, count);
+      for (std::size_t i = 0; i < count; ++i) REQUIRE(part[i] == whole[first + i]);
+      REQUIRE(part[count] == canary);
+    }
+  }
+  // Rows gathered out of order, as a filtered scan reads them: the same bits.
+  const std::vector<std::size_t> order = {7, 0, 22, 3, 3, 15, 9};
+  std::vector<float> gathered(order.size());
+  detail::dot_rows_by([&](std::size_t i) { return rows.data() + order[i] * stride; }, order.size(), query.data(),
+                      dim, gathered.data());
+  for (std::size_t i = 0; i < order.size(); ++i) REQUIRE(gathered[i] == whole[order[i]]);
+}
+
 // ---- the packed product -------------------------------------------------------
 
 // A packet of one float: the shape of packed_product without SIMD.

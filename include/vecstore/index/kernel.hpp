@@ -738,7 +738,7 @@ void scan_rows(const row_source& src, const query_set& queries, std::size_t begi
 }
 
 /// Scans only the listed rows (ascending, unique, each below `src.rows.rows`)
-/// for every query into `acc[q]`. One query: an Eigen dot product per row, in
+/// for every query into `acc[q]`. One query: `dot_rows_by` over the rows in
 /// place. Several: rows are gathered into a contiguous block first, so the
 /// batch is scored by `score_block` exactly like the dense scan (products
 /// that read each gathered row once per block of queries). Split `subset`
@@ -761,17 +761,16 @@ void scan_subset(const row_source& src, const query_set& queries, const std::siz
   fit_scratch(scratch, block, queries.count(), l2, !one, dim);
 
   if (one) {
-    // One query: a dot product per row, read in place (copying the rows
-    // would cost as much memory traffic as scoring them), summed exactly as
-    // the dense scan sums it.
+    // One query: the rows read in place (copying them would cost as much
+    // memory traffic as scoring them), each summed exactly as the dense scan
+    // sums it.
     for (std::size_t i0 = 0; i0 < count; i0 += block) {
       const std::size_t n = (std::min)(block, count - i0);
-      for (std::size_t i = 0; i < n; ++i) {
-        const std::size_t row = subset[i0 + i];
-        dot_rows(src.rows.row(row), 1, src.rows.stride, queries.query(0), dim,
-                 scratch.scores.data() + i);
-        if (l2) scratch.sq_norms[i] = row_sq_norm(row);
-      }
+      const std::size_t* rows = subset + i0;
+      dot_rows_by([&](std::size_t i) { return src.rows.row(rows[i]); }, n, queries.query(0), dim,
+                  scratch.scores.data());
+      if (l2)
+        for (std::size_t i = 0; i < n; ++i) scratch.sq_norms[i] = row_sq_norm(rows[i]);
       fold_block(src.space, scratch.scores.data(), n, block_rows{0, subset + i0},
                  l2 ? scratch.sq_norms.data() : nullptr, queries.sq_norm(0), src, nullptr, acc[0]);
     }
