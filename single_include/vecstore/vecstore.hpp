@@ -3922,8 +3922,9 @@ namespace detail {
 /// list that outgrows its range moves to the end of the array with twice the
 /// room, leaving the old range dead; when dead rows outnumber half the live
 /// ones, every list is packed again. Growth is therefore amortized O(1) per
-/// row, like std::vector's, and memory stays within 2.5x the rows in use in
-/// the worst case (1x after `reset` with exact sizes).
+/// row, like std::vector's, and the rows held (`held_rows`) stay within 2.5x
+/// the rows in use in the worst case (1x after `reset` with exact sizes);
+/// capacity reserved past them is address space until written.
 class row_lists {
  public:
   explicit row_lists(std::size_t dim = 0) noexcept : dim_(dim) {}

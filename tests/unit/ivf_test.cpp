@@ -130,7 +130,8 @@ TEST_CASE("row_lists keeps every list contiguous and intact through relocation a
   std::vector<std::vector<float>> model(lists);
   std::mt19937 rng(17);
   std::uniform_int_distribution<std::size_t> pick(0, lists - 1);
-  std::size_t most_held_per_row = 0;
+  // held_rows() grows when a list moves to the end, and shrinks only when the array is packed anew.
+  std::size_t relocations = 0, compactions = 0, held = rows.held_rows();
   float next = 0.0f;
   for (std::size_t step = 0; step < 60000; ++step) {
     // Skewed: low lists grow much faster, so that lists relocate and the array compacts.
@@ -144,6 +145,9 @@ TEST_CASE("row_lists keeps every list contiguous and intact through relocation a
       rows.push_back(l, v);
       model[l].insert(model[l].end(), v, v + dim);
     }
+    relocations += rows.held_rows() > held ? 1 : 0;
+    compactions += rows.held_rows() < held ? 1 : 0;
+    held = rows.held_rows();
     if (step % 997 == 0) {
       std::size_t live = 0;
       for (std::size_t i = 0; i < lists; ++i) {
@@ -154,10 +158,11 @@ TEST_CASE("row_lists keeps every list contiguous and intact through relocation a
       }
       // The documented bound: at most 2.5x the rows in use (plus the minimum room of each list).
       REQUIRE(rows.held_rows() * 2 <= 5 * live + 2 * 8 * lists);
-      most_held_per_row = (std::max)(most_held_per_row, rows.held_rows() * 100 / (live + 1));
     }
   }
-  CHECK(most_held_per_row > 100);  // lists did grow past their rooms
+  // Both ways of making room were exercised.
+  CHECK(relocations > 0);
+  CHECK(compactions > 0);
   rows.clear();
   for (std::size_t i = 0; i < lists; ++i) CHECK(rows.size(i) == 0);
 }
