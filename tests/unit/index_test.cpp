@@ -886,6 +886,100 @@ TEST_CASE("the fold's chunk test skips a chunk only when none of its scores can 
   check_chunk_may_enter<metric::inner_product>();
 }
 
+template <metric Space>
+void check_kth_distance_bound() {
+  namespace detail = vecstore::detail;
+  std::mt19937 rng(Space == metric::l2 ? 84 : Space == metric::cosine ? 85 : 86);
+  std::uniform_real_distribution<float> score(-1.0f, 1.0f);  // within cosine's range: distinct distances
+  const float inf = std::numeric_limits<float>::infinity();
+  std::size_t passed = 0;  // random scores within the bound, over the trials with many scores
+  std::size_t scored = 0;
+  for (const std::size_t k : {1, 3, 10, 32, 100, 128, 129}) {
+    for (const std::size_t count : {8 * k - 1, 8 * k, 8 * k + 5, std::size_t{2621}}) {
+      for (int trial = 0; trial < 12; ++trial) {
+        std::vector<float> scores(count);
+        for (float& s : scores) s = score(rng);
+        if (trial % 4 == 1)  // many ties: five distinct scores
+          for (float& s : scores) s = static_cast<float>(rng() % 5) * 0.25f;
+        if (trial % 4 == 2)  // NaN in a third of the places
+          for (std::size_t i = 0; i < count; i += 3) scores[i] = std::numeric_limits<float>::quiet_NaN();
+        if (trial == 3) std::fill(scores.begin(), scores.end(), std::numeric_limits<float>::quiet_NaN());
+        const float bound = detail::kth_distance_bound<Space>(scores.data(), count, k);
+        CAPTURE(k, count, trial, bound);
+        if (count < 8 * k || k > 128) {
+          REQUIRE(bound == inf);  // too few scores to group, or k too large: no bound
+          continue;
+        }
+        std::vector<float> distances;
+        for (float s : scores)
+          if (!std::isnan(s)) distances.push_back(detail::score_distance<Space>(s));
+        std::sort(distances.begin(), distances.end());
+        if (distances.size() < k) {
+          REQUIRE(bound == inf);
+          continue;
+        }
+        // Never below the k-th best, and the distance of a score, so k scores lie within it.
+        REQUIRE(bound >= distances[k - 1]);
+        REQUIRE(std::find(distances.begin(), distances.end(), bound) != distances.end());
+        if (trial % 4 == 0 && count >= 32 * k) {
+          passed += static_cast<std::size_t>(std::upper_bound(distances.begin(), distances.end(), bound) -
+                                             distances.begin());
+          scored += count;
+        }
+      }
+    }
+  }
+  // It is worth having: of distinct random scores, few lie within it.
+  REQUIRE(scored > 0);
+  CHECK(passed * 10 < scored);
+}
+
+TEST_CASE("the bound a fresh top-k starts from is never below the k-th best distance", "[index][kernel]") {
+  check_kth_distance_bound<metric::l2>();
+  check_kth_distance_bound<metric::cosine>();
+  check_kth_distance_bound<metric::inner_product>();
+}
+
+TEST_CASE("a fold into a fresh top-k keeps the exact best k, ties by key, NaN never", "[index][kernel]") {
+  namespace detail = vecstore::detail;
+  const metric space = GENERATE(metric::cosine, metric::l2, metric::inner_product);
+  const std::size_t count = 2000;
+  std::vector<std::int64_t> keys(count);
+  for (std::size_t r = 0; r < count; ++r) keys[r] = static_cast<std::int64_t>(count - r);  // ties favour later rows
+  const std::vector<float> norms(count, 1.0f);
+  const detail::row_source src{vecstore::row_view{nullptr, count, 1, 1}, space, norms.data(), keys.data()};
+  std::mt19937 rng(87);
+  for (const std::size_t k : {1, 10, 32, 128}) {
+    for (int trial = 0; trial < 6; ++trial) {
+      std::vector<float> dots(count);
+      for (float& d : dots) d = static_cast<float>(rng() % (trial % 2 == 0 ? 7 : 100000)) * 1e-5f;  // ties in half
+      if (trial >= 4)
+        for (std::size_t i = 0; i < count; i += 5) dots[i] = std::numeric_limits<float>::quiet_NaN();
+      detail::topk_accumulator acc(k, k);
+      detail::fold_block(space, dots.data(), count, detail::block_rows{}, norms.data(), 0.5f, src, nullptr, acc);
+      // The reference, from the distances the fold saw (l2 turned the dots into them in place).
+      std::vector<neighbor> want;
+      for (std::size_t r = 0; r < count; ++r) {
+        const float d = space == metric::l2        ? dots[r]
+                        : space == metric::cosine ? detail::score_distance<metric::cosine>(dots[r])
+                                                  : detail::score_distance<metric::inner_product>(dots[r]);
+        if (!std::isnan(d)) want.push_back(neighbor{keys[r], d});
+      }
+      std::sort(want.begin(), want.end(), [](const neighbor& a, const neighbor& b) {
+        return a.distance < b.distance || (a.distance == b.distance && a.key < b.key);
+      });
+      want.resize(k);
+      const std::vector<neighbor> got = acc.take_sorted_keys();
+      CAPTURE(k, trial);
+      REQUIRE(got.size() == k);
+      for (std::size_t i = 0; i < k; ++i) {
+        CHECK(got[i].key == want[i].key);
+        CHECK(got[i].distance == want[i].distance);
+      }
+    }
+  }
+}
+
 TEST_CASE("kernel scans of row ranges merged together equal one scan over all rows", "[index][kernel]") {
   namespace detail = vecstore::detail;
   const metric space = GENERATE(metric::cosine, metric::l2, metric::inner_product);
