@@ -895,7 +895,7 @@ void check_kth_distance_bound() {
   std::size_t passed = 0;  // random scores within the bound, over the trials with many scores
   std::size_t scored = 0;
   for (const std::size_t k : {1, 3, 10, 32, 100, 128, 129}) {
-    for (const std::size_t count : {8 * k - 1, 8 * k, 8 * k + 5, std::size_t{2621}}) {
+    for (const std::size_t count : {4 * k - 1, 4 * k, 4 * k + 5, std::size_t{2621}}) {
       for (int trial = 0; trial < 12; ++trial) {
         std::vector<float> scores(count);
         for (float& s : scores) s = score(rng);
@@ -906,7 +906,7 @@ void check_kth_distance_bound() {
         if (trial == 3) std::fill(scores.begin(), scores.end(), std::numeric_limits<float>::quiet_NaN());
         const float bound = detail::kth_distance_bound<Space>(scores.data(), count, k);
         CAPTURE(k, count, trial, bound);
-        if (count < 8 * k || k > 128) {
+        if (count < 4 * k || k > 128) {
           REQUIRE(bound == inf);  // too few scores to group, or k too large: no bound
           continue;
         }
