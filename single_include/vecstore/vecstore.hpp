@@ -2878,8 +2878,13 @@ class topk_accumulator {
   }
 
   /// Folds in another accumulator's candidates (from a disjoint row range).
+  /// One cut for all of them, not one per k offered: the k-th best of
+  /// either bounds the k-th best of both.
   void merge(const topk_accumulator& other) {
-    for (const candidate& c : other.buffer_) offer(c.distance, c.tie_key, c.row);
+    threshold_ = (std::min)(threshold_, other.threshold_);
+    for (const candidate& c : other.buffer_)
+      if (admits(c.distance)) buffer_.push_back(c);
+    if (k_ != 0 && buffer_.size() >= 2 * k_) cut();
   }
 
   /// The kept candidates, best first; leaves the accumulator empty.
@@ -4869,6 +4874,7 @@ class ivf_index {
       for (std::uint64_t p : pairs) sorted[next[p >> 32]++] = p;  // stable: queries stay ascending
       pairs.swap(sorted);
     }
+    items.reserve(items.size() + (std::min)(pairs.size(), lists_.size()));
     members.clear();
     members.reserve(pairs.size() + nq);
     if (!lists_[0].keys.empty()) {
