@@ -370,7 +370,8 @@ class topk_accumulator {
 
   /// Offers a candidate; keeps it when it may rank among the best k.
   /// `tie_key` points at its key, which ranks equal distances and is read
-  /// only for a tie or when taken; null: `row` ranks them.
+  /// only for a tie or when taken, so it must stay valid until then; null:
+  /// `row` ranks them.
   void offer(float distance, const std::int64_t* tie_key, std::size_t row) {
     if (!admits(distance) || k_ == 0) return;
     buffer_.push_back(candidate{distance, tie_key, row});
