@@ -783,7 +783,7 @@ class ivf_index {
       for (std::uint64_t p : pairs) sorted[next[p >> 32]++] = p;  // stable: queries stay ascending
       pairs.swap(sorted);
     }
-    items.reserve(items.size() + (std::min)(pairs.size(), lists_.size()));
+    items.reserve((std::min)(pairs.size() + 1, lists_.size()));  // the fallback, then one item per list probed
     members.clear();
     members.reserve(pairs.size() + nq);
     if (!lists_[0].keys.empty()) {
