@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 const here = path.dirname(fileURLToPath(import.meta.url));
 const outDir = path.resolve(process.argv[2] ?? path.join(here, "../../tests/fixtures/chroma-1.0"));
 const persistDir = path.join(outDir, "persist");
-const HOST = "127.0.0.1";  // never listen beyond this machine (DESIGN.md, Security)
+const HOST = "127.0.0.1";  // never listen beyond this machine: the server is for this script alone
 
 // --- deterministic data ------------------------------------------------------
 
@@ -159,7 +159,8 @@ class Model {
       this.rows.set(id, { embedding: embs[k], document: docs[k], meta: { ...metas[k] } });
     });
   }
-  // Chroma's upsert of an existing id merges metadata and keeps an omitted document (CHROMA_FORMAT.md)
+  // Chroma's upsert of an existing id merges metadata and keeps an omitted document
+  // (docs/migrating-from-chroma.md, "What a ChromaDB persist directory holds")
   upsert(ids, embs, docs, metas) {
     ids.forEach((id, k) => {
       this.upserted.add(id);
@@ -263,7 +264,7 @@ const hexF32 = (v) => Buffer.from(new Float32Array(v).buffer).toString("hex");
 
 function sameNumber(a, b) {
   if (a === b) return true;
-  // CHROMA_FORMAT.md: a float may come back 1 ulp from what was sent
+  // ChromaDB may store a float 1 ulp from what was sent (seen with the real server)
   return Math.abs(a - b) <= Math.abs(b) * 4.5e-16;
 }
 
