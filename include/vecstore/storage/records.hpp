@@ -16,7 +16,7 @@
 
 #include <vecstore/detail/checksum.hpp>
 #include <vecstore/errors.hpp>
-#include <vecstore/filter.hpp>
+#include <vecstore/filter/sql.hpp>
 #include <vecstore/storage/schema.hpp>
 #include <vecstore/storage/sqlite.hpp>
 #include <vecstore/types.hpp>
