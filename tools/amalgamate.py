@@ -11,7 +11,8 @@ Eigen, Boost, nlohmann) stay in place; inner ``#pragma once`` lines are dropped 
 file is wrapped in one include guard.
 
 The output depends only on the contents of the headers it reads: no timestamp, no commit,
-no absolute paths, LF line endings. See STYLE.md section 2.7.
+no absolute paths, LF line endings, so every machine generates the same bytes and ``--check``
+can compare them exactly.
 
 Usage:
     python3 tools/amalgamate.py            # (re)write single_include/vecstore/vecstore.hpp
@@ -162,7 +163,7 @@ class Amalgamator:
                 # name is only known to the preprocessor, so the single header would be wrong.
                 raise AmalgamationError(
                     f"{where}: computed include `{line.strip()}` cannot be amalgamated. "
-                    "Include the header by name (house rule, STYLE.md 2.7).")
+                    "Include the header by name.")
             under_condition = conditional or conditional_depth > 0
             if under_condition and target not in self.seen:
                 # Expanded once, inside the condition: a later unconditional include of the same

@@ -31,7 +31,8 @@ class fork_aware {
 
 /// One open store per canonical path per process. Two instances of one file
 /// in a process would hold two lock objects, and closing either one's
-/// descriptor drops the fcntl locks of both (RELIABILITY.md §1.2).
+/// descriptor drops the fcntl locks of both (POSIX fcntl semantics; see
+/// docs/architecture.md, "Files of a store").
 class registry {
  public:
   static registry& instance() {

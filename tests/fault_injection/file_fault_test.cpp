@@ -748,7 +748,8 @@ TEST_CASE("after a hot -wal is deleted the store opens consistent or fails typed
 // deleted while the store was closed is not detected. SQLite rebuilds the WAL
 // index from the now empty -wal and serves the file as of the last
 // checkpoint, so every transaction acknowledged since then is gone without an
-// error or an unhealthy report (RELIABILITY.md §4 (b) asks for detection).
+// error or an unhealthy report (damage should be detected, not served; see
+// the known gaps in docs/operations.md, "Detection").
 TEST_CASE("a hot -wal deleted after a crash is detected instead of silently losing acknowledged writes",
           "[fault][file][wal][.known_bug]") {
   const auto totals = kill_writer_and_delete_wal();

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Simulated power loss (RELIABILITY.md §2.4 S5, after SQLite's src/test6.c).
+// Simulated power loss (after SQLite's crash simulation in src/test6.c).
 // A forked child installs the power-loss VFS (power_loss_vfs.hpp) as its
 // default VFS, opens a copy of a small store and writes transactions of 20
 // records, logging each acknowledged one to a pipe. At a random I/O call the
@@ -15,7 +15,7 @@
 // Checkpoints are made frequent (every 16 pages) so that crashes also land
 // inside them.
 //
-// 150 crashes per mode (S5 used 150); VECSTORE_FAULT_CASES / 3 per mode when larger.
+// 150 crashes per mode; VECSTORE_FAULT_CASES / 3 per mode when larger.
 #include <algorithm>
 #include <chrono>
 #include <cinttypes>

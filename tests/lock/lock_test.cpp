@@ -171,8 +171,8 @@ class children {
 
 /// Removes a test's shared memory object at the end of the test, after every
 /// lock object and child is gone (declare it first). The library itself never
-/// removes it (RELIABILITY.md B1b); a test may, because it knows nobody else
-/// uses its private path.
+/// removes it (include/vecstore/lock/named_mutex.hpp says why); a test may,
+/// because it knows nobody else uses its private path.
 template <class L>
 struct shm_guard {
   explicit shm_guard(const std::filesystem::path& /*lock_file*/) {}

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // vecstore must survive what <windows.h> does to user code: function-like
-// min and max macros defined before it is included (STYLE.md §3.4).
+// min and max macros defined before it is included.
 // libstdc++ #undefs min/max in its own headers, so the standard headers come
 // first here and the macros after them, as they would on Windows.
 #include <algorithm>

@@ -29,7 +29,7 @@ inline namespace v0 {
 /// - Across processes: `boost::interprocess::file_lock` (a whole-file fcntl
 ///   write lock) on a dedicated lock file, never on the database: closing any
 ///   descriptor of a file drops every fcntl lock the process holds on it,
-///   SQLite's own included (shared/RELIABILITY.md §1.2).
+///   SQLite's own included (docs/architecture.md, "Files of a store").
 /// - Across threads: fcntl locks belong to the process, so a second thread
 ///   would "acquire" it too; a `std::timed_mutex` excludes threads first.
 /// - Crashes: the kernel releases the lock when the holder dies (about 1 ms).

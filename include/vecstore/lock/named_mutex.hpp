@@ -85,16 +85,15 @@ inline namespace v0 {
 ///
 /// Why not `boost::interprocess::named_mutex`: in Boost 1.74 on Linux it is a
 /// POSIX named semaphore, with no owner: it stays locked for ever when its
-/// holder is killed, and any process can unlock it (so two holders). Boost's
-/// `interprocess_mutex` is not robust in 1.74, and from 1.78 on EOWNERDEAD
-/// poisons it instead of recovering (shared/RELIABILITY.md §1.1, B1, B2).
+/// holder is killed, and any process can unlock it (so two holders; also in
+/// docs/policies.md, "Lock"). Boost's `interprocess_mutex` is not robust in
+/// 1.74, and from 1.78 on EOWNERDEAD poisons it instead of recovering.
 ///
 /// The segment is never removed, by design: removing a name that a process
 /// still has mapped lets the next opener create a fresh mutex of the same name
-/// while the old one is held, i.e. two holders (RELIABILITY.md B1b). It is
-/// tiny (56 bytes on x86-64, one page of tmpfs), so it is left in /dev/shm
-/// until reboot; delete /dev/shm/vecstore-* by hand only when no process can
-/// be using the store.
+/// while the old one is held, i.e. two holders. It is tiny (56 bytes on
+/// x86-64, one page of tmpfs), so it is left in /dev/shm until reboot; delete
+/// /dev/shm/vecstore-* by hand only when no process can be using the store.
 ///
 /// After fork(), the child does not hold a lock its parent holds (the owner is
 /// a thread id); a child that needs the lock constructs its own object.

@@ -414,7 +414,7 @@ inline void rotate_backups(const std::filesystem::path& store_file, const std::f
 ///
 /// One sqlite3_backup_step(-1) copies a consistent snapshot under one read
 /// transaction: an incremental backup restarts whenever another connection
-/// writes and may never finish (RELIABILITY.md §2.5). The copy goes to
+/// writes and may never finish under a steady writer. The copy goes to
 /// ".<store name>.tmp-<pid>-<stamp>", is switched to rollback-journal mode
 /// (one self-contained file), fsynced and verified (verify_store_file, quick
 /// check) before it is renamed to "<store name>.<UTC stamp>.backup" and the

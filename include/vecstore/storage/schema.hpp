@@ -21,7 +21,7 @@ inline namespace v0 {
 namespace detail {
 
 /// Schema version 1. STRICT tables with NOT NULL: a NaN bound to REAL would
-/// become NULL and a TEXT key would accept NULL otherwise (RELIABILITY.md).
+/// become NULL and a TEXT key would accept NULL otherwise.
 /// AUTOINCREMENT keeps row ids from being reused, so a row id names one
 /// record for ever and other processes can apply deletes by row id.
 inline constexpr const char* schema_v1 = R"sql(

@@ -177,7 +177,7 @@ class connection {
 };
 
 /// One write transaction, `BEGIN IMMEDIATE` (a deferred one that later writes
-/// can fail with SQLITE_BUSY_SNAPSHOT without waiting: RELIABILITY.md §2.2).
+/// can fail with SQLITE_BUSY_SNAPSHOT in WAL mode instead of waiting for the lock).
 /// Rolled back unless committed, so a failed statement never leaves half a batch.
 class write_transaction {
  public:
