@@ -35,9 +35,13 @@ class fork_aware {
 /// docs/architecture.md, "Files of a store").
 class registry {
  public:
+  /// Created on first use and never destroyed: a store held by a
+  /// namespace-scope or static shared_ptr, or by a thread still running at
+  /// exit, closes through the registry whatever the order of static
+  /// destruction, so the registry must outlive them all.
   static registry& instance() {
-    static registry r;
-    return r;
+    static registry* const r = new registry();
+    return *r;
   }
 
   registry(const registry&) = delete;

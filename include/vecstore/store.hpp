@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include <sys/stat.h>
+
 #include <vecstore/detail/detect.hpp>
 #include <vecstore/detail/validate.hpp>
 #include <vecstore/errors.hpp>
@@ -132,7 +134,15 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
 
   /// The collection `name`, created with `options` if it does not exist. An
   /// existing one with another dim or metric is an error, not silently reused.
+  /// Finding it is a read: workers that call this at start do not queue
+  /// behind a long write for the writer lock.
   collection get_or_create_collection(std::string name, collection_options options) {
+    detail::check_collection_name(name);
+    detail::check_collection_options(options);
+    if (auto row = reads_.find_collection(name)) {
+      detail::check_collection_matches(options_.path, *row, options);
+      return handle(*row);
+    }
     return handle(writes_.create_collection(name, options, true));
   }
 
@@ -276,12 +286,36 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       detail::throw_error<invalid_argument>("cannot open the store", o.path, "the path is a directory",
                                             "Give the path of the store file, e.g. " + (absolute / "store.db").string());
     }
-    if (fs::exists(absolute, ec)) return fs::canonical(absolute);
+    if (fs::exists(absolute, ec)) {
+      const fs::path file = fs::canonical(absolute);
+      check_single_link(file);
+      return file;
+    }
+    if (fs::is_symlink(fs::symlink_status(absolute, ec))) {
+      detail::throw_error<io_error>("cannot open the store", o.path,
+                                    "it is a symbolic link to " + fs::read_symlink(absolute, ec).string() +
+                                        ", which does not exist",
+                                    "Point the link at the store file, or give the store file's own path");
+    }
     if (!o.create_if_missing) {
       detail::throw_error<not_found>("cannot open the store", o.path, "the file does not exist",
                                      "Set create_if_missing, or check the path");
     }
     return fs::canonical(parent) / absolute.filename();
+  }
+
+  /// A store file with a second name (a hard link) would get a second WAL,
+  /// lock file and registry entry, one per name: SQLite keeps its WAL by
+  /// name, so commits made through one name are lost to the other.
+  static void check_single_link(const std::filesystem::path& file) {
+    struct ::stat st {};
+    if (::stat(file.c_str(), &st) != 0 || st.st_nlink <= 1) return;
+    detail::throw_error<invalid_argument>(
+        "cannot open the store", file,
+        "the file has " + std::to_string(st.st_nlink) +
+            " hard links; SQLite keeps one write-ahead log per name, so writes through the other names would be lost",
+        "Keep one name and remove the other links (find " + file.parent_path().string() + " -samefile " +
+            file.string() + " lists those in the same folder)");
   }
 
   /// Opens the connection, creates or checks the schema and loads every

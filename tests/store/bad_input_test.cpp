@@ -223,3 +223,20 @@ TEST_CASE("a file that is not a vecstore store is refused and left untouched", "
   CHECK(other.execAndGet("PRAGMA journal_mode").getString() == "delete");  // not switched to WAL
   CHECK_FALSE(std::filesystem::exists(dir / "other.db-wal"));
 }
+
+TEST_CASE("a handle to a deleted collection says so, also when a namesake was created since", "[bad_input]") {
+  temp_dir dir;
+  store_options o;
+  o.path = dir / "s.db";
+  auto db = open(o);
+  auto old_handle = db->create_collection("c", {2, metric::l2});
+  db->delete_collection("c");
+  CHECK_THROWS_WITH(old_handle.count(), Catch::Contains("there is no collection named \"c\""));
+  db->create_collection("c", {2, metric::l2}).add({{"kept", {1, 2}, std::nullopt, {}}});
+  const std::string says = "was deleted, and another collection of that name was created since";
+  CHECK_THROWS_WITH(old_handle.count(), Catch::Contains(says) && Catch::Contains("get_collection(\"c\")"));
+  CHECK_THROWS_WITH(old_handle.query({1, 2}), Catch::Contains(says));
+  CHECK_THROWS_WITH(old_handle.add({{"x", {1, 2}, std::nullopt, {}}}), Catch::Contains(says));
+  CHECK_THROWS_AS(old_handle.count(), not_found);
+  CHECK(db->get_collection("c").count() == 1);
+}

@@ -257,3 +257,68 @@ TEST_CASE("a writer kept out past every retry gets lock_timeout naming the holde
   c.add({{"a", {1, 2}, std::nullopt, {}}});  // the kernel released the dead holder's lock
   CHECK(c.count() == 1);
 }
+
+TEST_CASE("get_or_create_collection finds an existing collection without the writer lock", "[health][lock]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  {
+    store_options o;
+    o.path = path;
+    open(o)->create_collection("c", {2, metric::l2});
+  }
+  // An ingest elsewhere holds the writer lock for a long write.
+  repl_child holder;
+  REQUIRE(nlohmann::json::parse(holder.ask("open " + path.string()))["ok"] == true);
+  REQUIRE(nlohmann::json::parse(holder.ask("hold-writer-lock"))["ok"] == true);
+  store_options o;
+  o.path = path;
+  o.lock_timeout = std::chrono::milliseconds(50);
+  o.max_retries = 0;
+  auto db = open(o);
+  CHECK(db->get_or_create_collection("c", {2, metric::l2}).dim() == 2);
+  // The rules of an existing collection still hold, and creating one is still a write.
+  CHECK_THROWS_AS(db->get_or_create_collection("c", {3, metric::l2}), invalid_argument);
+  CHECK_THROWS_AS(db->get_or_create_collection("d", {2, metric::l2}), lock_timeout);
+}
+
+TEST_CASE("a page damaged from outside while the store is open is found by health(true) and verify(), "
+          "and stops writes there",
+          "[health]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  store_options o;
+  o.path = path;
+  auto db = open(o);
+  auto c = db->create_collection("c", {16, metric::l2});
+  std::vector<record> batch;
+  for (int i = 0; i < 2000; ++i) {
+    batch.push_back({"r" + std::to_string(i), std::vector<float>(16, float(i)), "document " + std::to_string(i), {}});
+  }
+  c.add(batch);
+  db->compact();  // every page in the main file, none left in the WAL
+  REQUIRE(db->health(true).status == health_status::healthy);
+
+  // Another program writes a page of garbage into the middle of the file.
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    char header[18];
+    f.read(header, sizeof header);
+    const std::size_t page_size = (static_cast<unsigned char>(header[16]) << 8) | static_cast<unsigned char>(header[17]);
+    const std::size_t pages = std::filesystem::file_size(path) / page_size;
+    REQUIRE(pages > 8);
+    f.seekp(static_cast<std::streamoff>(page_size * (pages / 2)));
+    f.write(std::string(page_size, '\x5a').data(), static_cast<std::streamsize>(page_size));
+  }
+  // A fresh process sees it.
+  const auto fresh = vecstore_test::run_child({"dump", path.string()});
+  CHECK(fresh.exit_code == 3);
+
+  // So does this one, which had the file open all along.
+  CHECK(db->health(true).status == health_status::unhealthy);
+  const health_report deep = db->verify();
+  CHECK(deep.status == health_status::unhealthy);
+  // And it writes nothing more into the damaged file.
+  CHECK_THROWS_AS(c.add({{"late", std::vector<float>(16, 1.0f), std::nullopt, {}}}), corruption_error);
+  CHECK_THROWS_WITH(c.add({{"late", std::vector<float>(16, 1.0f), std::nullopt, {}}}),
+                    Catch::Contains("nothing more is written into it") && Catch::Contains("open it again"));
+}

@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
+#include <unistd.h>
 #include <vecstore/vecstore.hpp>
 
 #include "support/dump.hpp"
@@ -217,4 +218,69 @@ TEST_CASE("damage deep in a large store is reported for the first damaged record
   sqlite3_finalize(st);
   sqlite3_close(raw);
   CHECK_THROWS_WITH(strict_store::open(o), Catch::Contains("record \"r-5000\" has 8 values in a collection of dim 16"));
+}
+
+TEST_CASE("a store held until static destruction closes safely in any order of exit", "[store][lifecycle]") {
+  // Under ASan (tools/test.sh's asan-ubsan run) a destructor that reaches the
+  // already destroyed registry is a heap-use-after-free report and a non-zero exit.
+  temp_dir dir;
+  const auto file = dir / "s.db";
+  for (const std::string how : {"global", "static", "thread"}) {
+    INFO(how);
+    const auto r = vecstore_test::run_child({"exit-holding", how, file.string()});
+    CHECK(r.exit_code == 0);
+    CHECK(r.err.find("ERROR: AddressSanitizer") == std::string::npos);
+    CHECK(r.err.find("runtime error") == std::string::npos);
+  }
+  store_options o;
+  o.path = file;
+  auto db = open(o);
+  CHECK(db->get_collection("exit").count() == 3);
+  CHECK(db->verify().status == health_status::healthy);
+}
+
+TEST_CASE("a store file with a second hard link is refused under either name, and nothing is changed",
+          "[store][lifecycle]") {
+  // SQLite keeps one WAL per name: two processes writing through two names
+  // lost acknowledged records while integrity_check said ok.
+  temp_dir dir;
+  const auto file = dir / "s.db";
+  const auto other_name = dir / "t.db";
+  store_options o;
+  o.path = file;
+  {
+    auto db = open(o);
+    db->create_collection("c", {2, metric::l2}).add({{"a", {1, 2}, std::nullopt, {}}});
+  }
+  const std::string before = read_bytes(file);
+  REQUIRE(::link(file.c_str(), other_name.c_str()) == 0);
+  for (const auto& name : {file, other_name}) {
+    store_options by_name = o;
+    by_name.path = name;
+    CHECK_THROWS_AS(open(by_name), invalid_argument);
+    CHECK_THROWS_WITH(open(by_name), Catch::Contains("has 2 hard links") && Catch::Contains("remove the other links"));
+  }
+  CHECK(read_bytes(file) == before);
+  // A process that has the store open when the link appears: the second name is refused there too.
+  auto db = [&] {
+    std::filesystem::remove(other_name);
+    return open(o);
+  }();
+  REQUIRE(::link(file.c_str(), other_name.c_str()) == 0);
+  const auto r = vecstore_test::run_child({"dump", other_name.string()});
+  CHECK(r.exit_code == 3);
+  CHECK(r.err.find("hard links") != std::string::npos);
+  std::filesystem::remove(other_name);
+  CHECK(db->get_collection("c").count() == 1);
+}
+
+TEST_CASE("a dangling symbolic link is named as such, not as an SQLite error code", "[store][lifecycle]") {
+  temp_dir dir;
+  const auto link = dir / "s.db";
+  std::filesystem::create_symlink(dir / "missing" / "real.db", link);
+  store_options o;
+  o.path = link;
+  CHECK_THROWS_AS(open(o), io_error);
+  CHECK_THROWS_WITH(open(o), Catch::Contains("symbolic link to") && Catch::Contains("does not exist"));
+  CHECK_FALSE(std::filesystem::exists(dir / "missing"));
 }

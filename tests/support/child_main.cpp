@@ -22,7 +22,9 @@
 // Exit status: 0 on success, 3 on a vecstore error (its message on stderr,
 // prefixed by the error code), 2 on bad usage.
 #include <algorithm>
+#include <chrono>
 #include <iostream>
+#include <thread>
 #include <sstream>
 #include <string>
 
@@ -184,6 +186,40 @@ int repl() {
   return 0;
 }
 
+// The "manager singleton" users write: a store destroyed by static
+// destruction, in whatever order that runs.
+std::shared_ptr<vecstore::store> global_store;
+
+std::shared_ptr<vecstore::store>& static_store() {
+  static std::shared_ptr<vecstore::store> held;
+  return held;
+}
+
+int exit_holding(const std::string& how, const std::string& path) {
+  // Constructed before the store is opened, the static is destroyed after
+  // everything the open constructed: the order that reaches freed state.
+  if (how == "static") static_store().reset();
+  vecstore::store_options o;
+  o.path = path;
+  std::shared_ptr<vecstore::store> db = vecstore::open(o);
+  auto c = db->get_or_create_collection("exit", {3, vecstore::metric::l2});
+  c.upsert({{"r" + std::to_string(::getpid()), {1, 2, 3}, std::nullopt, {}}});
+  if (how == "global") {
+    global_store = std::move(db);
+  } else if (how == "static") {
+    static_store() = std::move(db);
+  } else if (how == "thread") {
+    std::thread([db = std::move(db), c]() mutable {
+      for (;;) c.query({1, 2, 3}, {});
+    }).detach();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  } else {
+    std::cerr << "exit-holding: unknown way " << how << "\n";
+    return 2;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -206,6 +242,9 @@ int main(int argc, char** argv) {
       for (const auto& h : db->get_collection(argv[3]).query(parse_vector(argv[5]), q)) ids.push_back(h.id);
       std::cout << ids.dump() << "\n";
       return 0;
+    }
+    if (command == "exit-holding" && argc == 4) {
+      return exit_holding(argv[2], argv[3]);
     }
     if (command == "dump") {
       auto db = vecstore::open(options);

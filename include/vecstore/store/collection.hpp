@@ -39,6 +39,18 @@ enum class write_kind { add, upsert, update };
                          "Create it first, or check the name with list_collections()");
 }
 
+/// The collection a handle was made for is gone. When `name_taken`, it was
+/// deleted and another of the same name created since: that one is not the
+/// handle's, and the message says so rather than "create it first".
+[[noreturn]] inline void throw_collection_gone(const std::filesystem::path& file, const collection_ref& c,
+                                               bool name_taken) {
+  if (!name_taken) throw_unknown_collection(file, c.name);
+  throw_error<not_found>("unknown collection", file,
+                         "the collection \"" + c.name + "\" this handle was made for was deleted, and another "
+                         "collection of that name was created since",
+                         "Get a handle to the new one with get_collection(\"" + c.name + "\")");
+}
+
 }  // namespace detail
 
 /// A handle to one collection of a store. Cheap to copy; it keeps the store

@@ -81,6 +81,7 @@ class store_connection {
     const auto wal_bytes = std::filesystem::file_size(side_file(options_.path, "-wal"), ec);
     const bool unclean = !ec && wal_bytes > 0;
     owner_pid_ = ::getpid();
+    damage_.clear();
     conn_ = std::make_unique<connection>(options_.path, options_);
     if (created) restrict_permissions();
     return unclean;
@@ -178,6 +179,19 @@ class store_connection {
     }
   }
 
+  /// Damage a check found in the file while this process had it open: from
+  /// then on nothing is written into it (`check_writable`) until the store is
+  /// opened again, which hands the damage to the RecoveryPolicy.
+  void mark_damaged(std::string what) { damage_ = std::move(what); }
+
+  void check_writable() const {
+    if (damage_.empty()) return;
+    throw_error<corruption_error>("the store file is damaged; nothing more is written into it", options_.path,
+                                  damage_,
+                                  "Close the store in every process and open it again: its recovery policy "
+                                  "runs at open");
+  }
+
   /// A new connection, after a fork or to follow a replaced file. Never
   /// creates the file: an empty store must not appear in a moved one's place.
   void reconnect() {
@@ -213,6 +227,7 @@ class store_connection {
     if (*now == conn_->identity()) return false;
     drop();
     reconnect();
+    damage_.clear();  // found in the file replaced
     return true;
   }
 
@@ -297,6 +312,7 @@ class store_connection {
   bool reconnect_after_fork_ = false;
   long owner_pid_ = 0;
   std::int64_t data_version_ = -1;
+  std::string damage_;  // what a check found wrong with the file; empty while none
 };
 
 }  // namespace detail

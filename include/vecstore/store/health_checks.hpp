@@ -11,6 +11,7 @@
 #include <exception>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -83,18 +84,33 @@ health_report run_health_checks(bool deep, const store_options& options, LockPol
       c.detail += ", differs from the expected schema version " + std::to_string(schema_version);
     }
   }));
+  // The pages are read through a connection of their own: this process's
+  // connection keeps pages cached while no commit changes the file, so a page
+  // damaged from outside SQLite would pass a check made through it.
+  std::optional<connection> fresh;
   report.add(timed_check(deep ? "integrity_check" : "quick_check", [&](health_check& c) {
-    c.detail = page_check(conn.get(), deep);
-    if (c.detail != "ok") c.status = health_status::unhealthy;
+    store_options existing = options;
+    existing.create_if_missing = false;
+    fresh.emplace(options.path, existing);
+    c.detail = page_check(*fresh, deep);
+    if (c.detail != "ok") {
+      c.status = health_status::unhealthy;
+      conn.mark_damaged(c.name + " reports: " + c.detail);
+    }
   }));
-  if (deep) {
+  if (deep && fresh) {
     report.add(timed_check("checksums", [&](health_check& c) {
       std::size_t verified = 0;
-      keeper.read_snapshot("cannot verify embeddings", [&](record_tables& t) {
+      try {
+        fresh->exec("BEGIN");
+        record_tables t(*fresh);
         // Throws at the first mismatch.
         t.for_each_embedding(false, [&](const embedding_row&) { ++verified; });
-        return true;
-      });
+        fresh->exec("COMMIT");
+      } catch (const std::exception& e) {
+        conn.mark_damaged(e.what());
+        throw;
+      }
       c.detail = std::to_string(verified) + " embeddings match their checksums";
     }));
   }

@@ -133,7 +133,7 @@ class read_path {
     {
       auto state_guard = keeper_.read_state();
       const auto* state = keeper_.find(c.id);
-      if (!state) throw_unknown_collection(options_.path, c.name);
+      if (!state) throw_gone(c);
       found = state->index.search(packed.data(), queries.size(), o.k, allowed ? &*allowed : nullptr);
       for (std::size_t q = 0; q < found.size(); ++q) {
         for (const auto& n : found[q]) {
@@ -172,9 +172,16 @@ class read_path {
     keeper_.refresh_locked();
     {
       auto state_guard = keeper_.read_state();
-      if (!keeper_.find(c.id)) throw_unknown_collection(options_.path, c.name);
+      if (!keeper_.find(c.id)) throw_gone(c);
     }
     return keeper_.read_snapshot(what, std::forward<Body>(body));
+  }
+
+  /// `c` is no longer stored; requires the state.
+  [[noreturn]] void throw_gone(const collection_ref& c) const {
+    bool name_taken = false;
+    for (const auto& [id, state] : keeper_.collections()) name_taken = name_taken || state.row.name == c.name;
+    throw_collection_gone(options_.path, c, name_taken);
   }
 
   const store_options& options_;

@@ -98,6 +98,7 @@ class write_path {
       // Apply other processes' commits first, so the checks `body` makes
       // (does this id exist?) see the same state the transaction will.
       keeper_.refresh_locked();
+      conn_.check_writable();
       std::int64_t committed = 0;
       auto commit = [&] {
         own_changes_.clear();
@@ -222,7 +223,7 @@ class write_path {
   /// Inside a write: the collection must still be there (another process may have deleted it).
   void check_collection_exists(record_tables& t, const collection_ref& c) const {
     const auto row = t.find_collection(c.name);
-    if (!row || row->collection_id != c.id) throw_unknown_collection(options_.path, c.name);
+    if (!row || row->collection_id != c.id) throw_collection_gone(options_.path, c, row.has_value());
   }
 
   void write_one(record_tables& t, std::int64_t seq, const collection_ref& c, std::size_t i, const record& r,
