@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: MIT
+// The error report every failing command ends with (exit_codes.hpp).
+#include "exit_codes.hpp"
+
+#include <algorithm>
+#include <iostream>
+#include <string>
+
+#include "output.hpp"
+
+namespace vecstore_cli {
+
+int report_error(bool json_mode, int code, const std::string& message) {
+  std::string line = message;
+  if (line.rfind("vecstore: ", 0) != 0) line = "vecstore: " + line;
+  std::replace(line.begin(), line.end(), '\n', ' ');
+  std::cout.flush();
+  std::cerr << line << "\n";
+  if (json_mode) {
+    // Indexed by exit_status.
+    static const char* names[] = {"ok",        "degraded",   "unhealthy", "usage",  "not_found", "invalid_input",
+                                  "locked",    "corruption", "io_error",  "schema", "other"};
+    print_json(json_doc::object(
+        {{"error", json_doc::object({{"code", names[code]}, {"exit_code", code}, {"message", line}})}}));
+  }
+  return code;
+}
+
+}  // namespace vecstore_cli
