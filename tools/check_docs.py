@@ -194,6 +194,30 @@ def check_citations(root: pathlib.Path, repo_files, problems):
                         problems.append(f"{name}:{number}: links to {target}, which does not exist")
 
 
+def check_diagrams(root: pathlib.Path, problems):
+    """docs/architecture.md's Mermaid diagrams name parts as "name<br/>path": the path must be a
+    header under include/vecstore/ (or a folder there) and the name must occur in it, so the
+    diagram keeps the names of the code."""
+    doc = root / "docs" / "architecture.md"
+    text = doc.read_text(encoding="utf-8")
+    labels = 0
+    for block in re.findall(r"```mermaid\n(.*?)```", text, flags=re.S):
+        for name, paths in re.findall(r'\["([^"<]+)<br/>([^"]+)"\]', block):
+            for path in (p.strip() for p in paths.split(",")):
+                labels += 1
+                target = root / INCLUDE_ROOT / path
+                if not target.exists():
+                    problems.append(f"docs/architecture.md: the diagram names {path}, which is not in "
+                                    f"{INCLUDE_ROOT}/")
+                elif target.is_file() and not any(
+                        re.search(r"\b" + re.escape(n.strip()) + r"\b", target.read_text(encoding="utf-8"))
+                        for n in name.split(",")):
+                    problems.append(f"docs/architecture.md: the diagram says {path} holds {name}, "
+                                    "but that name does not occur in it")
+    if labels == 0:
+        problems.append("docs/architecture.md: no Mermaid diagram labels of the form \"name<br/>path\"")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("root", nargs="?", type=pathlib.Path,
@@ -204,6 +228,7 @@ def main():
     entries = layout_entries(root / "README.md", problems)
     check_layout(root, entries, repo_files, problems)
     check_citations(root, repo_files, problems)
+    check_diagrams(root, problems)
     for problem in problems:
         print(problem)
     print(f"{len(entries)} Layout entries and {len(repo_files)} files checked, {len(problems)} problems")

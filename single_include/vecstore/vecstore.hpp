@@ -178,11 +178,21 @@ template <class E>
 // SPDX-License-Identifier: MIT
 // Metadata (`where`) and document (`where_document`) filters: builders, Chroma's JSON, SQL.
 
+// The parts, by role:
+//   filter/ast.hpp   the AST, its checks, the filter / document_filter classes and the builder
+//   filter/json.hpp  Chroma's JSON form: parsing to the AST (filter::parse) and back (to_json)
+//   filter/sql.hpp   the AST compiled to parameterized SQL (used by storage/records.hpp)
+// Include this header for all of them: the classes' JSON members are defined in filter/json.hpp.
+// #include <vecstore/filter/ast.hpp>
+// SPDX-License-Identifier: MIT
+// The filter AST, the checks every node passes, and the C++ builder (`where("year") >= 2020`, `contains("fox")`).
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -448,95 +458,16 @@ struct limits {
 
 #include <vector>
 
-// Semantics of filters
-// ====================
-//
-// A `filter` (Chroma's `where`) selects records by their metadata:
-//
-//   where("year") >= 2020 && where("cat").in({"cs.LG", "cs.AI"})
-//   filter::parse(R"({"$and": [{"year": {"$gte": 2020}}, {"cat": {"$in": ["cs.LG", "cs.AI"]}}]})")
-//
-// JSON form (ChromaDB's):
-//   {"k": v}                                shorthand for {"k": {"$eq": v}}
-//   {"k": {"$eq"|"$ne"|"$gt"|"$gte"|"$lt"|"$lte": v}}
-//   {"k": {"$in"|"$nin": [v, ...]}}
-//   {"$and": [f, ...]}, {"$or": [f, ...]}   one or more filters
-//   {}                                      (whole filter only) matches every record
-// An object with several members is the AND of them, so {"a": 1, "b": 2} is
-// {"$and": [{"a": 1}, {"b": 2}]}, and {"k": {"$gte": 1, "$lt": 5}} is a range.
-// (ChromaDB insists on exactly one member per object; every filter it accepts
-// means the same here.)
-//
-// Values and comparisons:
-//  - Integers and doubles are one class, "numbers", and compare numerically
-//    with each other: {"n": 2} matches n = 2 and n = 2.0. The comparison is
-//    exact (SQLite compares int64 with double without rounding the integer).
-//  - Strings compare only with strings (byte-wise, case-sensitive), bools only
-//    with bools. true is not 1 and "1" is not 1: {"n": 1} does not match
-//    n = true or n = "1".
-//  - $gt $gte $lt $lte take numbers only. $eq and $ne take a number, a string
-//    or a bool. $in and $nin take a non-empty array whose values are all of one
-//    class (all numbers, all strings or all bools).
-//  - $ne and $nin match only records that HAVE the key, with a value that is
-//    not equal to / not in the operand. A record without the key matches
-//    neither (ChromaDB's behaviour). A value of another class counts as
-//    different: n = "1" matches {"n": {"$ne": 1}}. So for a record with the
-//    key exactly one of $eq/$ne (and of $in/$nin) matches.
-//  - Doubles must be finite, strings valid UTF-8, integers within int64.
-//
-// A `document_filter` (Chroma's `where_document`) selects records by their
-// document: contains("fox") || not_contains("dog"), or
-// {"$contains": "fox"}, {"$not_contains": "dog"}, {"$and": [...]}, {"$or": [...]}.
-//  - $contains is a case-sensitive substring test on the document text.
-//    A record without a document never matches $contains; it always matches
-//    $not_contains. The text must be a non-empty valid UTF-8 string.
-//
-// Combining: `a && b`, `a || b`. A default-constructed filter is empty and
-// matches everything: empty && f == f, empty || f == empty.
-//
-// Limits: $and/$or nest at most `detail::max_filter_depth` (64) levels, and a
-// filter compiles to at most `detail::max_filter_params` (16000) SQL
-// parameters (keys plus values), below SQLite's limit on bound variables.
-//
-// Errors: every problem throws `vecstore::invalid_argument` whose message says
-// where it is, e.g.
-//   vecstore: invalid filter: at $and[1].year: $gt needs a number, got string "x". <what to do>
-// Paths name members (`year`, `$and`), array elements (`[1]`), and keys that are
-// not plain words in quotes (`["my key"]`); "the top level" is the whole filter.
+// The semantics of filters are described in include/vecstore/filter.hpp, which
+// includes this AST, its JSON form (filter/json.hpp) and its SQL (filter/sql.hpp).
 
 namespace vecstore {
 inline namespace v0 {
-
-class filter;
-class document_filter;
-
 namespace detail {
-
-/// The type tag of a metadata row (`metadata.type`). Bools are stored as the
-/// integers 0/1 under tag 3, so the tag, not SQLite's type, tells them apart.
-enum class metadata_type { integer = 0, real = 1, string = 2, boolean = 3 };
-
-inline metadata_type type_of(const metadata_value& v) noexcept {
-  switch (v.index()) {
-    case 0:
-      return metadata_type::integer;
-    case 1:
-      return metadata_type::real;
-    case 2:
-      return metadata_type::string;
-    default:
-      return metadata_type::boolean;
-  }
-}
 
 /// Deepest allowed nesting of $and/$or; deeper input is refused before it can
 /// exhaust the stack or SQLite's expression depth (1000).
 inline constexpr std::size_t max_filter_depth = 64;
-
-/// Most '?' parameters one compiled filter may have. SQLite 3.32+ allows 32766
-/// bound variables per statement; a store statement may hold a where and a
-/// where_document fragment plus a few parameters of its own.
-inline constexpr std::size_t max_filter_params = 16000;
 
 /// Node kinds of the filter AST shared by `filter` and `document_filter`.
 enum class node_kind { all_of, any_of, compare, contains, not_contains };
@@ -646,36 +577,6 @@ inline std::string describe(const metadata_value& v) {
     default:
       return std::get<bool>(v) ? "bool true" : "bool false";
   }
-}
-
-inline std::string describe(const nlohmann::json& j) {
-  using t = nlohmann::json::value_t;
-  // replace: a string holding invalid UTF-8 must not make dump() throw here.
-  const auto dumped = [&j] {
-    return escape_for_message(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 40);
-  };
-  switch (j.type()) {
-    case t::null:
-      return "null";
-    case t::boolean:
-      return j.get<bool>() ? "bool true" : "bool false";
-    case t::string:
-      return "string " + quote_for_message(j.get_ref<const std::string&>());
-    case t::number_float:
-      return "number " + format_double(j.get<double>());
-    case t::number_integer:
-    case t::number_unsigned:
-      return "number " + dumped();
-    case t::array:
-      return "array " + dumped();
-    case t::object:
-      return "object " + dumped();
-    case t::binary:
-      return "binary data";
-    case t::discarded:
-      break;
-  }
-  return "a discarded value";
 }
 
 /// True when `key` can stand in a path as it is; others are written ["..."].
@@ -825,6 +726,26 @@ inline filter_node combine(node_kind kind, filter_node a, filter_node b, const c
   return out;
 }
 
+/// A $contains / $not_contains leaf, checked.
+inline filter_node make_contains(const char* what, const std::string& path, node_kind kind,
+                                 std::string text) {
+  const std::string name = kind == node_kind::contains ? "$contains" : "$not_contains";
+  if (text.empty()) {
+    throw_filter_error(what, path, name + " needs a non-empty string",
+                       "Give the text to look for, or remove the condition");
+  }
+  if (const std::size_t bad = first_invalid_utf8(text); bad != std::string_view::npos) {
+    throw_filter_error(what, path,
+                       name + " text is not valid UTF-8 (byte " + std::to_string(bad) +
+                           "): " + quote_for_message(text),
+                       "Encode strings as UTF-8");
+  }
+  filter_node n;
+  n.kind = kind;
+  n.text = std::move(text);
+  return n;
+}
+
 /// Character types: a builder operand of one of these is refused at compile
 /// time, since 'a' is as likely meant as "a" as it is as 97.
 template <class T>
@@ -887,6 +808,259 @@ class value_arg {
   std::string problem_;
   std::string todo_;
 };
+
+/// Grants the builders and the SQL compiler access to a filter's AST without
+/// making the AST part of the public interface.
+struct filter_access {
+  template <class F>
+  static const filter_node* root(const F& f) noexcept {
+    return f.root_ ? &*f.root_ : nullptr;
+  }
+  template <class F>
+  static F make(filter_node n) {
+    F f;
+    f.root_ = std::move(n);
+    return f;
+  }
+};
+
+}  // namespace detail
+
+/// A metadata filter (Chroma's `where`); see the semantics in
+/// include/vecstore/filter.hpp. Default-constructed, it is empty and matches
+/// every record.
+///
+/// from_json, parse and to_json are defined with the JSON form, in
+/// include/vecstore/filter/json.hpp (included by include/vecstore/filter.hpp).
+class filter {
+ public:
+  filter() = default;
+
+  /// True for the filter that matches everything.
+  bool empty() const noexcept { return !root_.has_value(); }
+
+  /// Parses Chroma's JSON form. `{}` is the empty filter.
+  /// Throws `invalid_argument` naming the path of the bad part.
+  static inline filter from_json(const nlohmann::json& j);
+
+  /// Parses JSON text, e.g. R"({"year": {"$gte": 2020}})".
+  static inline filter parse(std::string_view json_text);
+
+  /// The JSON form, in canonical spelling: every comparison as
+  /// {"key": {"$op": operand}}, every group as {"$and"|"$or": [...]}.
+  /// from_json(f.to_json()) == f.
+  inline nlohmann::json to_json() const;
+
+  /// Both must match. An empty side is dropped.
+  friend filter operator&&(filter a, filter b) { return join(detail::node_kind::all_of, a, b); }
+  /// Either may match. An empty side matches everything, so the result is empty.
+  friend filter operator||(filter a, filter b) {
+    if (a.empty() || b.empty()) return filter{};
+    return join(detail::node_kind::any_of, a, b);
+  }
+
+  /// Same tree (not merely the same meaning).
+  friend bool operator==(const filter& a, const filter& b) { return a.root_ == b.root_; }
+  friend bool operator!=(const filter& a, const filter& b) { return !(a == b); }
+
+ private:
+  friend struct detail::filter_access;
+
+  static filter join(detail::node_kind kind, filter& a, filter& b) {
+    if (a.empty()) return std::move(b);
+    if (b.empty()) return std::move(a);
+    return detail::filter_access::make<filter>(
+        detail::combine(kind, std::move(*a.root_), std::move(*b.root_), detail::where_what));
+  }
+
+  std::optional<detail::filter_node> root_;
+};
+
+/// A document filter (Chroma's `where_document`); see the semantics in
+/// include/vecstore/filter.hpp. Default-constructed, it is empty and matches
+/// every record. from_json, parse and to_json are defined in
+/// include/vecstore/filter/json.hpp.
+class document_filter {
+ public:
+  document_filter() = default;
+
+  bool empty() const noexcept { return !root_.has_value(); }
+
+  /// Parses {"$contains": "text"}, {"$not_contains": "text"}, {"$and"|"$or": [...]}.
+  /// `{}` is the empty filter. Throws `invalid_argument` naming the bad part.
+  static inline document_filter from_json(const nlohmann::json& j);
+
+  static inline document_filter parse(std::string_view json_text);
+
+  inline nlohmann::json to_json() const;
+
+  friend document_filter operator&&(document_filter a, document_filter b) {
+    return join(detail::node_kind::all_of, a, b);
+  }
+  friend document_filter operator||(document_filter a, document_filter b) {
+    if (a.empty() || b.empty()) return document_filter{};
+    return join(detail::node_kind::any_of, a, b);
+  }
+
+  friend bool operator==(const document_filter& a, const document_filter& b) {
+    return a.root_ == b.root_;
+  }
+  friend bool operator!=(const document_filter& a, const document_filter& b) { return !(a == b); }
+
+ private:
+  friend struct detail::filter_access;
+
+  static document_filter join(detail::node_kind kind, document_filter& a, document_filter& b) {
+    if (a.empty()) return std::move(b);
+    if (b.empty()) return std::move(a);
+    return detail::filter_access::make<document_filter>(
+        detail::combine(kind, std::move(*a.root_), std::move(*b.root_), detail::document_what));
+  }
+
+  std::optional<detail::filter_node> root_;
+};
+
+/// One metadata key in the builder; `where("year") >= 2020` makes a filter.
+/// Operands: any integral type (as int64), float/double, strings
+/// (const char*, std::string, std::string_view), bool, or a metadata_value.
+class field {
+ public:
+  /// Throws `invalid_argument` for an empty, too long, non-UTF-8 or '$' key.
+  explicit field(std::string key) : key_(std::move(key)) { detail::check_key({}, key_); }
+
+  const std::string& key() const noexcept { return key_; }
+
+  filter operator==(detail::value_arg v) const { return one(detail::compare_op::eq, std::move(v)); }
+  filter operator!=(detail::value_arg v) const { return one(detail::compare_op::ne, std::move(v)); }
+  filter operator<(detail::value_arg v) const { return one(detail::compare_op::lt, std::move(v)); }
+  filter operator<=(detail::value_arg v) const {
+    return one(detail::compare_op::lte, std::move(v));
+  }
+  filter operator>(detail::value_arg v) const { return one(detail::compare_op::gt, std::move(v)); }
+  filter operator>=(detail::value_arg v) const {
+    return one(detail::compare_op::gte, std::move(v));
+  }
+
+  /// The key is present with one of `values` (all of one type, at least one).
+  filter in(std::initializer_list<detail::value_arg> values) const {
+    return list(detail::compare_op::in, values.begin(), values.end());
+  }
+  filter in(const std::vector<metadata_value>& values) const {
+    return list(detail::compare_op::in, values.begin(), values.end());
+  }
+  /// The key is present with a value not among `values`.
+  filter not_in(std::initializer_list<detail::value_arg> values) const {
+    return list(detail::compare_op::nin, values.begin(), values.end());
+  }
+  filter not_in(const std::vector<metadata_value>& values) const {
+    return list(detail::compare_op::nin, values.begin(), values.end());
+  }
+
+ private:
+  std::string path() const { return detail::path_member({}, key_); }
+
+  filter one(detail::compare_op op, detail::value_arg v) const {
+    if (!v.problem().empty()) {
+      detail::where_error(path(), std::string(detail::op_name(op)) + " " + v.problem(), v.todo());
+    }
+    std::vector<metadata_value> values;
+    values.push_back(v.take());
+    return detail::filter_access::make<filter>(
+        detail::make_compare(path(), key_, op, std::move(values)));
+  }
+
+  template <class It>
+  filter list(detail::compare_op op, It first, It last) const {
+    std::vector<metadata_value> values;
+    values.reserve(static_cast<std::size_t>(std::distance(first, last)));
+    for (It it = first; it != last; ++it) {
+      const detail::value_arg& v = *it;
+      if (!v.problem().empty()) {
+        detail::where_error(path(),
+                            std::string(detail::op_name(op)) + "[" + std::to_string(values.size()) +
+                                "] " + v.problem(),
+                            v.todo());
+      }
+      values.push_back(v.value());
+    }
+    return detail::filter_access::make<filter>(
+        detail::make_compare(path(), key_, op, std::move(values)));
+  }
+
+  std::string key_;
+};
+
+/// Starts a builder comparison on a metadata key.
+inline field where(std::string key) { return field(std::move(key)); }
+
+/// Records whose document contains `text` (case-sensitive; never a record
+/// without a document).
+inline document_filter contains(std::string text) {
+  return detail::filter_access::make<document_filter>(detail::make_contains(
+      detail::document_what, {}, detail::node_kind::contains, std::move(text)));
+}
+
+/// Records whose document does not contain `text`, and records without one.
+inline document_filter not_contains(std::string text) {
+  return detail::filter_access::make<document_filter>(detail::make_contains(
+      detail::document_what, {}, detail::node_kind::not_contains, std::move(text)));
+}
+
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/filter/json.hpp>
+// SPDX-License-Identifier: MIT
+// ChromaDB's JSON form of filters: the parser from JSON to the AST, and the AST back to canonical JSON.
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+// #include <vecstore/detail/utf8.hpp>
+// #include <vecstore/filter/ast.hpp>
+// #include <vecstore/types.hpp>
+#include <vector>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// "string \"x\"", "array [1,2]", "null": what a message says a JSON operand was.
+inline std::string describe(const nlohmann::json& j) {
+  using t = nlohmann::json::value_t;
+  // replace: a string holding invalid UTF-8 must not make dump() throw here.
+  const auto dumped = [&j] {
+    return escape_for_message(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 40);
+  };
+  switch (j.type()) {
+    case t::null:
+      return "null";
+    case t::boolean:
+      return j.get<bool>() ? "bool true" : "bool false";
+    case t::string:
+      return "string " + quote_for_message(j.get_ref<const std::string&>());
+    case t::number_float:
+      return "number " + format_double(j.get<double>());
+    case t::number_integer:
+    case t::number_unsigned:
+      return "number " + dumped();
+    case t::array:
+      return "array " + dumped();
+    case t::object:
+      return "object " + dumped();
+    case t::binary:
+      return "binary data";
+    case t::discarded:
+      break;
+  }
+  return "a discarded value";
+}
 
 // ---- JSON -> AST --------------------------------------------------------
 
@@ -1058,25 +1232,6 @@ inline filter_node parse_where(const nlohmann::json& j, const std::string& path,
   return parse_object(where_what, j, path, level, parse_where_member);
 }
 
-inline filter_node make_contains(const char* what, const std::string& path, node_kind kind,
-                                 std::string text) {
-  const std::string name = kind == node_kind::contains ? "$contains" : "$not_contains";
-  if (text.empty()) {
-    throw_filter_error(what, path, name + " needs a non-empty string",
-                       "Give the text to look for, or remove the condition");
-  }
-  if (const std::size_t bad = first_invalid_utf8(text); bad != std::string_view::npos) {
-    throw_filter_error(what, path,
-                       name + " text is not valid UTF-8 (byte " + std::to_string(bad) +
-                           "): " + quote_for_message(text),
-                       "Encode strings as UTF-8");
-  }
-  filter_node n;
-  n.kind = kind;
-  n.text = std::move(text);
-  return n;
-}
-
 inline filter_node parse_document(const nlohmann::json& j, const std::string& path,
                                   std::size_t level);
 
@@ -1174,212 +1329,75 @@ inline nlohmann::json node_to_json(const filter_node& n) {
   return out;
 }
 
-/// Grants the builders and the SQL compiler access to a filter's AST without
-/// making the AST part of the public interface.
-struct filter_access {
-  template <class F>
-  static const filter_node* root(const F& f) noexcept {
-    return f.root_ ? &*f.root_ : nullptr;
-  }
-  template <class F>
-  static F make(filter_node n) {
-    F f;
-    f.root_ = std::move(n);
-    return f;
-  }
-};
-
 }  // namespace detail
 
-/// A metadata filter (Chroma's `where`); see the semantics at the top of this
-/// file. Default-constructed, it is empty and matches every record.
-class filter {
- public:
-  filter() = default;
+// ---- The classes' JSON members (declared in include/vecstore/filter/ast.hpp) --
 
-  /// True for the filter that matches everything.
-  bool empty() const noexcept { return !root_.has_value(); }
-
-  /// Parses Chroma's JSON form. `{}` is the empty filter.
-  /// Throws `invalid_argument` naming the path of the bad part.
-  static filter from_json(const nlohmann::json& j) {
-    if (j.is_object() && j.empty()) return filter{};
-    return detail::filter_access::make<filter>(detail::parse_where(j, {}, 0));
-  }
-
-  /// Parses JSON text, e.g. R"({"year": {"$gte": 2020}})".
-  static filter parse(std::string_view json_text) {
-    return from_json(detail::parse_json_text(detail::where_what, json_text));
-  }
-
-  /// The JSON form, in canonical spelling: every comparison as
-  /// {"key": {"$op": operand}}, every group as {"$and"|"$or": [...]}.
-  /// from_json(f.to_json()) == f.
-  nlohmann::json to_json() const {
-    return root_ ? detail::node_to_json(*root_) : nlohmann::json::object();
-  }
-
-  /// Both must match. An empty side is dropped.
-  friend filter operator&&(filter a, filter b) { return join(detail::node_kind::all_of, a, b); }
-  /// Either may match. An empty side matches everything, so the result is empty.
-  friend filter operator||(filter a, filter b) {
-    if (a.empty() || b.empty()) return filter{};
-    return join(detail::node_kind::any_of, a, b);
-  }
-
-  /// Same tree (not merely the same meaning).
-  friend bool operator==(const filter& a, const filter& b) { return a.root_ == b.root_; }
-  friend bool operator!=(const filter& a, const filter& b) { return !(a == b); }
-
- private:
-  friend struct detail::filter_access;
-
-  static filter join(detail::node_kind kind, filter& a, filter& b) {
-    if (a.empty()) return std::move(b);
-    if (b.empty()) return std::move(a);
-    return detail::filter_access::make<filter>(
-        detail::combine(kind, std::move(*a.root_), std::move(*b.root_), detail::where_what));
-  }
-
-  std::optional<detail::filter_node> root_;
-};
-
-/// A document filter (Chroma's `where_document`); see the semantics at the top
-/// of this file. Default-constructed, it is empty and matches every record.
-class document_filter {
- public:
-  document_filter() = default;
-
-  bool empty() const noexcept { return !root_.has_value(); }
-
-  /// Parses {"$contains": "text"}, {"$not_contains": "text"}, {"$and"|"$or": [...]}.
-  /// `{}` is the empty filter. Throws `invalid_argument` naming the bad part.
-  static document_filter from_json(const nlohmann::json& j) {
-    if (j.is_object() && j.empty()) return document_filter{};
-    return detail::filter_access::make<document_filter>(detail::parse_document(j, {}, 0));
-  }
-
-  static document_filter parse(std::string_view json_text) {
-    return from_json(detail::parse_json_text(detail::document_what, json_text));
-  }
-
-  nlohmann::json to_json() const {
-    return root_ ? detail::node_to_json(*root_) : nlohmann::json::object();
-  }
-
-  friend document_filter operator&&(document_filter a, document_filter b) {
-    return join(detail::node_kind::all_of, a, b);
-  }
-  friend document_filter operator||(document_filter a, document_filter b) {
-    if (a.empty() || b.empty()) return document_filter{};
-    return join(detail::node_kind::any_of, a, b);
-  }
-
-  friend bool operator==(const document_filter& a, const document_filter& b) {
-    return a.root_ == b.root_;
-  }
-  friend bool operator!=(const document_filter& a, const document_filter& b) { return !(a == b); }
-
- private:
-  friend struct detail::filter_access;
-
-  static document_filter join(detail::node_kind kind, document_filter& a, document_filter& b) {
-    if (a.empty()) return std::move(b);
-    if (b.empty()) return std::move(a);
-    return detail::filter_access::make<document_filter>(
-        detail::combine(kind, std::move(*a.root_), std::move(*b.root_), detail::document_what));
-  }
-
-  std::optional<detail::filter_node> root_;
-};
-
-/// One metadata key in the builder; `where("year") >= 2020` makes a filter.
-/// Operands: any integral type (as int64), float/double, strings
-/// (const char*, std::string, std::string_view), bool, or a metadata_value.
-class field {
- public:
-  /// Throws `invalid_argument` for an empty, too long, non-UTF-8 or '$' key.
-  explicit field(std::string key) : key_(std::move(key)) { detail::check_key({}, key_); }
-
-  const std::string& key() const noexcept { return key_; }
-
-  filter operator==(detail::value_arg v) const { return one(detail::compare_op::eq, std::move(v)); }
-  filter operator!=(detail::value_arg v) const { return one(detail::compare_op::ne, std::move(v)); }
-  filter operator<(detail::value_arg v) const { return one(detail::compare_op::lt, std::move(v)); }
-  filter operator<=(detail::value_arg v) const {
-    return one(detail::compare_op::lte, std::move(v));
-  }
-  filter operator>(detail::value_arg v) const { return one(detail::compare_op::gt, std::move(v)); }
-  filter operator>=(detail::value_arg v) const {
-    return one(detail::compare_op::gte, std::move(v));
-  }
-
-  /// The key is present with one of `values` (all of one type, at least one).
-  filter in(std::initializer_list<detail::value_arg> values) const {
-    return list(detail::compare_op::in, values.begin(), values.end());
-  }
-  filter in(const std::vector<metadata_value>& values) const {
-    return list(detail::compare_op::in, values.begin(), values.end());
-  }
-  /// The key is present with a value not among `values`.
-  filter not_in(std::initializer_list<detail::value_arg> values) const {
-    return list(detail::compare_op::nin, values.begin(), values.end());
-  }
-  filter not_in(const std::vector<metadata_value>& values) const {
-    return list(detail::compare_op::nin, values.begin(), values.end());
-  }
-
- private:
-  std::string path() const { return detail::path_member({}, key_); }
-
-  filter one(detail::compare_op op, detail::value_arg v) const {
-    if (!v.problem().empty()) {
-      detail::where_error(path(), std::string(detail::op_name(op)) + " " + v.problem(), v.todo());
-    }
-    std::vector<metadata_value> values;
-    values.push_back(v.take());
-    return detail::filter_access::make<filter>(
-        detail::make_compare(path(), key_, op, std::move(values)));
-  }
-
-  template <class It>
-  filter list(detail::compare_op op, It first, It last) const {
-    std::vector<metadata_value> values;
-    values.reserve(static_cast<std::size_t>(std::distance(first, last)));
-    for (It it = first; it != last; ++it) {
-      const detail::value_arg& v = *it;
-      if (!v.problem().empty()) {
-        detail::where_error(path(),
-                            std::string(detail::op_name(op)) + "[" + std::to_string(values.size()) +
-                                "] " + v.problem(),
-                            v.todo());
-      }
-      values.push_back(v.value());
-    }
-    return detail::filter_access::make<filter>(
-        detail::make_compare(path(), key_, op, std::move(values)));
-  }
-
-  std::string key_;
-};
-
-/// Starts a builder comparison on a metadata key.
-inline field where(std::string key) { return field(std::move(key)); }
-
-/// Records whose document contains `text` (case-sensitive; never a record
-/// without a document).
-inline document_filter contains(std::string text) {
-  return detail::filter_access::make<document_filter>(detail::make_contains(
-      detail::document_what, {}, detail::node_kind::contains, std::move(text)));
+inline filter filter::from_json(const nlohmann::json& j) {
+  if (j.is_object() && j.empty()) return filter{};
+  return detail::filter_access::make<filter>(detail::parse_where(j, {}, 0));
 }
 
-/// Records whose document does not contain `text`, and records without one.
-inline document_filter not_contains(std::string text) {
-  return detail::filter_access::make<document_filter>(detail::make_contains(
-      detail::document_what, {}, detail::node_kind::not_contains, std::move(text)));
+inline filter filter::parse(std::string_view json_text) {
+  return from_json(detail::parse_json_text(detail::where_what, json_text));
 }
 
+inline nlohmann::json filter::to_json() const {
+  return root_ ? detail::node_to_json(*root_) : nlohmann::json::object();
+}
+
+inline document_filter document_filter::from_json(const nlohmann::json& j) {
+  if (j.is_object() && j.empty()) return document_filter{};
+  return detail::filter_access::make<document_filter>(detail::parse_document(j, {}, 0));
+}
+
+inline document_filter document_filter::parse(std::string_view json_text) {
+  return from_json(detail::parse_json_text(detail::document_what, json_text));
+}
+
+inline nlohmann::json document_filter::to_json() const {
+  return root_ ? detail::node_to_json(*root_) : nlohmann::json::object();
+}
+
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/filter/sql.hpp>
+// SPDX-License-Identifier: MIT
+// The filter AST compiled to a parameterized SQL expression over the metadata table or a document column.
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+// #include <vecstore/filter/ast.hpp>
+// #include <vecstore/types.hpp>
+#include <vector>
+
+namespace vecstore {
+inline namespace v0 {
 namespace detail {
+
+/// The type tag of a metadata row (`metadata.type`). Bools are stored as the
+/// integers 0/1 under tag 3, so the tag, not SQLite's type, tells them apart.
+enum class metadata_type { integer = 0, real = 1, string = 2, boolean = 3 };
+
+inline metadata_type type_of(const metadata_value& v) noexcept {
+  switch (v.index()) {
+    case 0:
+      return metadata_type::integer;
+    case 1:
+      return metadata_type::real;
+    case 2:
+      return metadata_type::string;
+    default:
+      return metadata_type::boolean;
+  }
+}
+
+/// Most '?' parameters one compiled filter may have. SQLite 3.32+ allows 32766
+/// bound variables per statement; a store statement may hold a where and a
+/// where_document fragment plus a few parameters of its own.
+inline constexpr std::size_t max_filter_params = 16000;
 
 /// A boolean SQL expression and the values of its '?' parameters, in order.
 /// Bools bind as the integers 0/1 (how the metadata table stores them).
@@ -1506,6 +1524,63 @@ inline sql_fragment to_sql(const document_filter& f, std::string_view document_e
 }  // namespace detail
 }  // namespace v0
 }  // namespace vecstore
+
+
+// Semantics of filters
+// ====================
+//
+// A `filter` (Chroma's `where`) selects records by their metadata:
+//
+//   where("year") >= 2020 && where("cat").in({"cs.LG", "cs.AI"})
+//   filter::parse(R"({"$and": [{"year": {"$gte": 2020}}, {"cat": {"$in": ["cs.LG", "cs.AI"]}}]})")
+//
+// JSON form (ChromaDB's):
+//   {"k": v}                                shorthand for {"k": {"$eq": v}}
+//   {"k": {"$eq"|"$ne"|"$gt"|"$gte"|"$lt"|"$lte": v}}
+//   {"k": {"$in"|"$nin": [v, ...]}}
+//   {"$and": [f, ...]}, {"$or": [f, ...]}   one or more filters
+//   {}                                      (whole filter only) matches every record
+// An object with several members is the AND of them, so {"a": 1, "b": 2} is
+// {"$and": [{"a": 1}, {"b": 2}]}, and {"k": {"$gte": 1, "$lt": 5}} is a range.
+// (ChromaDB insists on exactly one member per object; every filter it accepts
+// means the same here.)
+//
+// Values and comparisons:
+//  - Integers and doubles are one class, "numbers", and compare numerically
+//    with each other: {"n": 2} matches n = 2 and n = 2.0. The comparison is
+//    exact (SQLite compares int64 with double without rounding the integer).
+//  - Strings compare only with strings (byte-wise, case-sensitive), bools only
+//    with bools. true is not 1 and "1" is not 1: {"n": 1} does not match
+//    n = true or n = "1".
+//  - $gt $gte $lt $lte take numbers only. $eq and $ne take a number, a string
+//    or a bool. $in and $nin take a non-empty array whose values are all of one
+//    class (all numbers, all strings or all bools).
+//  - $ne and $nin match only records that HAVE the key, with a value that is
+//    not equal to / not in the operand. A record without the key matches
+//    neither (ChromaDB's behaviour). A value of another class counts as
+//    different: n = "1" matches {"n": {"$ne": 1}}. So for a record with the
+//    key exactly one of $eq/$ne (and of $in/$nin) matches.
+//  - Doubles must be finite, strings valid UTF-8, integers within int64.
+//
+// A `document_filter` (Chroma's `where_document`) selects records by their
+// document: contains("fox") || not_contains("dog"), or
+// {"$contains": "fox"}, {"$not_contains": "dog"}, {"$and": [...]}, {"$or": [...]}.
+//  - $contains is a case-sensitive substring test on the document text.
+//    A record without a document never matches $contains; it always matches
+//    $not_contains. The text must be a non-empty valid UTF-8 string.
+//
+// Combining: `a && b`, `a || b`. A default-constructed filter is empty and
+// matches everything: empty && f == f, empty || f == empty.
+//
+// Limits: $and/$or nest at most `detail::max_filter_depth` (64) levels, and a
+// filter compiles to at most `detail::max_filter_params` (16000) SQL
+// parameters (keys plus values), below SQLite's limit on bound variables.
+//
+// Errors: every problem throws `vecstore::invalid_argument` whose message says
+// where it is, e.g.
+//   vecstore: invalid filter: at $and[1].year: $gt needs a number, got string "x". <what to do>
+// Paths name members (`year`, `$and`), array elements (`[1]`), and keys that are
+// not plain words in quotes (`["my key"]`); "the top level" is the whole filter.
 
 // #include <vecstore/health.hpp>
 // SPDX-License-Identifier: MIT
@@ -1842,41 +1917,31 @@ class page_array {
 // #include <vecstore/errors.hpp>
 // #include <vecstore/index/kernel.hpp>
 // SPDX-License-Identifier: MIT
-// The similarity kernel shared by every index: Eigen products over contiguous float rows, then bounded top-k.
+// The similarity kernel shared by every index: exact top-k search over contiguous float rows, for one query or a batch.
 
-// With product.hpp, the headers of vecstore that include Eigen (STYLE.md §3.1:
-// compile time, §3.6: alignment). Everything Eigen stays in namespace detail.
+// The headers of vecstore that include Eigen are this one and the parts of the
+// kernel it includes (eigen_maps.hpp, dot_rows.hpp, product.hpp, topk.hpp),
+// plus ivf/quantizer.hpp: all of them search, so that headers which do not
+// search do not pay for Eigen's compile time. Everything Eigen stays in
+// namespace detail.
 #include <Eigen/Core>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
-#include <cmath>
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
-#include <exception>
-#include <functional>
-#include <limits>
-#include <memory>
-#include <mutex>
-#include <thread>
-#include <utility>
 #include <vector>
 
-#include <unistd.h>
-
-// #include <vecstore/index/product.hpp>
+// #include <vecstore/index/dot_rows.hpp>
 // SPDX-License-Identifier: MIT
-// Dot products of float rows with queries, written with Eigen's packet primitives: one query streamed
-// (dot_rows_by) and many queries against a packed block (packed_product).
+// The single-query scan: one query's dot products with many rows, streamed from memory (dot_rows_by, dot_rows).
 
+// One of the few headers of vecstore that include Eigen (kernel.hpp lists
+// them): the scan is written with Eigen's packet primitives, so that one
+// source serves SSE, AVX2, AVX-512 and NEON.
 #include <Eigen/Core>
 
 #include <algorithm>
 #include <cstddef>
-#include <utility>
 
 namespace vecstore {
 inline namespace v0 {
@@ -1982,6 +2047,53 @@ inline void dot_rows(const float* rows, std::size_t n, std::size_t stride, const
                      float* out) noexcept {
   dot_rows_by([rows, stride](std::size_t r) { return rows + r * stride; }, n, query, dim, out);
 }
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/index/eigen_maps.hpp>
+// SPDX-License-Identifier: MIT
+// The Eigen maps through which the search code reads rows, queries and scores in place: dynamic-size and unaligned.
+
+// One of the few headers of vecstore that include Eigen (kernel.hpp lists
+// them), so that headers which do not search do not pay for its compile time.
+#include <Eigen/Core>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+// Dynamic-size, unaligned maps only: rows live in a std::vector<float> or in a
+// mapped file, neither of which promises more than a float's alignment, and a
+// fixed-size or aligned map would let Eigen assume more (an assertion, or a
+// fault on an aligned load).
+using row_major_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using const_rows_map = Eigen::Map<const row_major_matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
+using const_vector_map = Eigen::Map<const Eigen::VectorXf, Eigen::Unaligned>;
+using vector_map = Eigen::Map<Eigen::VectorXf, Eigen::Unaligned>;
+using array_map = Eigen::Map<Eigen::ArrayXf, Eigen::Unaligned>;
+using const_array_map = Eigen::Map<const Eigen::ArrayXf, Eigen::Unaligned>;
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/index/product.hpp>
+// SPDX-License-Identifier: MIT
+// The batch product: many queries against a block of rows, both packed once, summed in register tiles (packed_product).
+
+// One of the few headers of vecstore that include Eigen (kernel.hpp lists
+// them): the product is written with Eigen's packet primitives.
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cstddef>
+#include <utility>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
 
 /// The many-query product, scores = rows x queries^T, the way optimized BLAS
 /// does it. Both operands are packed once: a block of rows into panels of
@@ -2527,6 +2639,13 @@ inline constexpr bool is_mappable_index_v = is_mappable_index<I>::value;
 }  // namespace v0
 }  // namespace vecstore
 
+// #include <vecstore/index/row_source.hpp>
+// SPDX-License-Identifier: MIT
+// What a scan reads: row_view (contiguous float rows) and row_source (those rows with their metric, norms and keys).
+
+#include <cstddef>
+#include <cstdint>
+
 // #include <vecstore/types.hpp>
 
 namespace vecstore {
@@ -2543,6 +2662,46 @@ struct row_view {
 
   const float* row(std::size_t r) const noexcept { return data + r * stride; }
 };
+
+namespace detail {
+
+/// What the kernel reads besides the query: the rows, and facts about them.
+struct row_source {
+  row_view rows;
+  metric space = metric::cosine;
+  /// ||row||^2 per row; read only for l2. Null: computed per block on the fly
+  /// (a second pass over the block, while it is in cache).
+  const float* sq_norms = nullptr;
+  /// One key per row; equal distances rank the smaller key first. Null: the
+  /// smaller row index ranks first.
+  const std::int64_t* tie_keys = nullptr;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/index/search_pool.hpp>
+// SPDX-License-Identifier: MIT
+// The search threads: the process-wide thread count (set_search_threads), the persistent pool and parallel_run.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+namespace vecstore {
+inline namespace v0 {
 
 /// @name Search threads
 ///
@@ -2773,65 +2932,47 @@ inline void parallel_run(std::size_t tasks, const std::function<void(std::size_t
   search_pool(tasks - 1).run(tasks, fn);
 }
 
-}  // namespace detail
 
-namespace detail {
-
-// Dynamic-size, unaligned maps only: rows live in a std::vector<float> (or a
-// mapped file) with no alignment promise (STYLE.md §3.6, Eigen's
-// UnalignedArrayAssert.dox).
-using row_major_matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using const_rows_map = Eigen::Map<const row_major_matrix, Eigen::Unaligned, Eigen::OuterStride<>>;
-using const_vector_map = Eigen::Map<const Eigen::VectorXf, Eigen::Unaligned>;
-using vector_map = Eigen::Map<Eigen::VectorXf, Eigen::Unaligned>;
-
-/// Bytes of rows scored per block. About 1 MiB stays in L2 while a block of
-/// queries is multiplied against it, so a batch reads each row from memory
-/// once per batch rather than once per query.
-inline constexpr std::size_t block_bytes = std::size_t{1} << 20;
-/// Row-count bounds of a block: the upper one keeps a block's scores
-/// (rows x queries_per_block floats, 4 MiB at most) in L3 for tiny dims.
-inline constexpr std::size_t min_block_rows = 16;
-inline constexpr std::size_t max_block_rows = 4096;
-/// Queries multiplied by a block of rows together: their scores (rows x
-/// queries) stay in L2/L3 until folded. A multiple of every tile width of
-/// `packed_product` (12, 6), so that each block of queries starts a packed
-/// group.
-inline constexpr std::size_t queries_per_block = 252;
-static_assert(queries_per_block % native_product::tile_queries == 0, "a block of queries must start a packed group");
-/// Below this many queries a block is scored by one matrix-vector product per
-/// query, re-reading the block from cache: packing the block for the
-/// matrix-matrix product costs more than it saves for so few (100k x 768
-/// rows, one core: 2 queries 12.5 vs 26.3 ms, 4 queries 17.7 vs 29.1 ms,
-/// 7 queries 27.8 vs 27.4 ms; BM_flat_search).
-inline constexpr std::size_t min_queries_for_product = 8;
-/// A filter allowing at most rows / gather_divisor rows is served by reading
-/// only those rows; a larger one by the dense scan with a bitmap, since
-/// streaming every row beats hopping between most of them.
-inline constexpr std::size_t gather_divisor = 4;
-
-/// Rows scored per block for vectors of `dim` floats.
-inline std::size_t rows_per_block(std::size_t dim) noexcept {
-  const std::size_t row_bytes = (std::max)(dim, std::size_t{1}) * sizeof(float);
-  return (std::min)(max_block_rows, (std::max)(min_block_rows, block_bytes / row_bytes));
+/// Splits `count` items into `tasks` nearly equal ranges, each a multiple of
+/// `grain` (but the last); range `t` is [cut(t), cut(t + 1)).
+inline std::size_t range_cut(std::size_t count, std::size_t tasks, std::size_t t, std::size_t grain) noexcept {
+  if (t >= tasks) return count;
+  const std::size_t raw = count / tasks * t + (std::min)(t, count % tasks);
+  return (std::min)(count, raw / grain * grain);
 }
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/index/topk.hpp>
+// SPDX-License-Identifier: MIT
+// The top-k fold: a query's scores, a block at a time, folded into its k best (topk_accumulator, fold_block).
+
+// One of the few headers of vecstore that include Eigen (kernel.hpp lists
+// them): the fold tests a chunk of scores with Eigen's packet primitives.
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+// #include <vecstore/index/eigen_maps.hpp>
+// #include <vecstore/index/requirements.hpp>
+// #include <vecstore/index/row_source.hpp>
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
 
 /// One result of the kernel: a row of the view and its distance to the query.
 struct scored_row {
   std::size_t row;
   float distance;
-};
-
-/// What the kernel reads besides the query: the rows, and facts about them.
-struct row_source {
-  row_view rows;
-  metric space = metric::cosine;
-  /// ||row||^2 per row; read only for l2. Null: computed per block on the fly
-  /// (a second pass over the block, while it is in cache).
-  const float* sq_norms = nullptr;
-  /// One key per row; equal distances rank the smaller key first. Null: the
-  /// smaller row index ranks first.
-  const std::int64_t* tie_keys = nullptr;
 };
 
 /// The top k candidates seen so far, by blocked partial selection: a
@@ -2954,75 +3095,21 @@ class topk_accumulator {
   std::vector<candidate> buffer_;
 };
 
-/// The queries of one search, made ready for scoring: normalized for cosine
-/// (so that 1 - dot is 1 - cos), and with squared norms for l2.
-class query_set {
- public:
-  query_set(const float* queries, std::size_t count, std::size_t dim, metric space)
-      : data_(queries), count_(count), dim_(dim) {
-    if (space == metric::cosine) {
-      normalized_.assign(queries, queries + count * dim);
-      for (std::size_t q = 0; q < count; ++q) {
-        vector_map v(normalized_.data() + q * dim, static_cast<Eigen::Index>(dim));
-        const float norm = v.norm();
-        // A zero query scores 1 - 0 = 1 against every row instead of NaN;
-        // the store rejects it before it gets here anyway.
-        if (norm > 0.0f) v /= norm;
-      }
-      data_ = normalized_.data();
-    } else if (space == metric::l2) {
-      sq_norms_.resize(count);
-      for (std::size_t q = 0; q < count; ++q)
-        sq_norms_[q] = const_vector_map(query(q), static_cast<Eigen::Index>(dim)).squaredNorm();
-    }
-    pack_for_product();
-  }
+/// One accumulator of `k` per query, each reserving room for `candidates`.
+inline std::vector<topk_accumulator> make_accumulators(std::size_t nq, std::size_t k, std::size_t candidates) {
+  std::vector<topk_accumulator> acc;
+  acc.reserve(nq);
+  for (std::size_t q = 0; q < nq; ++q) acc.emplace_back(k, candidates);
+  return acc;
+}
 
-  /// The queries `which[0..count)` of `from`, copied contiguously, already
-  /// prepared (normalized, with their norms): a group of queries that probe
-  /// the same IVF list, scored together by one product.
-  query_set(const query_set& from, const std::uint32_t* which, std::size_t count)
-      : data_(nullptr), count_(count), dim_(from.dim_) {
-    normalized_.resize(count * dim_);
-    for (std::size_t i = 0; i < count; ++i) std::copy(from.query(which[i]), from.query(which[i]) + dim_,
-                                                        normalized_.data() + i * dim_);
-    if (!from.sq_norms_.empty()) {
-      sq_norms_.resize(count);
-      for (std::size_t i = 0; i < count; ++i) sq_norms_[i] = from.sq_norms_[which[i]];
-    }
-    data_ = normalized_.data();
-    pack_for_product();
-  }
-  query_set(const query_set&) = delete;
-  query_set& operator=(const query_set&) = delete;
-
-  std::size_t count() const noexcept { return count_; }
-  std::size_t dim() const noexcept { return dim_; }
-  const float* query(std::size_t q) const noexcept { return data_ + q * dim_; }
-  /// ||q||^2; zero for metrics that do not need it.
-  float sq_norm(std::size_t q) const noexcept { return sq_norms_.empty() ? 0.0f : sq_norms_[q]; }
-  /// Queries [q, count) packed for `native_product`; `q` a multiple of its
-  /// tile_queries. Only when count() >= min_queries_for_product.
-  const float* packed(std::size_t q) const noexcept { return packed_.data() + q * dim_; }
-
- private:
-  // Packed once per search, since every block of rows is multiplied by them.
-  void pack_for_product() {
-    if (count_ < min_queries_for_product) return;
-    packed_.resize(count_ * dim_);
-    native_product::pack_queries(data_, count_, dim_, packed_.data());
-  }
-
-  const float* data_;
-  std::size_t count_;
-  std::size_t dim_;
-  std::vector<float> normalized_;
-  std::vector<float> sq_norms_;
-  std::vector<float> packed_;
-};
-
-using array_map = Eigen::Map<Eigen::ArrayXf, Eigen::Unaligned>;
-using const_array_map = Eigen::Map<const Eigen::ArrayXf, Eigen::Unaligned>;
+/// Turns the accumulators into sorted result lists.
+inline std::vector<std::vector<scored_row>> finish(std::vector<topk_accumulator>& acc) {
+  std::vector<std::vector<scored_row>> out;
+  out.reserve(acc.size());
+  for (topk_accumulator& a : acc) out.push_back(a.take_sorted());
+  return out;
+}
 
 /// Turns l2 dot products into distances in place, a packet at a time:
 /// ||x||^2 - 2x.q + ||q||^2 turns the scan into a product, but rounding can
@@ -3198,6 +3285,121 @@ inline void fold_block(metric space, float* dots, std::size_t count, block_rows 
   }
 }
 
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/types.hpp>
+
+// The kernel's parts, each in a header of its own: row_source.hpp (what a scan
+// reads), dot_rows.hpp (one query's dot products), product.hpp (a batch's),
+// topk.hpp (scores folded into each query's k best) and search_pool.hpp (the
+// threads a scan is split across). This header ties them together: blocks of
+// rows, the queries made ready (query_set), the scans (scan_rows, scan_subset)
+// and search().
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// Bytes of rows scored per block. About 1 MiB stays in L2 while a block of
+/// queries is multiplied against it, so a batch reads each row from memory
+/// once per batch rather than once per query.
+inline constexpr std::size_t block_bytes = std::size_t{1} << 20;
+/// Row-count bounds of a block: the upper one keeps a block's scores
+/// (rows x queries_per_block floats, 4 MiB at most) in L3 for tiny dims.
+inline constexpr std::size_t min_block_rows = 16;
+inline constexpr std::size_t max_block_rows = 4096;
+/// Queries multiplied by a block of rows together: their scores (rows x
+/// queries) stay in L2/L3 until folded. A multiple of every tile width of
+/// `packed_product` (12, 6), so that each block of queries starts a packed
+/// group.
+inline constexpr std::size_t queries_per_block = 252;
+static_assert(queries_per_block % native_product::tile_queries == 0, "a block of queries must start a packed group");
+/// Below this many queries a block is scored by one matrix-vector product per
+/// query, re-reading the block from cache: packing the block for the
+/// matrix-matrix product costs more than it saves for so few (100k x 768
+/// rows, one core: 2 queries 12.5 vs 26.3 ms, 4 queries 17.7 vs 29.1 ms,
+/// 7 queries 27.8 vs 27.4 ms; BM_flat_search).
+inline constexpr std::size_t min_queries_for_product = 8;
+/// A filter allowing at most rows / gather_divisor rows is served by reading
+/// only those rows; a larger one by the dense scan with a bitmap, since
+/// streaming every row beats hopping between most of them.
+inline constexpr std::size_t gather_divisor = 4;
+
+/// Rows scored per block for vectors of `dim` floats.
+inline std::size_t rows_per_block(std::size_t dim) noexcept {
+  const std::size_t row_bytes = (std::max)(dim, std::size_t{1}) * sizeof(float);
+  return (std::min)(max_block_rows, (std::max)(min_block_rows, block_bytes / row_bytes));
+}
+
+/// The queries of one search, made ready for scoring: normalized for cosine
+/// (so that 1 - dot is 1 - cos), and with squared norms for l2.
+class query_set {
+ public:
+  query_set(const float* queries, std::size_t count, std::size_t dim, metric space)
+      : data_(queries), count_(count), dim_(dim) {
+    if (space == metric::cosine) {
+      normalized_.assign(queries, queries + count * dim);
+      for (std::size_t q = 0; q < count; ++q) {
+        vector_map v(normalized_.data() + q * dim, static_cast<Eigen::Index>(dim));
+        const float norm = v.norm();
+        // A zero query scores 1 - 0 = 1 against every row instead of NaN;
+        // the store rejects it before it gets here anyway.
+        if (norm > 0.0f) v /= norm;
+      }
+      data_ = normalized_.data();
+    } else if (space == metric::l2) {
+      sq_norms_.resize(count);
+      for (std::size_t q = 0; q < count; ++q)
+        sq_norms_[q] = const_vector_map(query(q), static_cast<Eigen::Index>(dim)).squaredNorm();
+    }
+    pack_for_product();
+  }
+
+  /// The queries `which[0..count)` of `from`, copied contiguously, already
+  /// prepared (normalized, with their norms): a group of queries that probe
+  /// the same IVF list, scored together by one product.
+  query_set(const query_set& from, const std::uint32_t* which, std::size_t count)
+      : data_(nullptr), count_(count), dim_(from.dim_) {
+    normalized_.resize(count * dim_);
+    for (std::size_t i = 0; i < count; ++i) std::copy(from.query(which[i]), from.query(which[i]) + dim_,
+                                                        normalized_.data() + i * dim_);
+    if (!from.sq_norms_.empty()) {
+      sq_norms_.resize(count);
+      for (std::size_t i = 0; i < count; ++i) sq_norms_[i] = from.sq_norms_[which[i]];
+    }
+    data_ = normalized_.data();
+    pack_for_product();
+  }
+  query_set(const query_set&) = delete;
+  query_set& operator=(const query_set&) = delete;
+
+  std::size_t count() const noexcept { return count_; }
+  std::size_t dim() const noexcept { return dim_; }
+  const float* query(std::size_t q) const noexcept { return data_ + q * dim_; }
+  /// ||q||^2; zero for metrics that do not need it.
+  float sq_norm(std::size_t q) const noexcept { return sq_norms_.empty() ? 0.0f : sq_norms_[q]; }
+  /// Queries [q, count) packed for `native_product`; `q` a multiple of its
+  /// tile_queries. Only when count() >= min_queries_for_product.
+  const float* packed(std::size_t q) const noexcept { return packed_.data() + q * dim_; }
+
+ private:
+  // Packed once per search, since every block of rows is multiplied by them.
+  void pack_for_product() {
+    if (count_ < min_queries_for_product) return;
+    packed_.resize(count_ * dim_);
+    native_product::pack_queries(data_, count_, dim_, packed_.data());
+  }
+
+  const float* data_;
+  std::size_t count_;
+  std::size_t dim_;
+  std::vector<float> normalized_;
+  std::vector<float> sq_norms_;
+  std::vector<float> packed_;
+};
+
 /// Buffers one scan reuses from block to block; one per call (and per
 /// thread), never shared, which is what keeps `search` const and reentrant.
 struct scan_scratch {
@@ -3369,29 +3571,6 @@ void scan_subset(const row_source& src, const query_set& queries, const std::siz
                  Accumulators acc) {
   scan_scratch scratch;
   scan_subset(src, queries, subset, count, acc, scratch);
-}
-
-/// Turns the accumulators into sorted result lists.
-inline std::vector<std::vector<scored_row>> finish(std::vector<topk_accumulator>& acc) {
-  std::vector<std::vector<scored_row>> out;
-  out.reserve(acc.size());
-  for (topk_accumulator& a : acc) out.push_back(a.take_sorted());
-  return out;
-}
-
-inline std::vector<topk_accumulator> make_accumulators(std::size_t nq, std::size_t k, std::size_t candidates) {
-  std::vector<topk_accumulator> acc;
-  acc.reserve(nq);
-  for (std::size_t q = 0; q < nq; ++q) acc.emplace_back(k, candidates);
-  return acc;
-}
-
-/// Splits `count` items into `tasks` nearly equal ranges, each a multiple of
-/// `grain` (but the last); range `t` is [cut(t), cut(t + 1)).
-inline std::size_t range_cut(std::size_t count, std::size_t tasks, std::size_t t, std::size_t grain) noexcept {
-  if (t >= tasks) return count;
-  const std::size_t raw = count / tasks * t + (std::min)(t, count % tasks);
-  return (std::min)(count, raw / grain * grain);
 }
 
 /// Where a threaded scan may cut its rows. Several queries' scores may
@@ -3766,16 +3945,31 @@ class flat_index {
 // ivf_index: an approximate IndexPolicy, k-means inverted lists scanned by the shared kernel, persistent quantizer.
 
 #include <algorithm>
-#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+// #include <vecstore/detail/norm.hpp>
+// #include <vecstore/errors.hpp>
+// #include <vecstore/index/ivf/format.hpp>
+// SPDX-License-Identifier: MIT
+// The ivf_index quantizer as bytes: the blob `ivf_index::train()` returns and
+// `ivf_index::load_state` reads, which the store persists so that every process
+// shares one quantizer (the persistent-index extension, index/requirements.hpp).
+// It sits apart from the index because the layout is a file format: it changes
+// only with `format_version`, whatever the in-memory index does, and it is
+// little-endian whatever the host.
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <limits>
-#include <optional>
-#include <random>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -3948,6 +4142,154 @@ inline bool stored_embedding_ok(std::int64_t collection_id, std::string_view id,
 }  // namespace v0
 }  // namespace vecstore
 
+// #include <vecstore/errors.hpp>
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+namespace ivf {
+
+/// Version of the blob `write_state` makes; `read_state` accepts only this one
+/// (ivf_index::format_version).
+inline constexpr std::uint32_t format_version = 1;
+
+// magic[8] version metric dim nlist (u32 each) trained_size seed (u64 each),
+// nlist * dim float32 centroids, XXH64 of all that.
+inline constexpr unsigned char magic[8] = {'v', 'e', 'c', 's', 'I', 'V', 'F', '1'};
+inline constexpr std::size_t header_bytes = 40;
+inline constexpr std::size_t trailer_bytes = 8;
+inline constexpr std::uint64_t checksum_seed = 0x1f5eedULL;
+
+inline void put_u32(std::uint8_t* out, std::uint32_t v) noexcept {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+inline void put_u64(std::uint8_t* out, std::uint64_t v) noexcept {
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+inline std::uint32_t read_u32(const std::uint8_t* p) noexcept {
+  std::uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+inline std::uint64_t read_u64(const std::uint8_t* p) noexcept {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+inline float read_f32(const std::uint8_t* p) noexcept {
+  const std::uint32_t bits = read_u32(p);
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+inline std::uint32_t metric_code(metric m) noexcept {
+  switch (m) {
+    case metric::cosine: return 0;
+    case metric::l2: return 1;
+    case metric::inner_product: return 2;
+  }
+  return 3;
+}
+
+/// A quantizer as `read_state` found it in a blob.
+struct state {
+  std::vector<float> centroids;  ///< nlist x dim, row-major
+  std::size_t nlist = 0;
+  std::size_t trained_size = 0;
+  std::uint64_t seed = 0;
+};
+
+/// The blob of a quantizer of `nlist` centroids (`centroids`, nlist x dim,
+/// row-major) trained on `trained_size` vectors with `seed`.
+inline std::vector<std::uint8_t> write_state(metric space, std::size_t dim, std::size_t nlist,
+                                             std::size_t trained_size, std::uint64_t seed,
+                                             const std::vector<float>& centroids) {
+  const std::size_t body = header_bytes + centroids.size() * sizeof(float);
+  std::vector<std::uint8_t> out(body + trailer_bytes);
+  std::uint8_t* p = out.data();
+  for (std::size_t i = 0; i < sizeof magic; ++i) p[i] = magic[i];
+  put_u32(p + 8, format_version);
+  put_u32(p + 12, metric_code(space));
+  put_u32(p + 16, static_cast<std::uint32_t>(dim));
+  put_u32(p + 20, static_cast<std::uint32_t>(nlist));
+  put_u64(p + 24, trained_size);
+  put_u64(p + 32, seed);
+  for (std::size_t i = 0; i < centroids.size(); ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &centroids[i], sizeof bits);
+    put_u32(p + header_bytes + i * sizeof(float), bits);
+  }
+  put_u64(p + body, detail::xxh64(p, body, checksum_seed));
+  return out;
+}
+
+/// Parses and checks a blob made by `write_state` for a collection of
+/// `space` and `dim`. Throws `vecstore::corruption_error` on a blob that does
+/// not parse, fails its checksum, or was made for another dimension or metric.
+inline state read_state(const std::uint8_t* data, std::size_t size, metric space, std::size_t dim) {
+  const auto bad = [](const std::string& why) {
+    detail::throw_error<corruption_error>("cannot load the ivf_index quantizer", {}, why,
+                                          "Retrain the collection's index or restore a backup");
+  };
+  if (data == nullptr || size < header_bytes + trailer_bytes)
+    bad("the blob has " + std::to_string(size) + " bytes, fewer than a header");
+  if (std::memcmp(data, magic, sizeof magic) != 0) bad("the blob does not start with the ivf_index magic");
+  const std::uint64_t stored_sum = read_u64(data + size - trailer_bytes);
+  if (stored_sum != detail::xxh64(data, size - trailer_bytes, checksum_seed)) bad("the blob's checksum does not match");
+  const std::uint32_t version = read_u32(data + 8);
+  if (version != format_version)
+    bad("format version " + std::to_string(version) + ", this build reads version " +
+        std::to_string(format_version));
+  const std::uint32_t space_code = read_u32(data + 12);
+  const std::uint32_t stored_dim = read_u32(data + 16);
+  const std::uint32_t nlist = read_u32(data + 20);
+  const std::uint64_t trained_size = read_u64(data + 24);
+  if (space_code != metric_code(space))
+    bad("it was trained for metric code " + std::to_string(space_code) + ", this collection uses " +
+        to_string(space));
+  if (stored_dim != dim)
+    bad("it was trained for dimension " + std::to_string(stored_dim) + ", not " + std::to_string(dim));
+  const std::size_t payload = size - header_bytes - trailer_bytes;
+  if (nlist == 0 || payload % (sizeof(float) * dim) != 0 || payload / (sizeof(float) * dim) != nlist)
+    bad("it names " + std::to_string(nlist) + " lists but holds " + std::to_string(payload) + " bytes of centroids");
+  std::vector<float> centroids(static_cast<std::size_t>(nlist) * dim);
+  for (std::size_t i = 0; i < centroids.size(); ++i) {
+    centroids[i] = read_f32(data + header_bytes + i * sizeof(float));
+    if (!std::isfinite(centroids[i])) bad("a centroid holds a value that is not finite");
+  }
+  state out;
+  out.centroids = std::move(centroids);
+  out.nlist = nlist;
+  out.trained_size = static_cast<std::size_t>(trained_size);
+  out.seed = read_u64(data + 32);
+  return out;
+}
+
+}  // namespace ivf
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/index/ivf/lists.hpp>
+// SPDX-License-Identifier: MIT
+// The inverted lists of an ivf_index: each list's keys and (for l2) squared
+// norms beside its float rows, which all lists keep in one detail::row_lists,
+// and where each key sits. Slot 0 is the fallback list (every vector while the
+// index is untrained, and vectors of lists the quantizer does not have); slot
+// l + 1 is list l. This storage knows nothing of centroids: callers say which
+// slot a vector goes to, so that an insert, a re-bucketing and the store's
+// stored assignments all fill the lists the same way, and the search
+// (ivf/scan.hpp) reads a list as a detail::row_source.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
 // #include <vecstore/detail/norm.hpp>
 // #include <vecstore/detail/row_lists.hpp>
 // SPDX-License-Identifier: MIT
@@ -4111,10 +4453,684 @@ class row_lists {
 }  // namespace v0
 }  // namespace vecstore
 
-// #include <vecstore/errors.hpp>
+// #include <vecstore/index/row_source.hpp>
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+namespace ivf {
+
+/// Where a key's row sits.
+struct location {
+  std::size_t slot;  // 0: fallback; list + 1 otherwise
+  std::size_t pos;
+};
+
+/// The inverted lists, by slot, of prepared (for cosine: normalized) vectors
+/// of `dim` floats. Starts with the fallback slot alone.
+class inverted_lists {
+ public:
+  inverted_lists(std::size_t dim, metric space) : dim_(dim), space_(space), lists_(1), rows_(dim) {
+    rows_.reset({0});
+  }
+
+  std::size_t dim() const noexcept { return dim_; }
+  metric space() const noexcept { return space_; }
+  /// Keys held, in all slots.
+  std::size_t size() const noexcept { return where_.size(); }
+  bool empty() const noexcept { return where_.empty(); }
+  /// Slots: the fallback and one per list.
+  std::size_t slots() const noexcept { return lists_.size(); }
+  /// Rows in `slot`.
+  std::size_t rows_in(std::size_t slot) const noexcept { return lists_[slot].keys.size(); }
+  /// The key of row `pos` of `slot`.
+  std::int64_t key_at(std::size_t slot, std::size_t pos) const noexcept { return lists_[slot].keys[pos]; }
+  /// The prepared vector of row `pos` of `slot`.
+  const float* row(std::size_t slot, std::size_t pos) const noexcept { return rows_.row(slot, pos); }
+
+  /// Where `key` sits, or null when absent; valid until the next change.
+  const location* find(std::int64_t key) const {
+    const auto it = where_.find(key);
+    return it != where_.end() ? &it->second : nullptr;
+  }
+
+  /// Every key held, in no particular order.
+  std::vector<std::int64_t> keys() const {
+    std::vector<std::int64_t> out;
+    out.reserve(where_.size());
+    for (const auto& kv : where_) out.push_back(kv.first);
+    return out;
+  }
+
+  /// Room for `n` keys in all, and for `n` rows in `slot` (which the caller
+  /// fills, the fallback of an untrained index).
+  void reserve_keys(std::size_t n) { where_.reserve(n); }
+  void reserve_rows(std::size_t slot, std::size_t n) {
+    rows_.reserve(slot, n);
+    lists_[slot].keys.reserve(n);
+    if (space_ == metric::l2) lists_[slot].sq_norms.reserve(n);
+  }
+
+  /// Puts the prepared vector of `key` into `slot`. Strong guarantee.
+  void place(std::int64_t key, const float* v, std::size_t slot) {
+    const auto found = where_.find(key);
+    if (found != where_.end() && found->second.slot == slot) {
+      list_keys& l = lists_[slot];
+      std::copy(v, v + dim_, rows_.row(slot, found->second.pos));
+      if (space_ == metric::l2) l.sq_norms[found->second.pos] = sq_norm(v);
+      return;
+    }
+    list_keys& l = lists_[slot];
+    const std::size_t pos = l.keys.size();
+    const auto grow = [](auto& vec, std::size_t needed) {
+      if (vec.capacity() < needed) vec.reserve((std::max)(needed, vec.capacity() * 2));
+    };
+    rows_.reserve_next(slot);
+    grow(l.keys, pos + 1);
+    if (space_ == metric::l2) grow(l.sq_norms, pos + 1);
+    if (found == where_.end()) {
+      where_.emplace(key, location{slot, pos});  // may throw; nothing changed yet
+    } else {
+      remove_row(found->second);  // cannot throw: no allocation
+      found->second = location{slot, pos};
+    }
+    rows_.push_back(slot, v);
+    l.keys.push_back(key);
+    if (space_ == metric::l2) l.sq_norms.push_back(sq_norm(v));
+  }
+
+  /// Removes `key`; false when absent.
+  bool erase(std::int64_t key) {
+    const auto found = where_.find(key);
+    if (found == where_.end()) return false;
+    remove_row(found->second);
+    where_.erase(found);
+    return true;
+  }
+
+  /// Removes every key; keeps the slots.
+  void clear() noexcept {
+    for (list_keys& l : lists_) l.clear();
+    rows_.clear();
+    where_.clear();
+  }
+
+  /// Drops every key and makes the fallback and `nlist` empty lists.
+  void reset(std::size_t nlist) {
+    std::vector<list_keys> lists(nlist + 1);
+    rows_.reset(std::vector<std::size_t>(nlist + 1, 0));
+    lists_ = std::move(lists);
+    where_.clear();
+  }
+
+  /// Moves every vector into the list `assign(rows, n, out)` names for it
+  /// (out[i]: list of row i, in 0..nlist-1), over the fallback and `nlist`
+  /// lists; sizes are counted first, so each list is allocated once.
+  template <class Assign>
+  void rebucket(std::size_t nlist, const Assign& assign) {
+    std::vector<list_keys> old = std::move(lists_);
+    detail::row_lists old_rows = std::move(rows_);
+    std::vector<std::vector<std::int32_t>> target(old.size());
+    std::vector<std::size_t> sizes(nlist + 1, 0);  // by slot
+    for (std::size_t s = 0; s < old.size(); ++s) {
+      const std::size_t rows = old[s].keys.size();
+      target[s].resize(rows);
+      if (rows != 0) assign(old_rows.rows(s), rows, target[s].data());
+      for (std::int32_t t : target[s]) ++sizes[static_cast<std::size_t>(t) + 1];
+    }
+    lists_.assign(nlist + 1, list_keys{});
+    rows_.reset(sizes);
+    for (std::size_t slot = 1; slot <= nlist; ++slot) {
+      lists_[slot].keys.reserve(sizes[slot]);
+      if (space_ == metric::l2) lists_[slot].sq_norms.reserve(sizes[slot]);
+    }
+    for (std::size_t s = 0; s < old.size(); ++s) {
+      list_keys& from = old[s];
+      for (std::size_t pos = 0; pos < from.keys.size(); ++pos) {
+        const std::size_t slot = static_cast<std::size_t>(target[s][pos]) + 1;
+        list_keys& to = lists_[slot];
+        where_.find(from.keys[pos])->second = location{slot, to.keys.size()};
+        rows_.push_back(slot, old_rows.row(s, pos));
+        to.keys.push_back(from.keys[pos]);
+        if (space_ == metric::l2) to.sq_norms.push_back(from.sq_norms[pos]);
+      }
+      from = list_keys{};  // frees as it goes
+    }
+  }
+
+  /// `slot` as the kernel reads it.
+  detail::row_source source(std::size_t slot) const noexcept {
+    const list_keys& l = lists_[slot];
+    return detail::row_source{row_view{rows_.rows(slot), l.keys.size(), dim_, dim_}, space_,
+                              space_ == metric::l2 ? l.sq_norms.data() : nullptr, l.keys.data()};
+  }
+
+ private:
+  // What a list holds besides its vectors (which are in rows_), row by row.
+  struct list_keys {
+    std::vector<std::int64_t> keys;
+    std::vector<float> sq_norms;  // l2 only
+    void clear() noexcept {
+      keys.clear();
+      sq_norms.clear();
+    }
+  };
+
+  float sq_norm(const float* v) const noexcept {
+    return static_cast<float>(detail::squared_norm(v, dim_));
+  }
+
+  // Swap-deletes the row at `at`; the caller fixes the key's own entry.
+  void remove_row(location at) noexcept {
+    list_keys& l = lists_[at.slot];
+    const std::size_t last = l.keys.size() - 1;
+    if (at.pos != last) {
+      std::copy(rows_.row(at.slot, last), rows_.row(at.slot, last) + dim_, rows_.row(at.slot, at.pos));
+      l.keys[at.pos] = l.keys[last];
+      if (space_ == metric::l2) l.sq_norms[at.pos] = l.sq_norms[last];
+      where_.find(l.keys[at.pos])->second.pos = at.pos;
+    }
+    l.keys.pop_back();
+    rows_.pop_back(at.slot);
+    if (space_ == metric::l2) l.sq_norms.pop_back();
+  }
+
+  std::size_t dim_;
+  metric space_;
+  std::vector<list_keys> lists_;                      // [0]: fallback; [l + 1]: list l
+  detail::row_lists rows_;                            // the lists' vectors, by the same slots
+  std::unordered_map<std::int64_t, location> where_;  // key -> slot, row
+};
+
+}  // namespace ivf
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/index/ivf/quantizer.hpp>
+// SPDX-License-Identifier: MIT
+// The ivf_index quantizer: the centroids, the canonical nearest list of a
+// vector (float matrix products, then the near ties re-scored exactly in
+// double, so that every process, batch shape and SIMD width picks the same
+// list), and the Lloyd's k-means that trains them. It holds the centroids and
+// no vector of the collection: the inverted lists (ivf/lists.hpp) are filled
+// by the lists it picks, and the search (ivf/scan.hpp) probes its centroids.
+// One of the few headers of vecstore that include Eigen (kernel.hpp lists
+// them): assignment and training are matrix products.
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <utility>
+#include <vector>
+
+// #include <vecstore/detail/norm.hpp>
+// #include <vecstore/index/eigen_maps.hpp>
+// #include <vecstore/index/row_source.hpp>
+// #include <vecstore/index/search_pool.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+namespace ivf {
+
+/// Sample rows per matrix product in k-means and re-bucketing.
+inline constexpr std::size_t assign_block = 256;
+
+/// The centroids of an ivf_index and the canonical assignment of a vector to
+/// the list of its nearest centroid (l2). Vectors given to it are prepared
+/// (normalized for cosine) by the caller.
+class quantizer {
+ public:
+  explicit quantizer(std::size_t dim) noexcept : dim_(dim) {}
+
+  /// Lists of the installed centroids; 0 while none are.
+  std::size_t nlist() const noexcept { return nlist_; }
+  /// The centroids, one row per list (empty while none are installed).
+  row_view centroids() const noexcept { return row_view{centroids_.data(), nlist_, dim_, dim_}; }
+  /// The centroids' squared norms, rounded to float, for the float scans.
+  const float* sq_norms() const noexcept { return centroid_sqf_.data(); }
+  /// The centroids as stored, nlist x dim, row-major.
+  const std::vector<float>& data() const noexcept { return centroids_; }
+
+  /// Installs `nlist` centroids (nlist x dim, row-major). Strong guarantee.
+  void install(std::vector<float> centroids, std::size_t nlist) {
+    std::vector<double> sq(nlist);
+    std::vector<float> sqf(nlist);
+    double max_sq = 0.0;
+    for (std::size_t l = 0; l < nlist; ++l) {
+      double s = 0.0;
+      const float* c = centroids.data() + l * dim_;
+      for (std::size_t i = 0; i < dim_; ++i) s += static_cast<double>(c[i]) * c[i];
+      sq[l] = s;
+      sqf[l] = static_cast<float>(s);
+      max_sq = (std::max)(max_sq, s);
+    }
+    centroids_ = std::move(centroids);
+    centroid_sq_ = std::move(sq);
+    centroid_sqf_ = std::move(sqf);
+    max_centroid_norm_ = std::sqrt(max_sq);
+    nlist_ = nlist;
+  }
+
+  /// The canonical list of prepared vector `x`. Requires centroids.
+  std::size_t nearest_list(const float* x) const {
+    const detail::const_rows_map c(centroids_.data(), static_cast<Eigen::Index>(nlist_),
+                                   static_cast<Eigen::Index>(dim_), Eigen::OuterStride<>(static_cast<Eigen::Index>(dim_)));
+    Eigen::VectorXf dots(static_cast<Eigen::Index>(nlist_));
+    dots.noalias() = c * detail::const_vector_map(x, static_cast<Eigen::Index>(dim_));
+    return pick_nearest(x, dots.data());
+  }
+
+  /// Canonical lists of `n` prepared rows, by blocked matrix products on the
+  /// search pool (up to `threads` threads). Requires centroids.
+  void nearest_lists(const float* xs, std::size_t n, std::int32_t* out, std::size_t threads) const {
+    const std::size_t blocks = (n + assign_block - 1) / assign_block;
+    const std::size_t tasks = detail::tasks_for(n * nlist_ * dim_ / 8, threads);
+    const std::size_t used = (std::min)(tasks, blocks);
+    detail::parallel_run(used, [&](std::size_t t) {
+      const detail::const_rows_map c(centroids_.data(), static_cast<Eigen::Index>(nlist_),
+                                     static_cast<Eigen::Index>(dim_), Eigen::OuterStride<>(static_cast<Eigen::Index>(dim_)));
+      Eigen::MatrixXf dots;
+      for (std::size_t b = detail::range_cut(blocks, used, t, 1); b < detail::range_cut(blocks, used, t + 1, 1); ++b) {
+        const std::size_t first = b * assign_block;
+        const std::size_t m = (std::min)(assign_block, n - first);
+        const detail::const_rows_map x(xs + first * dim_, static_cast<Eigen::Index>(m), static_cast<Eigen::Index>(dim_),
+                                       Eigen::OuterStride<>(static_cast<Eigen::Index>(dim_)));
+        dots.noalias() = c * x.transpose();  // nlist x m, column-major: one vector's dots are contiguous
+        for (std::size_t i = 0; i < m; ++i)
+          out[first + i] = static_cast<std::int32_t>(pick_nearest(xs + (first + i) * dim_, dots.data() + i * nlist_));
+      }
+    });
+  }
+
+ private:
+  float sq_norm(const float* v) const noexcept {
+    return static_cast<float>(detail::squared_norm(v, dim_));
+  }
+
+  // Exact l2 distance minus ||x||^2, in double: each float product is exact in
+  // double (24 + 24 bits < 53), and the sum runs in one fixed order, so the
+  // result does not depend on compiler flags (FMA contraction included).
+  double exact_distance(const float* x, std::size_t list) const noexcept {
+    const float* c = centroids_.data() + list * dim_;
+    double dot = 0.0;
+    for (std::size_t i = 0; i < dim_; ++i) dot += static_cast<double>(x[i]) * static_cast<double>(c[i]);
+    return centroid_sq_[list] - 2.0 * dot;
+  }
+
+  // The canonical nearest list of prepared vector `x`, given its float dot
+  // products with every centroid: the best float distance, then every list
+  // within the rounding bound of it re-scored exactly. A float dot product of
+  // n terms errs by at most about n * 2^-24 * ||x|| ||c|| whatever the order
+  // of its sums; twice that bound (and the float rounding of the norms)
+  // keeps the exact winner among the candidates in every process.
+  std::size_t pick_nearest(const float* x, const float* dots) const noexcept {
+    float best = std::numeric_limits<float>::infinity();
+    for (std::size_t l = 0; l < nlist_; ++l) best = (std::min)(best, centroid_sqf_[l] - 2.0f * dots[l]);
+    const double x_norm = std::sqrt(static_cast<double>(sq_norm(x)));
+    const double unit = std::ldexp(1.0, -23);
+    const double tol = 2.0 * (2.0 * static_cast<double>(dim_ + 2) * unit * x_norm * max_centroid_norm_ +
+                              4.0 * unit * (max_centroid_norm_ * max_centroid_norm_ + std::abs(static_cast<double>(best))));
+    const double limit = static_cast<double>(best) + tol;
+    std::size_t winner = 0;
+    double winner_d = std::numeric_limits<double>::infinity();
+    for (std::size_t l = 0; l < nlist_; ++l) {
+      if (static_cast<double>(centroid_sqf_[l] - 2.0f * dots[l]) > limit) continue;
+      const double d = exact_distance(x, l);
+      if (d < winner_d) {
+        winner_d = d;
+        winner = l;
+      }
+    }
+    return winner;
+  }
+
+  std::size_t dim_;
+  std::vector<float> centroids_;     // nlist_ x dim_, row-major
+  std::vector<double> centroid_sq_;  // ||c||^2, exact
+  std::vector<float> centroid_sqf_;  // ||c||^2 for the float scans
+  double max_centroid_norm_ = 0.0;
+  std::size_t nlist_ = 0;  // 0: none installed
+};
+
+/// Lloyd's k-means on `m` sample rows (`dim` floats each, prepared) into `k`
+/// centroids, `iterations` times, the assignment step on up to `threads`
+/// threads; returns the centroids (k x dim, row-major).
+inline std::vector<float> kmeans(const std::vector<float>& sample, std::size_t m, std::size_t k, std::size_t dim,
+                                 std::size_t iterations, std::size_t threads) {
+  // The sample is already a seeded random permutation: its first k rows are
+  // k distinct random points.
+  std::vector<float> centroids(sample.begin(), sample.begin() + static_cast<std::ptrdiff_t>(k * dim));
+  std::vector<std::uint32_t> assigned(m, 0);
+  std::vector<double> sums(k * dim);
+  std::vector<std::size_t> counts(k);
+  std::vector<float> c_sq(k);
+  const std::size_t blocks = (m + assign_block - 1) / assign_block;
+  const std::size_t tasks = (std::min)(blocks, detail::tasks_for(m * k * dim / 8, threads));
+
+  for (std::size_t iter = 0; iter < iterations; ++iter) {
+    for (std::size_t l = 0; l < k; ++l) c_sq[l] = static_cast<float>(detail::squared_norm(centroids.data() + l * dim, dim));
+    detail::parallel_run(tasks, [&](std::size_t t) {
+      const detail::const_rows_map c(centroids.data(), static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(dim),
+                                     Eigen::OuterStride<>(static_cast<Eigen::Index>(dim)));
+      Eigen::MatrixXf dots;
+      for (std::size_t b = detail::range_cut(blocks, tasks, t, 1); b < detail::range_cut(blocks, tasks, t + 1, 1);
+           ++b) {
+        const std::size_t first = b * assign_block;
+        const std::size_t rows = (std::min)(assign_block, m - first);
+        const detail::const_rows_map x(sample.data() + first * dim, static_cast<Eigen::Index>(rows),
+                                       static_cast<Eigen::Index>(dim),
+                                       Eigen::OuterStride<>(static_cast<Eigen::Index>(dim)));
+        dots.noalias() = c * x.transpose();
+        for (std::size_t i = 0; i < rows; ++i) {
+          const float* d = dots.data() + i * k;
+          std::size_t best = 0;
+          float best_d = std::numeric_limits<float>::infinity();
+          for (std::size_t l = 0; l < k; ++l) {
+            const float dist = c_sq[l] - 2.0f * d[l];
+            if (dist < best_d) {
+              best_d = dist;
+              best = l;
+            }
+          }
+          assigned[first + i] = static_cast<std::uint32_t>(best);
+        }
+      }
+    });
+
+    std::fill(sums.begin(), sums.end(), 0.0);
+    std::fill(counts.begin(), counts.end(), std::size_t{0});
+    for (std::size_t i = 0; i < m; ++i) {
+      const std::size_t l = assigned[i];
+      ++counts[l];
+      const float* x = sample.data() + i * dim;
+      double* s = sums.data() + l * dim;
+      for (std::size_t j = 0; j < dim; ++j) s[j] += x[j];
+    }
+    for (std::size_t l = 0; l < k; ++l) {
+      if (counts[l] == 0) continue;
+      const double inv = 1.0 / static_cast<double>(counts[l]);
+      for (std::size_t j = 0; j < dim; ++j) centroids[l * dim + j] = static_cast<float>(sums[l * dim + j] * inv);
+    }
+    // An empty list takes half of the largest one: both centroids move a
+    // little apart along alternate coordinates (as FAISS does).
+    for (std::size_t l = 0; l < k; ++l) {
+      if (counts[l] != 0) continue;
+      const std::size_t big = static_cast<std::size_t>(std::max_element(counts.begin(), counts.end()) - counts.begin());
+      if (counts[big] < 2) break;
+      const float eps = 1.0f / 1024.0f;
+      for (std::size_t j = 0; j < dim; ++j) {
+        const float v = centroids[big * dim + j];
+        const float sign = (j % 2 == 0) ? 1.0f : -1.0f;
+        centroids[l * dim + j] = v * (1.0f + sign * eps);
+        centroids[big * dim + j] = v * (1.0f - sign * eps);
+      }
+      counts[l] = counts[big] / 2;
+      counts[big] -= counts[l];
+    }
+  }
+  return centroids;
+}
+
+}  // namespace ivf
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/index/ivf/scan.hpp>
+// SPDX-License-Identifier: MIT
+// The search of an ivf_index: probe (rank the centroids, keep each query's
+// nprobe nearest lists), group the (query, list) pairs by list, and scan each
+// list once for all the queries that probe it, with the shared kernel, into
+// per-query top-k; or, for a filter that allows fewer rows than the probed
+// lists hold, score exactly the rows it allows, and before training scan the
+// fallback list exactly. It reads the lists (ivf/lists.hpp) and the centroids
+// (ivf/quantizer.hpp) and changes neither, so it is what the const,
+// concurrent `ivf_index::search` runs.
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <utility>
+#include <vector>
+
+// #include <vecstore/index/ivf/lists.hpp>
+// #include <vecstore/index/ivf/quantizer.hpp>
+// #include <vecstore/index/kernel.hpp>
+// #include <vecstore/index/row_source.hpp>
+// #include <vecstore/index/search_pool.hpp>
+// #include <vecstore/index/topk.hpp>
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+namespace ivf {
+
+/// Floats one task of a query's centroid probe or list scan must read
+/// before it is split across threads: an eighth of a flat scan's
+/// (detail::min_parallel_work), since a query's two hand-overs are cheap
+/// while the pool's threads poll between queries (detail::pool_spin). At
+/// 1M x 100 with 2 threads this split the probe of the 4,000 centroids too:
+/// nprobe 16 gained 30% single-query QPS (docs/benchmarks.md).
+inline constexpr std::size_t min_parallel_list_work = detail::min_parallel_work / 8;
+
+/// A list to scan and the queries that scan it.
+struct work_item {
+  std::size_t slot;
+  std::size_t begin;  // into members
+  std::size_t end;
+};
+
+/// The `n` nearest centroids of each prepared query (l2 to the centroids),
+/// on up to `threads` threads.
+inline std::vector<std::vector<detail::scored_row>> probe_lists(const quantizer& centroids, const detail::query_set& qs,
+                                                                std::size_t n, std::size_t threads) {
+  const detail::row_source src{centroids.centroids(), metric::l2, centroids.sq_norms(), nullptr};
+  return detail::search(src, qs.query(0), qs.count(), n, threads, min_parallel_list_work);
+}
+
+/// One search over the lists of an ivf_index, on up to `threads` threads.
+class searcher {
+ public:
+  searcher(const inverted_lists& lists, const quantizer& centroids, std::size_t threads) noexcept
+      : lists_(lists), centroids_(centroids), threads_(threads), dim_(lists.dim()) {}
+
+  /// `ivf_index::search`, `nprobe` lists per query: see the IndexPolicy
+  /// contract in index/requirements.hpp.
+  std::vector<std::vector<neighbor>> search(const float* queries, std::size_t nq, std::size_t k,
+                                            const std::vector<std::int64_t>* allowed, std::size_t nprobe) const {
+    std::vector<std::vector<neighbor>> out(nq);
+    if (nq == 0 || k == 0 || lists_.empty()) return out;
+    const std::size_t nlist = centroids_.nlist();
+    if (nlist == 0) return search_fallback(queries, nq, k, allowed);
+
+    const detail::query_set qs(queries, nq, dim_, lists_.space());
+    std::vector<std::vector<std::size_t>> subsets;  // per slot: allowed positions, ascending
+    std::size_t allowed_count = 0;
+    if (allowed != nullptr) {
+      subsets.resize(lists_.slots());
+      for (std::int64_t key : *allowed) {
+        if (const location* at = lists_.find(key)) subsets[at->slot].push_back(at->pos);
+      }
+      for (auto& s : subsets) {
+        std::sort(s.begin(), s.end());
+        s.erase(std::unique(s.begin(), s.end()), s.end());
+        allowed_count += s.size();
+      }
+      if (allowed_count == 0) return out;
+    }
+
+    // Work items: (slot, the queries that scan it).
+    std::vector<work_item> items;
+    std::vector<std::uint32_t> members;  // items' query ids, item by item
+    const std::size_t probes = (std::min)(nprobe, nlist);
+    const std::size_t probed_rows = probes * (lists_.size() / (std::max)(nlist, std::size_t{1}) + 1);
+    if (allowed != nullptr && allowed_count <= probed_rows) {
+      // Few allowed rows: score them all, exactly; cheaper than probing.
+      for (std::size_t slot = 0; slot < lists_.slots(); ++slot) {
+        if (subsets[slot].empty()) continue;
+        items.push_back(work_item{slot, members.size(), members.size() + nq});
+        for (std::size_t q = 0; q < nq; ++q) members.push_back(static_cast<std::uint32_t>(q));
+      }
+    } else {
+      group_probes(qs, probes, items, members);
+    }
+    return scan_items(qs, k, items, members, allowed != nullptr ? &subsets : nullptr);
+  }
+
+ private:
+  // Exact search over the fallback list (the whole index while untrained).
+  std::vector<std::vector<neighbor>> search_fallback(const float* queries, std::size_t nq, std::size_t k,
+                                                     const std::vector<std::int64_t>* allowed) const {
+    const detail::row_source src = lists_.source(0);
+    std::vector<std::vector<detail::scored_row>> found;
+    if (allowed == nullptr) {
+      found = detail::search(src, queries, nq, k, threads_);
+    } else {
+      std::vector<std::size_t> rows;
+      rows.reserve((std::min)(allowed->size(), lists_.size()));
+      for (std::int64_t key : *allowed) {
+        if (const location* at = lists_.find(key)) rows.push_back(at->pos);
+      }
+      found = detail::search(src, queries, nq, k, std::move(rows), threads_);
+    }
+    std::vector<std::vector<neighbor>> out(nq);
+    for (std::size_t q = 0; q < found.size(); ++q) {
+      out[q].reserve(found[q].size());
+      for (const detail::scored_row& s : found[q]) out[q].push_back(neighbor{lists_.key_at(0, s.row), s.distance});
+    }
+    return out;
+  }
+
+  // Groups the (query, probed list) pairs by list; the fallback list, when
+  // not empty, is scanned by every query.
+  void group_probes(const detail::query_set& qs, std::size_t probes, std::vector<work_item>& items,
+                    std::vector<std::uint32_t>& members) const {
+    const std::size_t nq = qs.count();
+    const std::size_t slots = lists_.slots();
+    const auto probed = probe_lists(centroids_, qs, probes, threads_);
+    // (slot << 32 | query), grouped by slot. One query's lists already are
+    // (each once), and stay nearest first (scan_items). Several queries' are
+    // ordered by slot, then query: sorted when fewer than the lists (a pass
+    // over all 4,000 lists cost a single query 7 us), else counted into place.
+    std::vector<std::uint64_t> pairs;
+    pairs.reserve(nq * probes);
+    for (std::size_t q = 0; q < nq; ++q)
+      for (const detail::scored_row& s : probed[q]) pairs.push_back((std::uint64_t{s.row} + 1) << 32 | q);
+    if (nq > 1 && pairs.size() < slots) {
+      std::sort(pairs.begin(), pairs.end());
+    } else if (nq > 1) {
+      std::vector<std::size_t> next(slots + 1, 0);  // next[slot]: where its next pair goes
+      for (std::uint64_t p : pairs) ++next[(p >> 32) + 1];
+      for (std::size_t s = 1; s < next.size(); ++s) next[s] += next[s - 1];
+      std::vector<std::uint64_t> sorted(pairs.size());
+      for (std::uint64_t p : pairs) sorted[next[p >> 32]++] = p;  // stable: queries stay ascending
+      pairs.swap(sorted);
+    }
+    items.reserve((std::min)(pairs.size() + 1, slots));  // the fallback, then one item per list probed
+    members.clear();
+    members.reserve(pairs.size() + nq);
+    if (lists_.rows_in(0) != 0) {
+      items.push_back(work_item{0, 0, nq});
+      for (std::size_t q = 0; q < nq; ++q) members.push_back(static_cast<std::uint32_t>(q));
+    }
+    for (std::size_t i = 0, end = 0; i < pairs.size(); i = end) {
+      const std::size_t slot = static_cast<std::size_t>(pairs[i] >> 32);
+      for (end = i + 1; end < pairs.size() && pairs[end] >> 32 == slot;) ++end;
+      if (lists_.rows_in(slot) == 0) continue;
+      items.push_back(work_item{slot, members.size(), members.size() + (end - i)});
+      for (std::size_t j = i; j < end; ++j) members.push_back(static_cast<std::uint32_t>(pairs[j]));
+    }
+  }
+
+  // Scans every item (a list and its queries) into per-query top-k. Threads
+  // claim items one at a time, in order, each into accumulators of its own:
+  // lists differ in size and threads in speed, and a single query's lists
+  // come nearest first, so every thread tightens its threshold early.
+  std::vector<std::vector<neighbor>> scan_items(const detail::query_set& qs, std::size_t k,
+                                                const std::vector<work_item>& items,
+                                                const std::vector<std::uint32_t>& members,
+                                                const std::vector<std::vector<std::size_t>>* subsets) const {
+    const std::size_t nq = qs.count();
+    std::size_t total = 0;  // rows x queries
+    for (const work_item& it : items)
+      total += (subsets != nullptr ? (*subsets)[it.slot].size() : lists_.rows_in(it.slot)) * (it.end - it.begin);
+    const std::size_t tasks =
+        (std::min)(items.size(), detail::tasks_for(total * dim_, threads_, min_parallel_list_work));
+
+    std::vector<std::vector<detail::topk_accumulator>> acc(tasks);
+    std::atomic<std::size_t> next_item{0};
+    detail::parallel_run(tasks, [&](std::size_t t) {
+      acc[t] = detail::make_accumulators(nq, k, k);
+      detail::scan_scratch scratch;
+      std::vector<detail::topk_accumulator*> refs;
+      std::vector<std::uint64_t> bits;
+      for (std::size_t i; (i = next_item.fetch_add(1, std::memory_order_relaxed)) < items.size();) {
+        const work_item& it = items[i];
+        const std::size_t group = it.end - it.begin;
+        refs.clear();
+        for (std::size_t j = it.begin; j < it.end; ++j) refs.push_back(&acc[t][members[j]]);
+        const detail::accumulator_refs into{refs.data()};
+        std::optional<detail::query_set> gathered;
+        if (group != nq) gathered.emplace(qs, members.data() + it.begin, group);
+        const detail::query_set& queries = gathered ? *gathered : qs;
+        const detail::row_source src = lists_.source(it.slot);
+        if (subsets == nullptr) {
+          detail::scan_rows(src, queries, 0, src.rows.rows, nullptr, into, scratch);
+          continue;
+        }
+        const std::vector<std::size_t>& subset = (*subsets)[it.slot];
+        if (subset.empty()) continue;
+        if (subset.size() == src.rows.rows) {
+          detail::scan_rows(src, queries, 0, src.rows.rows, nullptr, into, scratch);
+        } else if (subset.size() * detail::gather_divisor <= src.rows.rows) {
+          detail::scan_subset(src, queries, subset.data(), subset.size(), into, scratch);
+        } else {
+          bits.assign((src.rows.rows + 63) / 64, 0);
+          for (std::size_t r : subset) bits[r / 64] |= std::uint64_t{1} << (r % 64);
+          detail::scan_rows(src, queries, 0, src.rows.rows, bits.data(), into, scratch);
+        }
+      }
+    });
+    std::vector<std::vector<neighbor>> out(nq);
+    if (tasks == 0) return out;
+    for (std::size_t t = 1; t < tasks; ++t)
+      for (std::size_t q = 0; q < nq; ++q) acc[0][q].merge(acc[t][q]);
+    for (std::size_t q = 0; q < nq; ++q) out[q] = acc[0][q].take_sorted_keys();
+    return out;
+  }
+
+  const inverted_lists& lists_;
+  const quantizer& centroids_;
+  std::size_t threads_;
+  std::size_t dim_;
+};
+
+}  // namespace ivf
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
 // #include <vecstore/index/kernel.hpp>
 // #include <vecstore/index/requirements.hpp>
+// #include <vecstore/index/search_pool.hpp>
 // #include <vecstore/types.hpp>
+
+// The index's parts, each in a header of its own under index/ivf/: format.hpp
+// (the quantizer as the bytes the store persists), quantizer.hpp (the
+// centroids, canonical assignment and k-means), lists.hpp (the inverted
+// lists' storage) and scan.hpp (probe and scan). This header ties them
+// together into the IndexPolicy `ivf_index`: its life cycle (when to train,
+// the training sample), what goes in (normalization) and its settings.
 
 namespace vecstore {
 inline namespace v0 {
@@ -4173,7 +5189,7 @@ class ivf_index {
   static constexpr bool persistent = true;
 
   /// Version of the blob `train()` returns; `load_state` accepts only this one.
-  static constexpr std::uint32_t format_version = 1;
+  static constexpr std::uint32_t format_version = detail::ivf::format_version;
   /// Training sample: at most this many points per list (FAISS's default too).
   static constexpr std::size_t max_points_per_list = 256;
   /// Fewest points per list worth training on (FAISS warns below 39).
@@ -4191,103 +5207,49 @@ class ivf_index {
   /// Seed of the training sample and initial centroids.
   static constexpr std::uint64_t default_seed = 0x5eed1f5eedULL;
   /// Floats one task of a query's centroid probe or list scan must read
-  /// before it is split across threads: an eighth of a flat scan's
-  /// (detail::min_parallel_work), since a query's two hand-overs are cheap
-  /// while the pool's threads poll between queries (detail::pool_spin). At
-  /// 1M x 100 with 2 threads this split the probe of the 4,000 centroids too:
-  /// nprobe 16 gained 30% single-query QPS (docs/benchmarks.md).
-  static constexpr std::size_t min_parallel_list_work = detail::min_parallel_work / 8;
+  /// before it is split across threads (why an eighth of a flat scan's: see
+  /// index/ivf/scan.hpp).
+  static constexpr std::size_t min_parallel_list_work = detail::ivf::min_parallel_list_work;
 
   /// Throws `vecstore::invalid_argument` when `dim` is 0 or above `limits::max_dim`.
-  ivf_index(std::size_t dim, metric space) : dim_(dim), space_(space), lists_(1), rows_(dim) {
+  ivf_index(std::size_t dim, metric space) : dim_(dim), space_(space), lists_(dim, space), quantizer_(dim) {
     if (dim == 0 || dim > limits::max_dim)
       detail::throw_error<invalid_argument>(
           "cannot create ivf_index", {},
           "dimension " + std::to_string(dim) + " is outside 1.." + std::to_string(limits::max_dim),
           "Pass the collection's dimension");
-    rows_.reset({0});
   }
 
   // ---- the IndexPolicy contract ----------------------------------------------
 
   std::size_t dim() const noexcept { return dim_; }
   metric space() const noexcept { return space_; }
-  std::size_t size() const noexcept { return where_.size(); }
+  std::size_t size() const noexcept { return lists_.size(); }
 
   void reserve(std::size_t n) {
-    where_.reserve(n);
-    if (!trained()) {
-      rows_.reserve(0, n);
-      lists_[0].keys.reserve(n);
-      if (space_ == metric::l2) lists_[0].sq_norms.reserve(n);
-    }
+    lists_.reserve_keys(n);
+    if (!trained()) lists_.reserve_rows(0, n);
   }
 
   /// Inserts or replaces `key` in the list of its nearest centroid (the
   /// fallback list while untrained).
   void upsert(std::int64_t key, const float* vector) {
     prepare_into(vector, staged_);
-    place(key, staged_.data(), trained() ? nearest_list(staged_.data()) + 1 : 0);
+    lists_.place(key, staged_.data(), trained() ? quantizer_.nearest_list(staged_.data()) + 1 : 0);
   }
 
-  bool erase(std::int64_t key) {
-    const auto found = where_.find(key);
-    if (found == where_.end()) return false;
-    remove_row(found->second);
-    where_.erase(found);
-    return true;
-  }
+  bool erase(std::int64_t key) { return lists_.erase(key); }
 
-  bool contains(std::int64_t key) const { return where_.find(key) != where_.end(); }
+  bool contains(std::int64_t key) const { return lists_.find(key) != nullptr; }
 
   /// Removes every key; keeps the quantizer, so that the store can refill
   /// the lists with the assignments it has stored.
-  void clear() noexcept {
-    for (list_keys& l : lists_) l.clear();
-    rows_.clear();
-    where_.clear();
-  }
+  void clear() noexcept { lists_.clear(); }
 
   /// See the IndexPolicy contract in index/requirements.hpp.
   std::vector<std::vector<neighbor>> search(const float* queries, std::size_t nq, std::size_t k,
                                             const std::vector<std::int64_t>* allowed) const {
-    std::vector<std::vector<neighbor>> out(nq);
-    if (nq == 0 || k == 0 || where_.empty()) return out;
-    if (!trained()) return search_fallback(queries, nq, k, allowed);
-
-    const detail::query_set qs(queries, nq, dim_, space_);
-    std::vector<std::vector<std::size_t>> subsets;  // per slot: allowed positions, ascending
-    std::size_t allowed_count = 0;
-    if (allowed != nullptr) {
-      subsets.resize(lists_.size());
-      for (std::int64_t key : *allowed) {
-        const auto it = where_.find(key);
-        if (it != where_.end()) subsets[it->second.slot].push_back(it->second.pos);
-      }
-      for (auto& s : subsets) {
-        std::sort(s.begin(), s.end());
-        s.erase(std::unique(s.begin(), s.end()), s.end());
-        allowed_count += s.size();
-      }
-      if (allowed_count == 0) return out;
-    }
-
-    // Work items: (slot, the queries that scan it).
-    std::vector<work_item> items;
-    std::vector<std::uint32_t> members;  // items' query ids, item by item
-    const std::size_t probes = (std::min)(nprobe(), nlist_);
-    const std::size_t probed_rows = probes * (size() / (std::max)(nlist_, std::size_t{1}) + 1);
-    if (allowed != nullptr && allowed_count <= probed_rows) {
-      // Few allowed rows: score them all, exactly; cheaper than probing.
-      for (std::size_t slot = 0; slot < lists_.size(); ++slot) {
-        if (subsets[slot].empty()) continue;
-        items.push_back(work_item{slot, members.size(), members.size() + nq});
-        for (std::size_t q = 0; q < nq; ++q) members.push_back(static_cast<std::uint32_t>(q));
-      }
-    } else {
-      group_probes(qs, probes, items, members);
-    }
-    return scan_items(qs, k, items, members, allowed != nullptr ? &subsets : nullptr);
+    return detail::ivf::searcher(lists_, quantizer_, threads()).search(queries, nq, k, allowed, nprobe());
   }
 
   // ---- the persistent-index extension (index/requirements.hpp) -----------------
@@ -4295,10 +5257,10 @@ class ivf_index {
   /// The list `vector` (raw) belongs to under the current quantizer; -1 while untrained.
   std::int32_t assign(const float* vector) const {
     if (!trained()) return -1;
-    if (space_ != metric::cosine) return static_cast<std::int32_t>(nearest_list(vector));
+    if (space_ != metric::cosine) return static_cast<std::int32_t>(quantizer_.nearest_list(vector));
     std::vector<float> prepared;
     prepare_into(vector, prepared);
-    return static_cast<std::int32_t>(nearest_list(prepared.data()));
+    return static_cast<std::int32_t>(quantizer_.nearest_list(prepared.data()));
   }
 
   /// `assign` for `n` vectors (row-major, raw) at once, by matrix products:
@@ -4311,7 +5273,7 @@ class ivf_index {
     std::vector<float> prepared(vectors, vectors + n * dim_);
     if (space_ == metric::cosine)
       for (std::size_t i = 0; i < n; ++i) normalize(prepared.data() + i * dim_);
-    nearest_lists(prepared.data(), n, out);
+    quantizer_.nearest_lists(prepared.data(), n, out, threads());
   }
 
   /// Inserts or replaces `key` in list `list` as `assign` computed it, without
@@ -4319,8 +5281,8 @@ class ivf_index {
   /// row), puts the vector in the fallback list, which every search scans.
   void upsert(std::int64_t key, const float* vector, std::int32_t list) {
     prepare_into(vector, staged_);
-    const bool known = list >= 0 && static_cast<std::size_t>(list) < nlist_;
-    place(key, staged_.data(), known ? static_cast<std::size_t>(list) + 1 : 0);
+    const bool known = list >= 0 && static_cast<std::size_t>(list) < nlist();
+    lists_.place(key, staged_.data(), known ? static_cast<std::size_t>(list) + 1 : 0);
   }
 
   /// True when `train()` should run for a collection storing `stored`
@@ -4343,9 +5305,7 @@ class ivf_index {
 
     // A canonical order (by key), so the sample depends on the contents and
     // the seed only, not on the history of inserts.
-    std::vector<std::int64_t> keys;
-    keys.reserve(n);
-    for (const auto& kv : where_) keys.push_back(kv.first);
+    std::vector<std::int64_t> keys = lists_.keys();
     std::sort(keys.begin(), keys.end());
     std::mt19937_64 rng(seed_);
     const std::size_t m = (std::min)(n, max_points_per_list * k);
@@ -4355,18 +5315,22 @@ class ivf_index {
     }
     std::vector<float> sample(m * dim_);
     for (std::size_t i = 0; i < m; ++i) {
-      const location at = where_.find(keys[i])->second;
-      const float* row = rows_.row(at.slot, at.pos);
+      const detail::ivf::location at = *lists_.find(keys[i]);
+      const float* row = lists_.row(at.slot, at.pos);
       std::copy(row, row + dim_, sample.data() + i * dim_);
     }
     keys.clear();
     keys.shrink_to_fit();
 
-    install(kmeans(sample, m, k), k, n);
+    quantizer_.install(detail::ivf::kmeans(sample, m, k, dim_, kmeans_iterations, threads()), k);
+    trained_size_ = n;
     sample.clear();
     sample.shrink_to_fit();
-    rebucket();
-    return serialize();
+    // Every vector into the list of its nearest centroid.
+    lists_.rebucket(nlist(), [this](const float* rows, std::size_t count, std::int32_t* out) {
+      quantizer_.nearest_lists(rows, count, out, threads());
+    });
+    return detail::ivf::write_state(space_, dim_, nlist(), trained_size_, seed_, quantizer_.data());
   }
 
   /// Installs a quantizer serialized by `train()`; drops every key (the store
@@ -4374,41 +5338,11 @@ class ivf_index {
   /// leaving the index unchanged, on a blob that does not parse, fails its
   /// checksum, or was made for another dimension or metric.
   void load_state(const std::uint8_t* data, std::size_t size) {
-    const auto bad = [](const std::string& why) {
-      detail::throw_error<corruption_error>("cannot load the ivf_index quantizer", {}, why,
-                                            "Retrain the collection's index or restore a backup");
-    };
-    if (data == nullptr || size < header_bytes + trailer_bytes)
-      bad("the blob has " + std::to_string(size) + " bytes, fewer than a header");
-    if (std::memcmp(data, magic, sizeof magic) != 0) bad("the blob does not start with the ivf_index magic");
-    const std::uint64_t stored_sum = read_u64(data + size - trailer_bytes);
-    if (stored_sum != detail::xxh64(data, size - trailer_bytes, checksum_seed)) bad("the blob's checksum does not match");
-    const std::uint32_t version = read_u32(data + 8);
-    if (version != format_version)
-      bad("format version " + std::to_string(version) + ", this build reads version " +
-          std::to_string(format_version));
-    const std::uint32_t space_code = read_u32(data + 12);
-    const std::uint32_t dim = read_u32(data + 16);
-    const std::uint32_t nlist = read_u32(data + 20);
-    const std::uint64_t trained_size = read_u64(data + 24);
-    if (space_code != metric_code(space_))
-      bad("it was trained for metric code " + std::to_string(space_code) + ", this collection uses " +
-          to_string(space_));
-    if (dim != dim_) bad("it was trained for dimension " + std::to_string(dim) + ", not " + std::to_string(dim_));
-    const std::size_t payload = size - header_bytes - trailer_bytes;
-    if (nlist == 0 || payload % (sizeof(float) * dim_) != 0 || payload / (sizeof(float) * dim_) != nlist)
-      bad("it names " + std::to_string(nlist) + " lists but holds " + std::to_string(payload) + " bytes of centroids");
-    std::vector<float> centroids(static_cast<std::size_t>(nlist) * dim_);
-    for (std::size_t i = 0; i < centroids.size(); ++i) {
-      centroids[i] = read_f32(data + header_bytes + i * sizeof(float));
-      if (!std::isfinite(centroids[i])) bad("a centroid holds a value that is not finite");
-    }
-    seed_ = read_u64(data + 32);
-    install(std::move(centroids), nlist, static_cast<std::size_t>(trained_size));
-    std::vector<list_keys> lists(nlist_ + 1);
-    rows_.reset(std::vector<std::size_t>(nlist_ + 1, 0));
-    lists_ = std::move(lists);
-    where_.clear();
+    detail::ivf::state state = detail::ivf::read_state(data, size, space_, dim_);
+    seed_ = state.seed;
+    quantizer_.install(std::move(state.centroids), state.nlist);
+    trained_size_ = state.trained_size;
+    lists_.reset(nlist());
   }
 
   // ---- tuning and introspection --------------------------------------------------
@@ -4421,7 +5355,7 @@ class ivf_index {
   /// Lists of the next `train()`; 0 (the default) means `default_nlist(size())`.
   void set_nlist(std::size_t n) noexcept { nlist_setting_ = n; }
   /// Lists of the installed quantizer; 0 while untrained.
-  std::size_t nlist() const noexcept { return nlist_; }
+  std::size_t nlist() const noexcept { return quantizer_.nlist(); }
   /// About 4 sqrt(n), at least 1.
   static std::size_t default_nlist(std::size_t n) noexcept {
     return (std::max)(std::size_t{1}, static_cast<std::size_t>(std::lround(4.0 * std::sqrt(static_cast<double>(n)))));
@@ -4431,7 +5365,7 @@ class ivf_index {
     return min_points_per_list * (nlist_setting_ != 0 ? nlist_setting_ : default_nlist(stored));
   }
 
-  bool trained() const noexcept { return nlist_ != 0; }
+  bool trained() const noexcept { return nlist() != 0; }
   /// How many vectors the installed quantizer was trained on (0: untrained).
   std::size_t trained_size() const noexcept { return trained_size_; }
 
@@ -4445,65 +5379,29 @@ class ivf_index {
 
   /// The list holding `key` (-1: the fallback list), or nothing when absent.
   std::optional<std::int32_t> list_of(std::int64_t key) const {
-    const auto it = where_.find(key);
-    if (it == where_.end()) return std::nullopt;
-    return static_cast<std::int32_t>(it->second.slot) - 1;
+    const detail::ivf::location* at = lists_.find(key);
+    if (at == nullptr) return std::nullopt;
+    return static_cast<std::int32_t>(at->slot) - 1;
   }
   /// Vectors in list `list` (-1: the fallback list); 0 for a list that does not exist.
   std::size_t list_size(std::int32_t list) const noexcept {
     const std::size_t slot = static_cast<std::size_t>(static_cast<std::int64_t>(list) + 1);
-    return list >= -1 && slot < lists_.size() ? lists_[slot].keys.size() : 0;
+    return list >= -1 && slot < lists_.slots() ? lists_.rows_in(slot) : 0;
   }
   /// The centroids, one row per list (empty while untrained).
-  row_view centroids() const noexcept { return row_view{centroids_.data(), nlist_, dim_, dim_}; }
+  row_view centroids() const noexcept { return quantizer_.centroids(); }
   /// The `n` lists a query would probe, nearest centroid first (empty while untrained).
   std::vector<std::int32_t> probe(const float* query, std::size_t n) const {
     std::vector<std::int32_t> out;
     if (!trained()) return out;
     const detail::query_set qs(query, 1, dim_, space_);
-    const std::vector<std::vector<detail::scored_row>> lists = probe_lists(qs, (std::min)(n, nlist_), 1);
+    const std::vector<std::vector<detail::scored_row>> lists =
+        detail::ivf::probe_lists(quantizer_, qs, (std::min)(n, nlist()), 1);
     for (const detail::scored_row& s : lists.front()) out.push_back(static_cast<std::int32_t>(s.row));
     return out;
   }
 
  private:
-  // What a list holds besides its vectors (which are in rows_), row by row.
-  struct list_keys {
-    std::vector<std::int64_t> keys;
-    std::vector<float> sq_norms;  // l2 only
-    void clear() noexcept {
-      keys.clear();
-      sq_norms.clear();
-    }
-  };
-  struct location {
-    std::size_t slot;  // 0: fallback; list + 1 otherwise
-    std::size_t pos;
-  };
-  struct work_item {
-    std::size_t slot;
-    std::size_t begin;  // into members
-    std::size_t end;
-  };
-
-  static constexpr unsigned char magic[8] = {'v', 'e', 'c', 's', 'I', 'V', 'F', '1'};
-  static constexpr std::size_t header_bytes = 40;
-  static constexpr std::size_t trailer_bytes = 8;
-  static constexpr std::uint64_t checksum_seed = 0x1f5eedULL;
-  // Sample rows per matrix product in k-means and re-bucketing.
-  static constexpr std::size_t assign_block = 256;
-
-  // ---- vectors -------------------------------------------------------------------
-
-  static std::uint32_t metric_code(metric m) noexcept {
-    switch (m) {
-      case metric::cosine: return 0;
-      case metric::l2: return 1;
-      case metric::inner_product: return 2;
-    }
-    return 3;
-  }
-
   // As flat_index::store_row: double sums, one scale.
   void normalize(float* v) const noexcept {
     const double sq = detail::squared_norm(v, dim_);
@@ -4519,447 +5417,11 @@ class ivf_index {
     if (space_ == metric::cosine) normalize(out.data());
   }
 
-  float sq_norm(const float* v) const noexcept {
-    return static_cast<float>(detail::squared_norm(v, dim_));
-  }
-
-  // Puts the prepared vector of `key` into `slot`. Strong guarantee.
-  void place(std::int64_t key, const float* v, std::size_t slot) {
-    const auto found = where_.find(key);
-    if (found != where_.end() && found->second.slot == slot) {
-      list_keys& l = lists_[slot];
-      std::copy(v, v + dim_, rows_.row(slot, found->second.pos));
-      if (space_ == metric::l2) l.sq_norms[found->second.pos] = sq_norm(v);
-      return;
-    }
-    list_keys& l = lists_[slot];
-    const std::size_t pos = l.keys.size();
-    const auto grow = [](auto& vec, std::size_t needed) {
-      if (vec.capacity() < needed) vec.reserve((std::max)(needed, vec.capacity() * 2));
-    };
-    rows_.reserve_next(slot);
-    grow(l.keys, pos + 1);
-    if (space_ == metric::l2) grow(l.sq_norms, pos + 1);
-    if (found == where_.end()) {
-      where_.emplace(key, location{slot, pos});  // may throw; nothing changed yet
-    } else {
-      remove_row(found->second);  // cannot throw: no allocation
-      found->second = location{slot, pos};
-    }
-    rows_.push_back(slot, v);
-    l.keys.push_back(key);
-    if (space_ == metric::l2) l.sq_norms.push_back(sq_norm(v));
-  }
-
-  // Swap-deletes the row at `at`; the caller fixes the key's own entry.
-  void remove_row(location at) noexcept {
-    list_keys& l = lists_[at.slot];
-    const std::size_t last = l.keys.size() - 1;
-    if (at.pos != last) {
-      std::copy(rows_.row(at.slot, last), rows_.row(at.slot, last) + dim_, rows_.row(at.slot, at.pos));
-      l.keys[at.pos] = l.keys[last];
-      if (space_ == metric::l2) l.sq_norms[at.pos] = l.sq_norms[last];
-      where_.find(l.keys[at.pos])->second.pos = at.pos;
-    }
-    l.keys.pop_back();
-    rows_.pop_back(at.slot);
-    if (space_ == metric::l2) l.sq_norms.pop_back();
-  }
-
-  detail::row_source source(std::size_t slot) const noexcept {
-    const list_keys& l = lists_[slot];
-    return detail::row_source{row_view{rows_.rows(slot), l.keys.size(), dim_, dim_}, space_,
-                              space_ == metric::l2 ? l.sq_norms.data() : nullptr, l.keys.data()};
-  }
-
-  // ---- quantizer -------------------------------------------------------------------
-
-  void install(std::vector<float> centroids, std::size_t nlist, std::size_t trained_size) {
-    std::vector<double> sq(nlist);
-    std::vector<float> sqf(nlist);
-    double max_sq = 0.0;
-    for (std::size_t l = 0; l < nlist; ++l) {
-      double s = 0.0;
-      const float* c = centroids.data() + l * dim_;
-      for (std::size_t i = 0; i < dim_; ++i) s += static_cast<double>(c[i]) * c[i];
-      sq[l] = s;
-      sqf[l] = static_cast<float>(s);
-      max_sq = (std::max)(max_sq, s);
-    }
-    centroids_ = std::move(centroids);
-    centroid_sq_ = std::move(sq);
-    centroid_sqf_ = std::move(sqf);
-    max_centroid_norm_ = std::sqrt(max_sq);
-    nlist_ = nlist;
-    trained_size_ = trained_size;
-  }
-
-  // Exact l2 distance minus ||x||^2, in double: each float product is exact in
-  // double (24 + 24 bits < 53), and the sum runs in one fixed order, so the
-  // result does not depend on compiler flags (FMA contraction included).
-  double exact_distance(const float* x, std::size_t list) const noexcept {
-    const float* c = centroids_.data() + list * dim_;
-    double dot = 0.0;
-    for (std::size_t i = 0; i < dim_; ++i) dot += static_cast<double>(x[i]) * static_cast<double>(c[i]);
-    return centroid_sq_[list] - 2.0 * dot;
-  }
-
-  // The canonical nearest list of prepared vector `x`, given its float dot
-  // products with every centroid: the best float distance, then every list
-  // within the rounding bound of it re-scored exactly. A float dot product of
-  // n terms errs by at most about n * 2^-24 * ||x|| ||c|| whatever the order
-  // of its sums; twice that bound (and the float rounding of the norms)
-  // keeps the exact winner among the candidates in every process.
-  std::size_t pick_nearest(const float* x, const float* dots) const noexcept {
-    float best = std::numeric_limits<float>::infinity();
-    for (std::size_t l = 0; l < nlist_; ++l) best = (std::min)(best, centroid_sqf_[l] - 2.0f * dots[l]);
-    const double x_norm = std::sqrt(static_cast<double>(sq_norm(x)));
-    const double unit = std::ldexp(1.0, -23);
-    const double tol = 2.0 * (2.0 * static_cast<double>(dim_ + 2) * unit * x_norm * max_centroid_norm_ +
-                              4.0 * unit * (max_centroid_norm_ * max_centroid_norm_ + std::abs(static_cast<double>(best))));
-    const double limit = static_cast<double>(best) + tol;
-    std::size_t winner = 0;
-    double winner_d = std::numeric_limits<double>::infinity();
-    for (std::size_t l = 0; l < nlist_; ++l) {
-      if (static_cast<double>(centroid_sqf_[l] - 2.0f * dots[l]) > limit) continue;
-      const double d = exact_distance(x, l);
-      if (d < winner_d) {
-        winner_d = d;
-        winner = l;
-      }
-    }
-    return winner;
-  }
-
-  std::size_t nearest_list(const float* x) const {
-    const detail::const_rows_map c(centroids_.data(), static_cast<Eigen::Index>(nlist_),
-                                   static_cast<Eigen::Index>(dim_), Eigen::OuterStride<>(static_cast<Eigen::Index>(dim_)));
-    Eigen::VectorXf dots(static_cast<Eigen::Index>(nlist_));
-    dots.noalias() = c * detail::const_vector_map(x, static_cast<Eigen::Index>(dim_));
-    return pick_nearest(x, dots.data());
-  }
-
-  // Canonical lists of `n` prepared rows, by blocked matrix products on the search pool.
-  void nearest_lists(const float* xs, std::size_t n, std::int32_t* out) const {
-    const std::size_t blocks = (n + assign_block - 1) / assign_block;
-    const std::size_t tasks = detail::tasks_for(n * nlist_ * dim_ / 8, threads());
-    const std::size_t used = (std::min)(tasks, blocks);
-    detail::parallel_run(used, [&](std::size_t t) {
-      const detail::const_rows_map c(centroids_.data(), static_cast<Eigen::Index>(nlist_),
-                                     static_cast<Eigen::Index>(dim_), Eigen::OuterStride<>(static_cast<Eigen::Index>(dim_)));
-      Eigen::MatrixXf dots;
-      for (std::size_t b = detail::range_cut(blocks, used, t, 1); b < detail::range_cut(blocks, used, t + 1, 1); ++b) {
-        const std::size_t first = b * assign_block;
-        const std::size_t m = (std::min)(assign_block, n - first);
-        const detail::const_rows_map x(xs + first * dim_, static_cast<Eigen::Index>(m), static_cast<Eigen::Index>(dim_),
-                                       Eigen::OuterStride<>(static_cast<Eigen::Index>(dim_)));
-        dots.noalias() = c * x.transpose();  // nlist x m, column-major: one vector's dots are contiguous
-        for (std::size_t i = 0; i < m; ++i)
-          out[first + i] = static_cast<std::int32_t>(pick_nearest(xs + (first + i) * dim_, dots.data() + i * nlist_));
-      }
-    });
-  }
-
-  // Lloyd's k-means on `m` sample rows into `k` centroids; returns them.
-  std::vector<float> kmeans(const std::vector<float>& sample, std::size_t m, std::size_t k) const {
-    // The sample is already a seeded random permutation: its first k rows are
-    // k distinct random points.
-    std::vector<float> centroids(sample.begin(), sample.begin() + static_cast<std::ptrdiff_t>(k * dim_));
-    std::vector<std::uint32_t> assigned(m, 0);
-    std::vector<double> sums(k * dim_);
-    std::vector<std::size_t> counts(k);
-    std::vector<float> c_sq(k);
-    const std::size_t blocks = (m + assign_block - 1) / assign_block;
-    const std::size_t tasks = (std::min)(blocks, detail::tasks_for(m * k * dim_ / 8, threads()));
-
-    for (std::size_t iter = 0; iter < kmeans_iterations; ++iter) {
-      for (std::size_t l = 0; l < k; ++l) c_sq[l] = sq_norm(centroids.data() + l * dim_);
-      detail::parallel_run(tasks, [&](std::size_t t) {
-        const detail::const_rows_map c(centroids.data(), static_cast<Eigen::Index>(k), static_cast<Eigen::Index>(dim_),
-                                       Eigen::OuterStride<>(static_cast<Eigen::Index>(dim_)));
-        Eigen::MatrixXf dots;
-        for (std::size_t b = detail::range_cut(blocks, tasks, t, 1); b < detail::range_cut(blocks, tasks, t + 1, 1);
-             ++b) {
-          const std::size_t first = b * assign_block;
-          const std::size_t rows = (std::min)(assign_block, m - first);
-          const detail::const_rows_map x(sample.data() + first * dim_, static_cast<Eigen::Index>(rows),
-                                         static_cast<Eigen::Index>(dim_),
-                                         Eigen::OuterStride<>(static_cast<Eigen::Index>(dim_)));
-          dots.noalias() = c * x.transpose();
-          for (std::size_t i = 0; i < rows; ++i) {
-            const float* d = dots.data() + i * k;
-            std::size_t best = 0;
-            float best_d = std::numeric_limits<float>::infinity();
-            for (std::size_t l = 0; l < k; ++l) {
-              const float dist = c_sq[l] - 2.0f * d[l];
-              if (dist < best_d) {
-                best_d = dist;
-                best = l;
-              }
-            }
-            assigned[first + i] = static_cast<std::uint32_t>(best);
-          }
-        }
-      });
-
-      std::fill(sums.begin(), sums.end(), 0.0);
-      std::fill(counts.begin(), counts.end(), std::size_t{0});
-      for (std::size_t i = 0; i < m; ++i) {
-        const std::size_t l = assigned[i];
-        ++counts[l];
-        const float* x = sample.data() + i * dim_;
-        double* s = sums.data() + l * dim_;
-        for (std::size_t j = 0; j < dim_; ++j) s[j] += x[j];
-      }
-      for (std::size_t l = 0; l < k; ++l) {
-        if (counts[l] == 0) continue;
-        const double inv = 1.0 / static_cast<double>(counts[l]);
-        for (std::size_t j = 0; j < dim_; ++j)
-          centroids[l * dim_ + j] = static_cast<float>(sums[l * dim_ + j] * inv);
-      }
-      // An empty list takes half of the largest one: both centroids move a
-      // little apart along alternate coordinates (as FAISS does).
-      for (std::size_t l = 0; l < k; ++l) {
-        if (counts[l] != 0) continue;
-        const std::size_t big = static_cast<std::size_t>(std::max_element(counts.begin(), counts.end()) - counts.begin());
-        if (counts[big] < 2) break;
-        const float eps = 1.0f / 1024.0f;
-        for (std::size_t j = 0; j < dim_; ++j) {
-          const float v = centroids[big * dim_ + j];
-          const float sign = (j % 2 == 0) ? 1.0f : -1.0f;
-          centroids[l * dim_ + j] = v * (1.0f + sign * eps);
-          centroids[big * dim_ + j] = v * (1.0f - sign * eps);
-        }
-        counts[l] = counts[big] / 2;
-        counts[big] -= counts[l];
-      }
-    }
-    return centroids;
-  }
-
-  // Moves every vector into the list of its nearest centroid (sizes counted
-  // first, so each list is allocated once).
-  void rebucket() {
-    std::vector<list_keys> old = std::move(lists_);
-    detail::row_lists old_rows = std::move(rows_);
-    std::vector<std::vector<std::int32_t>> target(old.size());
-    std::vector<std::size_t> sizes(nlist_ + 1, 0);  // by slot
-    for (std::size_t s = 0; s < old.size(); ++s) {
-      const std::size_t rows = old[s].keys.size();
-      target[s].resize(rows);
-      if (rows != 0) nearest_lists(old_rows.rows(s), rows, target[s].data());
-      for (std::int32_t t : target[s]) ++sizes[static_cast<std::size_t>(t) + 1];
-    }
-    lists_.assign(nlist_ + 1, list_keys{});
-    rows_.reset(sizes);
-    for (std::size_t slot = 1; slot <= nlist_; ++slot) {
-      lists_[slot].keys.reserve(sizes[slot]);
-      if (space_ == metric::l2) lists_[slot].sq_norms.reserve(sizes[slot]);
-    }
-    for (std::size_t s = 0; s < old.size(); ++s) {
-      list_keys& from = old[s];
-      for (std::size_t pos = 0; pos < from.keys.size(); ++pos) {
-        const std::size_t slot = static_cast<std::size_t>(target[s][pos]) + 1;
-        list_keys& to = lists_[slot];
-        where_.find(from.keys[pos])->second = location{slot, to.keys.size()};
-        rows_.push_back(slot, old_rows.row(s, pos));
-        to.keys.push_back(from.keys[pos]);
-        if (space_ == metric::l2) to.sq_norms.push_back(from.sq_norms[pos]);
-      }
-      from = list_keys{};  // frees as it goes
-    }
-  }
-
-  // ---- serialization (little-endian, whatever the host) ------------------------------
-
-  static void put_u32(std::uint8_t* out, std::uint32_t v) noexcept {
-    for (int i = 0; i < 4; ++i) out[i] = static_cast<std::uint8_t>(v >> (8 * i));
-  }
-  static void put_u64(std::uint8_t* out, std::uint64_t v) noexcept {
-    for (int i = 0; i < 8; ++i) out[i] = static_cast<std::uint8_t>(v >> (8 * i));
-  }
-  static std::uint32_t read_u32(const std::uint8_t* p) noexcept {
-    std::uint32_t v = 0;
-    for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
-    return v;
-  }
-  static std::uint64_t read_u64(const std::uint8_t* p) noexcept {
-    std::uint64_t v = 0;
-    for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-    return v;
-  }
-  static float read_f32(const std::uint8_t* p) noexcept {
-    const std::uint32_t bits = read_u32(p);
-    float f;
-    std::memcpy(&f, &bits, sizeof f);
-    return f;
-  }
-
-  // magic[8] version metric dim nlist (u32 each) trained_size seed (u64 each),
-  // nlist * dim float32 centroids, XXH64 of all that.
-  std::vector<std::uint8_t> serialize() const {
-    const std::size_t body = header_bytes + centroids_.size() * sizeof(float);
-    std::vector<std::uint8_t> out(body + trailer_bytes);
-    std::uint8_t* p = out.data();
-    for (std::size_t i = 0; i < sizeof magic; ++i) p[i] = magic[i];
-    put_u32(p + 8, format_version);
-    put_u32(p + 12, metric_code(space_));
-    put_u32(p + 16, static_cast<std::uint32_t>(dim_));
-    put_u32(p + 20, static_cast<std::uint32_t>(nlist_));
-    put_u64(p + 24, trained_size_);
-    put_u64(p + 32, seed_);
-    for (std::size_t i = 0; i < centroids_.size(); ++i) {
-      std::uint32_t bits;
-      std::memcpy(&bits, &centroids_[i], sizeof bits);
-      put_u32(p + header_bytes + i * sizeof(float), bits);
-    }
-    put_u64(p + body, detail::xxh64(p, body, checksum_seed));
-    return out;
-  }
-
-  // ---- search ----------------------------------------------------------------------
-
-  // Exact search over the fallback list (the whole index while untrained).
-  std::vector<std::vector<neighbor>> search_fallback(const float* queries, std::size_t nq, std::size_t k,
-                                                     const std::vector<std::int64_t>* allowed) const {
-    const detail::row_source src = source(0);
-    std::vector<std::vector<detail::scored_row>> found;
-    if (allowed == nullptr) {
-      found = detail::search(src, queries, nq, k, threads());
-    } else {
-      std::vector<std::size_t> rows;
-      rows.reserve((std::min)(allowed->size(), size()));
-      for (std::int64_t key : *allowed) {
-        const auto it = where_.find(key);
-        if (it != where_.end()) rows.push_back(it->second.pos);
-      }
-      found = detail::search(src, queries, nq, k, std::move(rows), threads());
-    }
-    std::vector<std::vector<neighbor>> out(nq);
-    for (std::size_t q = 0; q < found.size(); ++q) {
-      out[q].reserve(found[q].size());
-      for (const detail::scored_row& s : found[q]) out[q].push_back(neighbor{lists_[0].keys[s.row], s.distance});
-    }
-    return out;
-  }
-
-  // The `n` nearest centroids of each prepared query (l2 to the centroids).
-  std::vector<std::vector<detail::scored_row>> probe_lists(const detail::query_set& qs, std::size_t n,
-                                                           std::size_t threads) const {
-    const detail::row_source centroids{row_view{centroids_.data(), nlist_, dim_, dim_}, metric::l2,
-                                       centroid_sqf_.data(), nullptr};
-    return detail::search(centroids, qs.query(0), qs.count(), n, threads, min_parallel_list_work);
-  }
-
-  // Groups the (query, probed list) pairs by list; the fallback list, when
-  // not empty, is scanned by every query.
-  void group_probes(const detail::query_set& qs, std::size_t probes, std::vector<work_item>& items,
-                    std::vector<std::uint32_t>& members) const {
-    const std::size_t nq = qs.count();
-    const auto probed = probe_lists(qs, probes, threads());
-    // (slot << 32 | query), grouped by slot. One query's lists already are
-    // (each once), and stay nearest first (scan_items). Several queries' are
-    // ordered by slot, then query: sorted when fewer than the lists (a pass
-    // over all 4,000 lists cost a single query 7 us), else counted into place.
-    std::vector<std::uint64_t> pairs;
-    pairs.reserve(nq * probes);
-    for (std::size_t q = 0; q < nq; ++q)
-      for (const detail::scored_row& s : probed[q]) pairs.push_back((std::uint64_t{s.row} + 1) << 32 | q);
-    if (nq > 1 && pairs.size() < lists_.size()) {
-      std::sort(pairs.begin(), pairs.end());
-    } else if (nq > 1) {
-      std::vector<std::size_t> next(lists_.size() + 1, 0);  // next[slot]: where its next pair goes
-      for (std::uint64_t p : pairs) ++next[(p >> 32) + 1];
-      for (std::size_t s = 1; s < next.size(); ++s) next[s] += next[s - 1];
-      std::vector<std::uint64_t> sorted(pairs.size());
-      for (std::uint64_t p : pairs) sorted[next[p >> 32]++] = p;  // stable: queries stay ascending
-      pairs.swap(sorted);
-    }
-    items.reserve((std::min)(pairs.size() + 1, lists_.size()));  // the fallback, then one item per list probed
-    members.clear();
-    members.reserve(pairs.size() + nq);
-    if (!lists_[0].keys.empty()) {
-      items.push_back(work_item{0, 0, nq});
-      for (std::size_t q = 0; q < nq; ++q) members.push_back(static_cast<std::uint32_t>(q));
-    }
-    for (std::size_t i = 0, end = 0; i < pairs.size(); i = end) {
-      const std::size_t slot = static_cast<std::size_t>(pairs[i] >> 32);
-      for (end = i + 1; end < pairs.size() && pairs[end] >> 32 == slot;) ++end;
-      if (lists_[slot].keys.empty()) continue;
-      items.push_back(work_item{slot, members.size(), members.size() + (end - i)});
-      for (std::size_t j = i; j < end; ++j) members.push_back(static_cast<std::uint32_t>(pairs[j]));
-    }
-  }
-
-  // Scans every item (a list and its queries) into per-query top-k. Threads
-  // claim items one at a time, in order, each into accumulators of its own:
-  // lists differ in size and threads in speed, and a single query's lists
-  // come nearest first, so every thread tightens its threshold early.
-  std::vector<std::vector<neighbor>> scan_items(const detail::query_set& qs, std::size_t k,
-                                                const std::vector<work_item>& items,
-                                                const std::vector<std::uint32_t>& members,
-                                                const std::vector<std::vector<std::size_t>>* subsets) const {
-    const std::size_t nq = qs.count();
-    std::size_t total = 0;  // rows x queries
-    for (const work_item& it : items)
-      total += (subsets != nullptr ? (*subsets)[it.slot].size() : lists_[it.slot].keys.size()) * (it.end - it.begin);
-    const std::size_t tasks =
-        (std::min)(items.size(), detail::tasks_for(total * dim_, threads(), min_parallel_list_work));
-
-    std::vector<std::vector<detail::topk_accumulator>> acc(tasks);
-    std::atomic<std::size_t> next_item{0};
-    detail::parallel_run(tasks, [&](std::size_t t) {
-      acc[t] = detail::make_accumulators(nq, k, k);
-      detail::scan_scratch scratch;
-      std::vector<detail::topk_accumulator*> refs;
-      std::vector<std::uint64_t> bits;
-      for (std::size_t i; (i = next_item.fetch_add(1, std::memory_order_relaxed)) < items.size();) {
-        const work_item& it = items[i];
-        const std::size_t group = it.end - it.begin;
-        refs.clear();
-        for (std::size_t j = it.begin; j < it.end; ++j) refs.push_back(&acc[t][members[j]]);
-        const detail::accumulator_refs into{refs.data()};
-        std::optional<detail::query_set> gathered;
-        if (group != nq) gathered.emplace(qs, members.data() + it.begin, group);
-        const detail::query_set& queries = gathered ? *gathered : qs;
-        const detail::row_source src = source(it.slot);
-        if (subsets == nullptr) {
-          detail::scan_rows(src, queries, 0, src.rows.rows, nullptr, into, scratch);
-          continue;
-        }
-        const std::vector<std::size_t>& subset = (*subsets)[it.slot];
-        if (subset.empty()) continue;
-        if (subset.size() == src.rows.rows) {
-          detail::scan_rows(src, queries, 0, src.rows.rows, nullptr, into, scratch);
-        } else if (subset.size() * detail::gather_divisor <= src.rows.rows) {
-          detail::scan_subset(src, queries, subset.data(), subset.size(), into, scratch);
-        } else {
-          bits.assign((src.rows.rows + 63) / 64, 0);
-          for (std::size_t r : subset) bits[r / 64] |= std::uint64_t{1} << (r % 64);
-          detail::scan_rows(src, queries, 0, src.rows.rows, bits.data(), into, scratch);
-        }
-      }
-    });
-    std::vector<std::vector<neighbor>> out(nq);
-    if (tasks == 0) return out;
-    for (std::size_t t = 1; t < tasks; ++t)
-      for (std::size_t q = 0; q < nq; ++q) acc[0][q].merge(acc[t][q]);
-    for (std::size_t q = 0; q < nq; ++q) out[q] = acc[0][q].take_sorted_keys();
-    return out;
-  }
-
   std::size_t dim_;
   metric space_;
-  std::vector<list_keys> lists_;                      // [0]: fallback; [l + 1]: list l
-  detail::row_lists rows_;                            // the lists' vectors, by the same slots
-  std::unordered_map<std::int64_t, location> where_;  // key -> slot, row
-  std::vector<float> staged_;                         // upsert's prepared copy, reused
-
-  std::vector<float> centroids_;      // nlist_ x dim_, row-major
-  std::vector<double> centroid_sq_;   // ||c||^2, exact
-  std::vector<float> centroid_sqf_;   // ||c||^2 for the float scans
-  double max_centroid_norm_ = 0.0;
-  std::size_t nlist_ = 0;             // 0: untrained
+  detail::ivf::inverted_lists lists_;  // the vectors, by list
+  std::vector<float> staged_;          // upsert's prepared copy, reused
+  detail::ivf::quantizer quantizer_;   // the centroids; none while untrained
   std::size_t trained_size_ = 0;
 
   std::size_t nlist_setting_ = 0;
@@ -5002,7 +5464,7 @@ inline namespace v0 {
 /// - Across processes: `boost::interprocess::file_lock` (a whole-file fcntl
 ///   write lock) on a dedicated lock file, never on the database: closing any
 ///   descriptor of a file drops every fcntl lock the process holds on it,
-///   SQLite's own included (shared/RELIABILITY.md §1.2).
+///   SQLite's own included (docs/architecture.md, "Files of a store").
 /// - Across threads: fcntl locks belong to the process, so a second thread
 ///   would "acquire" it too; a `std::timed_mutex` excludes threads first.
 /// - Crashes: the kernel releases the lock when the holder dies (about 1 ms).
@@ -5245,16 +5707,15 @@ inline namespace v0 {
 ///
 /// Why not `boost::interprocess::named_mutex`: in Boost 1.74 on Linux it is a
 /// POSIX named semaphore, with no owner: it stays locked for ever when its
-/// holder is killed, and any process can unlock it (so two holders). Boost's
-/// `interprocess_mutex` is not robust in 1.74, and from 1.78 on EOWNERDEAD
-/// poisons it instead of recovering (shared/RELIABILITY.md §1.1, B1, B2).
+/// holder is killed, and any process can unlock it (so two holders; also in
+/// docs/policies.md, "Lock"). Boost's `interprocess_mutex` is not robust in
+/// 1.74, and from 1.78 on EOWNERDEAD poisons it instead of recovering.
 ///
 /// The segment is never removed, by design: removing a name that a process
 /// still has mapped lets the next opener create a fresh mutex of the same name
-/// while the old one is held, i.e. two holders (RELIABILITY.md B1b). It is
-/// tiny (56 bytes on x86-64, one page of tmpfs), so it is left in /dev/shm
-/// until reboot; delete /dev/shm/vecstore-* by hand only when no process can
-/// be using the store.
+/// while the old one is held, i.e. two holders. It is tiny (56 bytes on
+/// x86-64, one page of tmpfs), so it is left in /dev/shm until reboot; delete
+/// /dev/shm/vecstore-* by hand only when no process can be using the store.
 ///
 /// After fork(), the child does not hold a lock its parent holds (the owner is
 /// a thread id); a child that needs the lock constructs its own object.
@@ -6154,7 +6615,7 @@ class connection {
 };
 
 /// One write transaction, `BEGIN IMMEDIATE` (a deferred one that later writes
-/// can fail with SQLITE_BUSY_SNAPSHOT without waiting: RELIABILITY.md §2.2).
+/// can fail with SQLITE_BUSY_SNAPSHOT in WAL mode instead of waiting for the lock).
 /// Rolled back unless committed, so a failed statement never leaves half a batch.
 class write_transaction {
  public:
@@ -6232,7 +6693,7 @@ inline namespace v0 {
 namespace detail {
 
 /// Schema version 1. STRICT tables with NOT NULL: a NaN bound to REAL would
-/// become NULL and a TEXT key would accept NULL otherwise (RELIABILITY.md).
+/// become NULL and a TEXT key would accept NULL otherwise.
 /// AUTOINCREMENT keeps row ids from being reused, so a row id names one
 /// record for ever and other processes can apply deletes by row id.
 inline constexpr const char* schema_v1 = R"sql(
@@ -6836,7 +7297,7 @@ inline void rotate_backups(const std::filesystem::path& store_file, const std::f
 ///
 /// One sqlite3_backup_step(-1) copies a consistent snapshot under one read
 /// transaction: an incremental backup restarts whenever another connection
-/// writes and may never finish (RELIABILITY.md §2.5). The copy goes to
+/// writes and may never finish under a steady writer. The copy goes to
 /// ".<store name>.tmp-<pid>-<stamp>", is switched to rollback-journal mode
 /// (one self-contained file), fsynced and verified (verify_store_file, quick
 /// check) before it is renamed to "<store name>.<UTC stamp>.backup" and the
@@ -7171,12 +7632,28 @@ struct restore_backup_recovery {
 // salvage_recovery: the RecoveryPolicy that copies every record that still
 // reads, and whose checksum matches, from a damaged store into a fresh one.
 
-#include <algorithm>
 #include <chrono>
+#include <string>
+
+// #include <vecstore/detail/quarantine.hpp>
+// #include <vecstore/errors.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/recovery/report.hpp>
+// #include <vecstore/recovery/salvage/salvager.hpp>
+// SPDX-License-Identifier: MIT
+// Writing the salvaged store: the salvager reads a damaged store through
+// SQLite, read-only (by range_reader, or through a copy with its header
+// rebuilt), and writes into a fresh store what verifies: collections that are
+// well formed, records whose embedding checksum matches, metadata that is well
+// typed, and the bookkeeping that keeps sequence numbers and row ids from being
+// handed out again. It also counts and names what was lost. It is the work of
+// salvage_recovery (recovery/salvage.hpp), which owns the files: the fresh
+// store, its verification and the swap into place.
+
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <filesystem>
-#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -7184,14 +7661,12 @@ struct restore_backup_recovery {
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <sqlite3.h>
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
 #include <SQLiteCpp/Statement.h>
 
+// #include <vecstore/detail/checksum.hpp>
 // #include <vecstore/detail/quarantine.hpp>
 // #include <vecstore/detail/utf8.hpp>
 // #include <vecstore/detail/validate.hpp>
@@ -7371,12 +7846,26 @@ inline void check_k(std::size_t k) {
 }  // namespace vecstore
 
 // #include <vecstore/errors.hpp>
-// #include <vecstore/options.hpp>
 // #include <vecstore/recovery/report.hpp>
-// #include <vecstore/storage/backup.hpp>
-// #include <vecstore/storage/sqlite.hpp>
-// #include <vecstore/types.hpp>
-// #include <vecstore/version.hpp>
+// #include <vecstore/recovery/salvage/range_reader.hpp>
+// SPDX-License-Identifier: MIT
+// Reading what still reads from a damaged store: rows copied out value by value
+// (salvaged_value), and range_reader, which reads a table by key ranges and
+// bisects around the ranges SQLite fails on, handing over only keys whose rows
+// all read. It only reads, through a connection the caller opened, and knows
+// nothing of vecstore's tables, so the salvager (salvage/salvager.hpp) uses
+// one for each table it copies.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <sqlite3.h>
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
 
 namespace vecstore {
 inline namespace v0 {
@@ -7423,8 +7912,9 @@ using salvaged_row = std::vector<salvaged_value>;
 /// damaged file and hands over each key's rows once all of them have read.
 /// A range that fails (SQLITE_CORRUPT, a short read, rows out of order) is
 /// resumed after the last complete key, and otherwise split in two, down to
-/// single keys, which are then given up (RELIABILITY.md §2.7: Debian's SQLite
-/// has no .recover). `budget` caps the number of queries.
+/// single keys, which are then given up (Debian's SQLite has no .recover, so
+/// reading around the damage is all there is). `budget` caps the number of
+/// queries.
 class range_reader {
  public:
   range_reader(SQLite::Database& db, const std::string& sql, std::size_t budget) : st_(db, sql), budget_(budget) {}
@@ -7509,6 +7999,38 @@ class range_reader {
   bool exhausted_ = false;
 };
 
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/recovery/salvage/rebuilt_header.hpp>
+// SPDX-License-Identifier: MIT
+// A damaged store whose 100-byte SQLite header alone is damaged, which SQLite
+// then refuses whole as "not a database": copy_with_rebuilt_header makes a
+// copy with the header written anew from what vecstore always writes and a
+// page size that the file's own b-tree pages agree on. It works on the bytes
+// of the file, beside SQLite rather than through it, so it sits apart from the
+// reading and writing of records; the salvager (salvage/salvager.hpp) reads
+// the copy instead, and never writes the damaged file itself.
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include <fcntl.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+// #include <vecstore/storage/backup.hpp>
+// #include <vecstore/version.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
 /// Big-endian store of a header field.
 inline void put_be32(unsigned char* at, std::uint32_t v) noexcept {
   at[0] = static_cast<unsigned char>(v >> 24);
@@ -7569,6 +8091,18 @@ inline bool copy_with_rebuilt_header(const std::filesystem::path& damaged, const
   if (out >= 0) ::close(out);
   return written;
 }
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/storage/backup.hpp>
+// #include <vecstore/storage/sqlite.hpp>
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
 
 /// The work of salvage_recovery: reads `damaged` through SQLite, read-only,
 /// and writes what verifies into `out` (a fresh store, same collection ids
@@ -7934,6 +8468,19 @@ class salvager {
 };
 
 }  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/storage/backup.hpp>
+
+// The policy's parts, each in a header of its own under recovery/salvage/:
+// range_reader.hpp (reading rows around the damage), rebuilt_header.hpp (a
+// readable copy of a file whose header alone is damaged) and salvager.hpp
+// (writing what verifies into the fresh store). This header is the policy:
+// the fresh store, its verification, and the swap that puts it in place.
+
+namespace vecstore {
+inline namespace v0 {
 
 /// Copies what still reads from a damaged store into a fresh one, then moves
 /// the damaged file to "<file>.corrupt-<UTC timestamp>" (with its -wal and
@@ -8013,170 +8560,547 @@ struct strict_recovery {
 // #include <vecstore/storage/backup.hpp>
 // #include <vecstore/store.hpp>
 // SPDX-License-Identifier: MIT
-// basic_store, the policy-composed store, and basic_collection, the handle
-// through which records are written, read and searched.
+// basic_store, the policy-composed store: it opens and closes the store and
+// composes the parts in store/ that do the work (docs/architecture.md):
+//   store/connection.hpp     the SQLite connection's life: open, close, fork, a replaced file
+//   store/index_keeper.hpp   the in-memory indexes, kept in step through the change sequence
+//   store/vectors_cache.hpp  the indexes' vectors file, mapped at open
+//   store/write_path.hpp     writes: one transaction each under the writer lock
+//   store/read_path.hpp      reads and searches
+//   store/health_checks.hpp  what health() and verify() check
+//   store/collection.hpp     basic_collection, the handle to one collection
 
-#include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <cstdint>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <mutex>
-#include <new>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <thread>
-#include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include <sys/stat.h>
-#include <unistd.h>
 
 // #include <vecstore/detail/detect.hpp>
-// #include <vecstore/detail/id_table.hpp>
-// SPDX-License-Identifier: MIT
-// id_table: row id -> record id of one collection, partly mapped from the vectors file.
-
-#include <algorithm>
-#include <cstddef>
-#include <cstdint>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <unordered_map>
-#include <utility>
-
-// #include <vecstore/detail/page_array.hpp>
+// #include <vecstore/detail/validate.hpp>
 // #include <vecstore/errors.hpp>
-
-namespace vecstore {
-inline namespace v0 {
-namespace detail {
-
-/// Row id -> record id of one collection: what turns a search hit into the
-/// id the caller stored.
-///
-/// Two parts. The base comes from the vectors file (storage/vectors_file.hpp): row ids in ascending order and
-/// their ids packed end to end, mapped from the file rather than copied into
-/// a million strings. Ids assigned since live in a hash map. Row ids are never
-/// reused and a record keeps its row id for life, so the base needs no
-/// deletes: an erased row's entry stays, and is never asked for, because hits
-/// only name rows the index still holds.
-class id_table {
- public:
-  void reserve(std::size_t n) { added_.reserve(n); }
-
-  void assign(std::int64_t rid, std::string_view id) {
-    if (find_in_base(rid)) return;  // the same record, hence the same id
-    added_[rid].assign(id);
-  }
-
-  void erase(std::int64_t rid) { added_.erase(rid); }
-
-  std::optional<std::string_view> find(std::int64_t rid) const {
-    if (const auto it = added_.find(rid); it != added_.end()) return std::string_view(it->second);
-    return find_in_base(rid);
-  }
-
-  /// Replaces everything with a base: `rids` ascending, `ends[i]` the end of
-  /// id i in `chars` (its start is the previous end, or 0). Throws
-  /// `vecstore::invalid_argument`, unchanged, when they do not fit together.
-  void adopt(page_array<std::int64_t> rids, page_array<std::uint64_t> ends, page_array<char> chars) {
-    bool fits = rids.size() == ends.size() && (ends.empty() ? chars.empty() : ends[ends.size() - 1] == chars.size());
-    for (std::size_t i = 1; fits && i < rids.size(); ++i) fits = rids[i - 1] < rids[i] && ends[i - 1] <= ends[i];
-    if (!fits) {
-      throw_error<invalid_argument>("cannot adopt record ids", {}, "the row ids are not ascending or the ids overrun",
-                                    "Pass arrays written from an id_table");
-    }
-    rids_ = std::move(rids);
-    ends_ = std::move(ends);
-    chars_ = std::move(chars);
-    added_.clear();
-  }
-
- private:
-  std::optional<std::string_view> find_in_base(std::int64_t rid) const {
-    const auto it = std::lower_bound(rids_.begin(), rids_.end(), rid);
-    if (it == rids_.end() || *it != rid) return std::nullopt;
-    const std::size_t i = static_cast<std::size_t>(it - rids_.begin());
-    const std::size_t begin = i == 0 ? 0 : ends_[i - 1];
-    return std::string_view(chars_.data() + begin, ends_[i] - begin);
-  }
-
-  page_array<std::int64_t> rids_;
-  page_array<std::uint64_t> ends_;
-  page_array<char> chars_;
-  std::unordered_map<std::int64_t, std::string> added_;
-};
-
-}  // namespace detail
-}  // namespace v0
-}  // namespace vecstore
-
-// #include <vecstore/detail/joining_thread.hpp>
+// #include <vecstore/health.hpp>
+// #include <vecstore/index/requirements.hpp>
+// #include <vecstore/lock/requirements.hpp>
 // SPDX-License-Identifier: MIT
-// joining_thread: one background thread that is always joined, never left running.
+// The LockPolicy contract, its trait and its compile-time check.
 
-#include <thread>
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <type_traits>
 #include <utility>
 
+// #include <vecstore/detail/detect.hpp>
+
 namespace vecstore {
 inline namespace v0 {
+
+/// A LockPolicy excludes writers of one store from each other, across the
+/// threads of a process and, where it says so, across processes. The store
+/// takes it around every write transaction (and for its lifetime in
+/// `open_mode::exclusive`). Members, named as the standard's Lockable so
+/// `std::unique_lock` works with them:
+///
+///  - `explicit L(const std::filesystem::path& lock_file)`
+///      Prepares the lock for the store whose lock file is `lock_file`
+///      ("<store>.lock"). May create that file; must never open the database.
+///  - `void lock()` / `bool try_lock()` / `void unlock()`
+///      Exclusive ownership. `unlock` only by the thread that locked.
+///  - `bool try_lock_for(std::chrono::milliseconds timeout)`
+///      Waits at most `timeout`; false when it timed out.
+///  - `std::optional<long> holder_pid() const`
+///      After a failed try_lock*, the process that held the lock, if known;
+///      used in lock_timeout and store_locked messages.
+///  - `static constexpr bool cross_process`
+///      True when other processes are excluded too.
+///  - `static constexpr bool crash_safe`
+///      True when a holder that dies (even by SIGKILL) releases the lock.
+///
+/// Shipped: `file_lock` (default), `named_mutex`, `null_lock`.
+template <class L>
+struct is_lock_policy;
+
 namespace detail {
+template <class L> using lock_lock_t = decltype(std::declval<L&>().lock());
+template <class L> using lock_try_lock_t = decltype(std::declval<L&>().try_lock());
+template <class L> using lock_unlock_t = decltype(std::declval<L&>().unlock());
+template <class L>
+using lock_try_lock_for_t = decltype(std::declval<L&>().try_lock_for(std::declval<std::chrono::milliseconds>()));
+template <class L> using lock_holder_pid_t = decltype(std::declval<const L&>().holder_pid());
+template <class L> using lock_cross_process_t = decltype(L::cross_process);
+template <class L> using lock_crash_safe_t = decltype(L::crash_safe);
+}  // namespace detail
 
-/// At most one thread at a time: start() joins the previous one first, and
-/// the destructor joins the last, so an owner that throws or is destroyed
-/// never leaves a thread behind that reads it (std::thread would terminate
-/// the process instead). Not synchronized: its owner calls it under a lock.
-class joining_thread {
- public:
-  joining_thread() = default;
-  joining_thread(const joining_thread&) = delete;
-  joining_thread& operator=(const joining_thread&) = delete;
-  ~joining_thread() { join(); }
+template <class L>
+struct is_lock_policy
+    : std::bool_constant<std::is_constructible<L, const std::filesystem::path&>::value &&
+                         detail::is_detected_exact_v<void, detail::lock_lock_t, L> &&
+                         detail::is_detected_exact_v<bool, detail::lock_try_lock_t, L> &&
+                         detail::is_detected_exact_v<void, detail::lock_unlock_t, L> &&
+                         detail::is_detected_exact_v<bool, detail::lock_try_lock_for_t, L> &&
+                         detail::is_detected_exact_v<std::optional<long>, detail::lock_holder_pid_t, L> &&
+                         detail::is_detected_exact_v<const bool, detail::lock_cross_process_t, L> &&
+                         detail::is_detected_exact_v<const bool, detail::lock_crash_safe_t, L>> {};
 
-  template <class Fn>
-  void start(Fn&& fn) {
-    join();
-    thread_ = std::thread(std::forward<Fn>(fn));
-  }
+template <class L>
+inline constexpr bool is_lock_policy_v = is_lock_policy<L>::value;
 
-  /// Waits for the thread, if one runs.
-  void join() noexcept {
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  std::thread thread_;
+/// One readable message per missing member; instantiated by basic_store.
+template <class L>
+struct lock_requirements {
+  static_assert(std::is_constructible<L, const std::filesystem::path&>::value,
+                "vecstore: LockPolicy must be constructible from the path of the .lock file");
+  static_assert(detail::is_detected_exact_v<void, detail::lock_lock_t, L>, "vecstore: LockPolicy lacks void lock()");
+  static_assert(detail::is_detected_exact_v<bool, detail::lock_try_lock_t, L>,
+                "vecstore: LockPolicy lacks bool try_lock()");
+  static_assert(detail::is_detected_exact_v<void, detail::lock_unlock_t, L>, "vecstore: LockPolicy lacks void unlock()");
+  static_assert(detail::is_detected_exact_v<bool, detail::lock_try_lock_for_t, L>,
+                "vecstore: LockPolicy lacks bool try_lock_for(std::chrono::milliseconds)");
+  static_assert(detail::is_detected_exact_v<std::optional<long>, detail::lock_holder_pid_t, L>,
+                "vecstore: LockPolicy lacks std::optional<long> holder_pid() const");
+  static_assert(detail::is_detected_exact_v<const bool, detail::lock_cross_process_t, L>,
+                "vecstore: LockPolicy lacks static constexpr bool cross_process");
+  static_assert(detail::is_detected_exact_v<const bool, detail::lock_crash_safe_t, L>,
+                "vecstore: LockPolicy lacks static constexpr bool crash_safe");
 };
 
-}  // namespace detail
+#if defined(__cpp_concepts)
+/// The same requirements as a concept, for users' own templates.
+template <class L>
+concept lock_policy = is_lock_policy<L>::value;
+#endif
+
 }  // namespace v0
 }  // namespace vecstore
 
-// #include <vecstore/detail/load_pipeline.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/recovery/requirements.hpp>
 // SPDX-License-Identifier: MIT
-// Loading a store on two threads: one steps SQLite and verifies checksums,
-// the other inserts the verified rows into the indexes.
+// The RecoveryPolicy contract, its trait and its compile-time check.
 
-#include <condition_variable>
-#include <cstddef>
-#include <cstdint>
-#include <exception>
+#include <type_traits>
+#include <utility>
+
+// #include <vecstore/detail/detect.hpp>
+// #include <vecstore/recovery/report.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+/// A RecoveryPolicy decides what happens when a store is found damaged (at
+/// open, by a health check, or by a failing read) and `auto_recover` is on.
+/// It is stateless: an empty struct with static members.
+///
+///  - `static recovery_report recover(const recovery_context& ctx)`
+///      Called with the store's connection closed and its writer lock held.
+///      Either repairs (and reports what it did) or throws corruption_error.
+///      Must never delete a file: a replaced store is moved to
+///      "<file>.corrupt-<UTC timestamp>" together with its -wal and -shm.
+///  - `static constexpr bool replaces_file`
+///      True when `recover` may move the store file aside. Such a policy needs
+///      a cross-process LockPolicy, since another process could otherwise
+///      keep writing into the moved file.
+///
+/// Shipped, one per file: `strict_recovery` (strict.hpp: touch nothing, throw),
+/// `restore_backup_recovery` (restore_backup.hpp: the newest backup that
+/// verifies), `salvage_recovery` (salvage.hpp: every record that still reads
+/// and whose checksum matches, into a fresh file), `reset_recovery`
+/// (reset.hpp: an empty store). The three that replace the file quarantine
+/// the damaged one first (detail/quarantine.hpp) and build the replacement
+/// under a temporary name beside it, so a failure part-way leaves the
+/// damaged store where it was.
+namespace detail {
+template <class R>
+using recovery_recover_t = decltype(R::recover(std::declval<const recovery_context&>()));
+template <class R> using recovery_replaces_file_t = decltype(R::replaces_file);
+}  // namespace detail
+
+template <class R>
+struct is_recovery_policy
+    : std::bool_constant<detail::is_detected_exact_v<recovery_report, detail::recovery_recover_t, R> &&
+                         detail::is_detected_exact_v<const bool, detail::recovery_replaces_file_t, R>> {};
+
+template <class R>
+inline constexpr bool is_recovery_policy_v = is_recovery_policy<R>::value;
+
+template <class R>
+struct recovery_requirements {
+  static_assert(detail::is_detected_exact_v<recovery_report, detail::recovery_recover_t, R>,
+                "vecstore: RecoveryPolicy lacks static recovery_report recover(const recovery_context&)");
+  static_assert(detail::is_detected_exact_v<const bool, detail::recovery_replaces_file_t, R>,
+                "vecstore: RecoveryPolicy lacks static constexpr bool replaces_file");
+};
+
+#if defined(__cpp_concepts)
+template <class R>
+concept recovery_policy = is_recovery_policy<R>::value;
+#endif
+
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/recovery/restore_backup.hpp>
+// #include <vecstore/registry.hpp>
+// SPDX-License-Identifier: MIT
+// The process-wide registry that makes `open` return one instance per store file.
+
+#include <filesystem>
+#include <map>
+#include <memory>
 #include <mutex>
-#include <string>
-#include <string_view>
-#include <thread>
+#include <typeindex>
 #include <utility>
 #include <vector>
 
+#include <pthread.h>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// What the registry calls around fork() on every open store. SQLite state
+/// must not cross fork() (howtocorrupt.html §2.6): before it, each store
+/// closes its connection with all its mutexes held; after it, parent and
+/// child release the mutexes and reconnect on next use.
+class fork_aware {
+ public:
+  virtual void before_fork() noexcept = 0;
+  virtual void after_fork(bool in_child) noexcept = 0;
+
+ protected:
+  ~fork_aware() = default;
+};
+
+/// One open store per canonical path per process. Two instances of one file
+/// in a process would hold two lock objects, and closing either one's
+/// descriptor drops the fcntl locks of both (POSIX fcntl semantics; see
+/// docs/architecture.md, "Files of a store").
+class registry {
+ public:
+  /// Created on first use and never destroyed: a store held by a
+  /// namespace-scope or static shared_ptr, or by a thread still running at
+  /// exit, closes through the registry whatever the order of static
+  /// destruction, so the registry must outlive them all.
+  static registry& instance() {
+    static registry* const r = new registry();
+    return *r;
+  }
+
+  registry(const registry&) = delete;
+  registry& operator=(const registry&) = delete;
+
+  /// Returns the live instance for `path` if one of type `Store` exists,
+  /// otherwise builds one with `make()` and records it. Holding the registry
+  /// mutex while building makes concurrent first opens of one path build once.
+  /// Throws via `on_type_clash` when the path is open as another composition.
+  /// `Store` must derive from fork_aware.
+  template <class Store, class Make, class Clash>
+  std::shared_ptr<Store> find_or_open(const std::filesystem::path& path, Make&& make, Clash&& on_type_clash) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    auto it = open_.find(path);
+    if (it != open_.end()) {
+      if (std::shared_ptr<void> live = it->second.instance.lock()) {
+        if (it->second.type != std::type_index(typeid(Store))) on_type_clash();
+        return std::static_pointer_cast<Store>(live);
+      }
+    }
+    std::shared_ptr<Store> made = make();
+    open_.insert_or_assign(path, entry{made, std::type_index(typeid(Store)), static_cast<fork_aware*>(made.get())});
+    return made;
+  }
+
+  /// Runs `teardown` (closing the connection and the lock file) and forgets
+  /// `path`, under the registry mutex: a concurrent open of the same path
+  /// waits, so the old instance's descriptors are closed before the new
+  /// instance opens and locks its own.
+  template <class Teardown>
+  void close(const std::filesystem::path& path, const void* instance, Teardown&& teardown) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    teardown();
+    auto it = open_.find(path);
+    if (it == open_.end()) return;
+    const std::shared_ptr<void> live = it->second.instance.lock();
+    if (!live || live.get() == instance) open_.erase(it);
+  }
+
+ private:
+  registry() { ::pthread_atfork(&registry::prepare, &registry::parent, &registry::child); }
+
+  // pthread_atfork handlers: the registry mutex and every store's mutexes are
+  // held across fork() so no other thread is inside a store when it happens.
+  static void prepare() {
+    registry& r = instance();
+    r.mutex_.lock();
+    for (auto& [path, e] : r.open_) {
+      if (std::shared_ptr<void> live = e.instance.lock()) {
+        e.hooks->before_fork();
+        r.forking_.emplace_back(std::move(live), e.hooks);
+      }
+    }
+  }
+  static void parent() { instance().finish_fork(false); }
+  static void child() { instance().finish_fork(true); }
+
+  void finish_fork(bool in_child) {
+    for (auto& [live, hooks] : forking_) hooks->after_fork(in_child);
+    std::vector<std::pair<std::shared_ptr<void>, fork_aware*>> release;
+    release.swap(forking_);
+    mutex_.unlock();
+    // Dropping the references may run a destructor, which takes mutex_.
+    release.clear();
+  }
+
+  struct entry {
+    entry(std::weak_ptr<void> i, std::type_index t, fork_aware* h) : instance(std::move(i)), type(t), hooks(h) {}
+    std::weak_ptr<void> instance;
+    std::type_index type;
+    fork_aware* hooks;
+  };
+  std::mutex mutex_;
+  std::map<std::filesystem::path, entry> open_;
+  std::vector<std::pair<std::shared_ptr<void>, fork_aware*>> forking_;  // stores kept alive across a fork
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/storage/backup.hpp>
+// #include <vecstore/storage/sqlite.hpp>
+// #include <vecstore/store/collection.hpp>
+// SPDX-License-Identifier: MIT
+// basic_collection, the handle through which one collection's records are
+// written, read and searched, and collection_ref, what the store's parts know of it.
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// #include <vecstore/errors.hpp>
+// #include <vecstore/filter.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// One collection as a handle names it: its row id in the store, its name
+/// and its options. The id tells a collection from a namesake created after
+/// it was deleted.
+struct collection_ref {
+  std::int64_t id = 0;
+  std::string name;
+  collection_options options;
+};
+
+/// What a write does to existing ids: `add` refuses them, `upsert` replaces
+/// them, `update` changes the given fields (and refuses unknown ids).
+enum class write_kind { add, upsert, update };
+
+[[noreturn]] inline void throw_unknown_collection(const std::filesystem::path& file, std::string_view name) {
+  throw_error<not_found>("unknown collection", file, "there is no collection named \"" + std::string(name) + "\"",
+                         "Create it first, or check the name with list_collections()");
+}
+
+/// The collection a handle was made for is gone. When `name_taken`, it was
+/// deleted and another of the same name created since: that one is not the
+/// handle's, and the message says so rather than "create it first".
+[[noreturn]] inline void throw_collection_gone(const std::filesystem::path& file, const collection_ref& c,
+                                               bool name_taken) {
+  if (!name_taken) throw_unknown_collection(file, c.name);
+  throw_error<not_found>("unknown collection", file,
+                         "the collection \"" + c.name + "\" this handle was made for was deleted, and another "
+                         "collection of that name was created since",
+                         "Get a handle to the new one with get_collection(\"" + c.name + "\")");
+}
+
+}  // namespace detail
+
+/// A handle to one collection of a store. Cheap to copy; it keeps the store
+/// open. Every call checks that the collection still exists (another process
+/// may have deleted it) and throws `not_found` otherwise.
+template <class Store>
+class basic_collection {
+ public:
+  const std::string& name() const noexcept { return ref_.name; }
+  std::size_t dim() const noexcept { return ref_.options.dim; }
+  metric space() const noexcept { return ref_.options.space; }
+
+  /// Adds new records, all or none. A record whose id exists is an error
+  /// (`duplicate_id`), as is an id repeated within the batch.
+  void add(const std::vector<record>& records) { store_->writes().write(ref_, records, detail::write_kind::add); }
+  /// Adds records, or replaces existing ones entirely (embedding, document
+  /// and metadata; what the new record lacks is removed).
+  void upsert(const std::vector<record>& records) { store_->writes().write(ref_, records, detail::write_kind::upsert); }
+  /// Changes existing records: the embedding if given (non-empty), the
+  /// document if set, and the metadata keys given (other keys are kept).
+  /// An id that does not exist is an error (`not_found`); nothing is written.
+  void update(const std::vector<record>& records) { store_->writes().write(ref_, records, detail::write_kind::update); }
+
+  /// Removes the records with these ids; absent ids are ignored. Returns how many were removed.
+  std::size_t remove(const std::vector<std::string>& ids) { return store_->writes().remove(ref_, ids); }
+  /// Removes every record matching the filters; at least one must be non-empty.
+  std::size_t remove(const filter& where, const document_filter& where_document = {}) {
+    return store_->writes().remove_matching(ref_, where, where_document);
+  }
+
+  /// Reads records by id (in the order given; absent ids are skipped).
+  std::vector<record> get(const std::vector<std::string>& ids,
+                          include fields = include::documents | include::metadatas) {
+    get_options o;
+    o.ids = ids;
+    o.fields = fields;
+    return store_->reads().get(ref_, o);
+  }
+  /// Reads records by ids and/or filters, with limit and offset.
+  std::vector<record> get(const get_options& options) { return store_->reads().get(ref_, options); }
+
+  /// Number of records (with or without an embedding).
+  std::size_t count() { return store_->reads().count(ref_); }
+
+  /// The given ids that have no stored embedding: absent, or stored without
+  /// one. What an ingestion job embeds next ("fill missing embeddings").
+  std::vector<std::string> missing(const std::vector<std::string>& ids) { return store_->reads().missing(ref_, ids); }
+
+  /// The k nearest records to one embedding, nearest first.
+  std::vector<hit> query(const std::vector<float>& embedding, const query_options& options = {}) {
+    return std::move(store_->reads().query(ref_, {&embedding}, options).front());
+  }
+  /// The k nearest records to each embedding: one list of hits per query.
+  std::vector<std::vector<hit>> query(const std::vector<std::vector<float>>& embeddings,
+                                      const query_options& options = {}) {
+    std::vector<const std::vector<float>*> queries;
+    queries.reserve(embeddings.size());
+    for (const auto& e : embeddings) queries.push_back(&e);
+    return store_->reads().query(ref_, queries, options);
+  }
+
+ private:
+  friend Store;
+
+  basic_collection(std::shared_ptr<Store> store, detail::collection_ref ref)
+      : store_(std::move(store)), ref_(std::move(ref)) {}
+
+  std::shared_ptr<Store> store_;
+  detail::collection_ref ref_;
+};
+
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/store/connection.hpp>
+// SPDX-License-Identifier: MIT
+// store_connection: the life of a store's SQLite connection in one process
+// (open, schema, close, fork, a file replaced by another process) and the
+// open lock that says who has the store open.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <thread>
+
+#include <unistd.h>
+
+// #include <vecstore/detail/open_lock.hpp>
+// SPDX-License-Identifier: MIT
+// open_lock: who has a store open, for open_mode::exclusive. Every instance
+// holds a shared fcntl lock on "<store>.open" for its lifetime; an exclusive
+// instance holds it exclusively, so either side learns of the other at once.
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+// #include <vecstore/errors.hpp>
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// A whole-file fcntl lock on a side file of its own: the writer lock's file
+/// is locked whole by boost::interprocess::file_lock, and fcntl locks of one
+/// process on one file would interfere. The descriptor is the only one this
+/// process opens on the file (closing another would drop the lock) and is
+/// close-on-exec. The kernel drops the lock when the process dies; a forked
+/// child does not inherit it (it releases its copy of the descriptor, which
+/// leaves the parent's lock alone, and acquires its own).
+class open_lock {
+ public:
+  explicit open_lock(std::filesystem::path file) : file_(std::move(file)) {}
+  open_lock(const open_lock&) = delete;
+  open_lock& operator=(const open_lock&) = delete;
+  ~open_lock() { release(); }
+
+  /// Takes the lock without waiting: shared for open_mode::shared, exclusive
+  /// for open_mode::exclusive. Returns the pid of a process in the way, or
+  /// nullopt on success. Throws io_error when the file cannot be opened.
+  std::optional<long> try_acquire(open_mode mode) {
+    if (fd_ < 0) {
+      fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+      if (fd_ < 0) {
+        throw_error<io_error>("cannot open the store's open-lock file", file_, std::strerror(errno),
+                              "Check that the folder is writable by this user");
+      }
+    }
+    struct flock request = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
+    if (::fcntl(fd_, F_SETLK, &request) == 0) return std::nullopt;
+    struct flock probe = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
+    if (::fcntl(fd_, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) return static_cast<long>(probe.l_pid);
+    return 0L;  // in the way, but gone before we could ask who it was
+  }
+
+  /// Releases the lock (closing the only descriptor drops it).
+  void release() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  static struct flock whole_file(short type) {
+    struct flock l {};
+    l.l_type = type;
+    l.l_whence = SEEK_SET;
+    l.l_start = 0;
+    l.l_len = 0;
+    return l;
+  }
+
+  std::filesystem::path file_;
+  int fd_ = -1;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/errors.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/storage/backup.hpp>
 // #include <vecstore/storage/records.hpp>
 // SPDX-License-Identifier: MIT
 // Every read and write of collections, records and metadata, as SQL over one
@@ -8195,7 +9119,7 @@ class joining_thread {
 
 // #include <vecstore/detail/checksum.hpp>
 // #include <vecstore/errors.hpp>
-// #include <vecstore/filter.hpp>
+// #include <vecstore/filter/sql.hpp>
 // #include <vecstore/storage/schema.hpp>
 // #include <vecstore/storage/sqlite.hpp>
 // #include <vecstore/types.hpp>
@@ -8724,6 +9648,439 @@ class record_tables {
 }  // namespace v0
 }  // namespace vecstore
 
+// #include <vecstore/storage/schema.hpp>
+// #include <vecstore/storage/sqlite.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// "<store><suffix>": the files that live beside a store (".lock", ".open", "-wal", ".vectors").
+inline std::filesystem::path side_file(const std::filesystem::path& store_file, const char* suffix) {
+  return std::filesystem::path(store_file.string() + suffix);
+}
+
+/// The store file as this process holds it: the open lock and one SQLite
+/// connection, guarded by `mutex()`. Members named `..._locked`, and every
+/// member that touches the connection, require that mutex.
+///
+/// After fork(), the connection is closed in the parent and the child alike
+/// (SQLite state must not cross a fork, howtocorrupt.html §2.6) and reopened
+/// on next use; a connection found to read a file that another process
+/// replaced (a recovery, a restore) is reopened on the new file.
+class store_connection {
+ public:
+  explicit store_connection(const store_options& options)
+      : options_(options), open_lock_(side_file(options.path, ".open")) {}
+  store_connection(const store_connection&) = delete;
+  store_connection& operator=(const store_connection&) = delete;
+
+  std::mutex& mutex() const noexcept { return mutex_; }
+  connection& get() noexcept { return *conn_; }
+  connection* operator->() noexcept { return conn_.get(); }
+  bool is_open() const noexcept { return conn_ != nullptr; }
+  /// The process that opened the connection.
+  long owner_pid() const noexcept { return owner_pid_; }
+
+  // --- opening -------------------------------------------------------------
+
+  /// open_mode::exclusive fails at once while any other process has the
+  /// store open, and any other open fails while one holds it exclusively.
+  void take_open_lock() {
+    const auto holder = open_lock_.try_acquire(options_.mode);
+    if (!holder) return;
+    const std::string who = *holder > 0 ? "process " + std::to_string(*holder) : std::string("another process");
+    if (options_.mode == open_mode::exclusive) {
+      throw_error<store_locked>("cannot open the store exclusively", options_.path, who + " has it open",
+                                "Close it there first, or open it in open_mode::shared");
+    }
+    throw_error<store_locked>("cannot open the store", options_.path, who + " holds it exclusively",
+                              "Wait until that process closes it");
+  }
+
+  /// Opens the connection, creating the file if it is missing. Returns true
+  /// when the last process to use the store did not close it cleanly (its
+  /// WAL is not empty: closed connections truncate it to 0 bytes).
+  bool connect() {
+    const bool created = !std::filesystem::exists(options_.path);
+    if (!created) check_not_emptied();
+    std::error_code ec;
+    const auto wal_bytes = std::filesystem::file_size(side_file(options_.path, "-wal"), ec);
+    const bool unclean = !ec && wal_bytes > 0;
+    owner_pid_ = ::getpid();
+    damage_.clear();
+    conn_ = std::make_unique<connection>(options_.path, options_);
+    if (created) restrict_permissions();
+    return unclean;
+  }
+
+  /// Creates the schema of a new store, or checks an existing one's;
+  /// `needs_migration()` stores are migrated by `migrate()` instead.
+  void prepare_schema() {
+    detail::prepare_schema(*conn_);
+    data_version_ = conn_->data_version();
+  }
+  bool needs_migration() { return detail::needs_migration(*conn_); }
+
+  /// Migrates an older store, after a backup. Requires the writer lock: the
+  /// version is read again under it, so when several processes open an old
+  /// store at once exactly one backs it up and migrates it.
+  void migrate() {
+    if (detail::needs_migration(*conn_)) {
+      make_backup(conn_->handle(), options_.path, backup_dir_of(options_.path, options_), options_.backups_to_keep);
+    }
+    prepare_schema();
+  }
+
+  /// Page-level damage that checksums cannot see (documents, metadata, index
+  /// b-trees). integrity_check also compares indexes with their tables, which
+  /// quick_check does not; it costs O(N log N), so it runs at open only while
+  /// the file is small (integrity_check_limit). quick_check runs up to
+  /// quick_check_limit, and on any size after an unclean shutdown; a large
+  /// store closed cleanly skips it at open, where it would cost as much as
+  /// loading every vector (health() still runs it).
+  void check_pages_at_open(bool unclean) {
+    const std::int64_t bytes = pragma_int(*conn_, "PRAGMA page_count") * pragma_int(*conn_, "PRAGMA page_size");
+    if (bytes > quick_check_limit && !unclean) return;
+    const bool full = bytes <= integrity_check_limit;
+    const std::string result = page_check(*conn_, full);
+    if (result != "ok") {
+      throw_error<corruption_error>("the store file is damaged", options_.path,
+                                    std::string(full ? "integrity_check" : "quick_check") + " reports: " + result,
+                                    "Restore a backup or open the store with a recovery policy");
+    }
+  }
+
+  // --- closing ---------------------------------------------------------------
+
+  /// Closes the SQLite connection, checkpointing the WAL when it can.
+  void disconnect() noexcept {
+    if (!conn_) return;
+    if (owner_pid_ != ::getpid()) {
+      // Forked without our fork handlers (a raw clone): closing an inherited
+      // SQLite connection is unsafe (howtocorrupt.html §2.6); leave it to the parent.
+      (void)conn_.release();
+      return;
+    }
+    try {
+      conn_->clear_cache();
+      conn_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch (...) {  // another connection is reading; the last one out checkpoints
+    }
+    conn_.reset();
+  }
+
+  /// Closes the connection without a checkpoint, to open another file in its
+  /// place (a restore) or the same file again (after a fork).
+  void drop() noexcept {
+    if (!conn_) return;
+    conn_->clear_cache();
+    conn_.reset();
+  }
+
+  /// Disconnects for good and releases the open lock.
+  void close() noexcept {
+    reconnect_after_fork_ = false;
+    disconnect();
+    open_lock_.release();
+  }
+
+  // --- staying usable ----------------------------------------------------------
+
+  /// True when a fork closed the connection and it must be opened again
+  /// (`reconnect()`) before use.
+  bool must_reconnect() const noexcept { return !conn_ && reconnect_after_fork_; }
+
+  /// Throws unless the connection is open and used in the process that opened it.
+  void check_usable() const {
+    if (!conn_) {
+      throw_error<closed_error>("the store is closed", options_.path, "close() was called",
+                                "Open the store again with vecstore::open");
+    }
+    if (owner_pid_ != ::getpid()) {
+      throw_error<closed_error>(
+          "the store was opened in another process", options_.path,
+          "it was opened in process " + std::to_string(owner_pid_) + " and is used in " + std::to_string(::getpid()) +
+              " after a fork that bypassed pthread_atfork handlers",
+          "Open the store in the child process instead of using the parent's instance");
+    }
+  }
+
+  /// Damage a check found in the file while this process had it open: from
+  /// then on nothing is written into it (`check_writable`) until the store is
+  /// opened again, which hands the damage to the RecoveryPolicy.
+  void mark_damaged(std::string what) { damage_ = std::move(what); }
+
+  void check_writable() const {
+    if (damage_.empty()) return;
+    throw_error<corruption_error>("the store file is damaged; nothing more is written into it", options_.path,
+                                  damage_,
+                                  "Close the store in every process and open it again: its recovery policy "
+                                  "runs at open");
+  }
+
+  /// A new connection, after a fork or to follow a replaced file. Never
+  /// creates the file: an empty store must not appear in a moved one's place.
+  void reconnect() {
+    if (owner_pid_ != ::getpid()) {  // the child: the parent's open lock is not ours
+      owner_pid_ = ::getpid();
+      take_open_lock();
+    }
+    store_options reopen = options_;
+    reopen.create_if_missing = false;
+    conn_ = std::make_unique<connection>(options_.path, reopen);
+    reconnect_after_fork_ = false;
+    data_version_ = -1;
+  }
+
+  /// When another process recovered or restored the store, the path names a
+  /// new file and this connection still reads the quarantined one: reconnect,
+  /// so nothing is served from, or written into, the old file. Returns true
+  /// when it reconnected. The new file appears by an atomic rename; while the
+  /// path is briefly missing (between quarantine and rename) waits up to
+  /// lock_timeout.
+  bool follow_replaced_file() {
+    const auto deadline = std::chrono::steady_clock::now() + options_.lock_timeout;
+    auto now = identity_of(options_.path);
+    while (!now && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      now = identity_of(options_.path);
+    }
+    if (!now) {
+      throw_error<io_error>("the store file is gone", options_.path,
+                            "it was moved or deleted while open and did not reappear",
+                            "Check the folder; a quarantined copy is named <file>.corrupt-<time>");
+    }
+    if (*now == conn_->identity()) return false;
+    drop();
+    reconnect();
+    damage_.clear();  // found in the file replaced
+    return true;
+  }
+
+  /// True when another connection committed since the last call (or since
+  /// a reconnect). `PRAGMA data_version` does not move for this connection's
+  /// own commits; the store applies those itself.
+  bool others_committed() {
+    const std::int64_t version =
+        with_retries(options_, options_.path, "cannot read the store", [&] { return conn_->data_version(); });
+    if (version == data_version_) return false;
+    data_version_ = version;
+    return true;
+  }
+
+  /// Runs `body(tables)` in one read snapshot (a deferred read transaction),
+  /// so that the values read together belong to one commit.
+  template <class Body>
+  auto read_snapshot(const std::string& what, Body&& body) {
+    return with_retries(options_, options_.path, what, [&] {
+      record_tables tables(*conn_);
+      conn_->exec("BEGIN");
+      try {
+        auto result = body(tables);
+        conn_->exec("COMMIT");
+        return result;
+      } catch (...) {
+        conn_->exec("ROLLBACK");
+        throw;
+      }
+    });
+  }
+
+  // --- fork() ------------------------------------------------------------------
+
+  /// Before fork(), with the mutex held: close the connection, to be opened
+  /// again on next use on both sides.
+  void before_fork() noexcept {
+    if (conn_ && owner_pid_ == ::getpid()) {
+      drop();
+      reconnect_after_fork_ = true;
+    }
+  }
+
+  /// After fork(), in the child: the open lock descriptor is the parent's;
+  /// the child takes its own when it reconnects.
+  void after_fork_in_child() noexcept { open_lock_.release(); }
+
+ private:
+  /// SQLite takes a zero-length file for a new database, and a store
+  /// truncated to nothing would silently reopen empty. An empty file is a new
+  /// store only when nothing says a store was there: no backups, an empty or
+  /// missing WAL, and create_if_missing set; otherwise it is damage.
+  void check_not_emptied() const {
+    std::error_code ec;
+    if (std::filesystem::file_size(options_.path, ec) != 0 || ec) return;
+    const auto wal = std::filesystem::file_size(side_file(options_.path, "-wal"), ec);
+    const bool wal_holds_data = !ec && wal > 0;
+    const bool has_backups = !list_backups(options_.path, backup_dir_of(options_.path, options_)).empty();
+    if (!wal_holds_data && !has_backups && options_.create_if_missing) return;
+    throw_error<corruption_error>(
+        "the store file is empty", options_.path,
+        std::string("it has 0 bytes, but ") +
+            (has_backups ? "backups of it exist" : wal_holds_data ? "its WAL holds data" : "create_if_missing is off"),
+        "Restore a backup or open the store with a recovery policy; nothing was created in its place");
+  }
+
+  /// New store files are owner-only, so that other users of the machine
+  /// cannot read the records (docs/operations.md). chmod does not open the
+  /// file, so SQLite's locks are not disturbed; -wal and -shm take the
+  /// database file's mode when SQLite creates them.
+  void restrict_permissions() const {
+    std::error_code ec;
+    std::filesystem::permissions(options_.path,
+                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                 std::filesystem::perm_options::replace, ec);
+  }
+
+  const store_options& options_;
+  open_lock open_lock_;
+  mutable std::mutex mutex_;
+  std::unique_ptr<connection> conn_;
+  bool reconnect_after_fork_ = false;
+  long owner_pid_ = 0;
+  std::int64_t data_version_ = -1;
+  std::string damage_;  // what a check found wrong with the file; empty while none
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/store/health_checks.hpp>
+// SPDX-License-Identifier: MIT
+// run_health_checks: what health() and verify() check, each check timed and
+// catching its own failure, so a broken store yields an unhealthy report
+// rather than an exception.
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+
+// #include <vecstore/health.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/store/connection.hpp>
+// #include <vecstore/store/index_keeper.hpp>
+// SPDX-License-Identifier: MIT
+// index_keeper: the in-memory index of every collection, kept in step with
+// the store file through its change sequence.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+// #include <vecstore/detail/id_table.hpp>
+// SPDX-License-Identifier: MIT
+// id_table: row id -> record id of one collection, partly mapped from the vectors file.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+// #include <vecstore/detail/page_array.hpp>
+// #include <vecstore/errors.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// Row id -> record id of one collection: what turns a search hit into the
+/// id the caller stored.
+///
+/// Two parts. The base comes from the vectors file (storage/vectors_file.hpp): row ids in ascending order and
+/// their ids packed end to end, mapped from the file rather than copied into
+/// a million strings. Ids assigned since live in a hash map. Row ids are never
+/// reused and a record keeps its row id for life, so the base needs no
+/// deletes: an erased row's entry stays, and is never asked for, because hits
+/// only name rows the index still holds.
+class id_table {
+ public:
+  void reserve(std::size_t n) { added_.reserve(n); }
+
+  void assign(std::int64_t rid, std::string_view id) {
+    if (find_in_base(rid)) return;  // the same record, hence the same id
+    added_[rid].assign(id);
+  }
+
+  void erase(std::int64_t rid) { added_.erase(rid); }
+
+  std::optional<std::string_view> find(std::int64_t rid) const {
+    if (const auto it = added_.find(rid); it != added_.end()) return std::string_view(it->second);
+    return find_in_base(rid);
+  }
+
+  /// Replaces everything with a base: `rids` ascending, `ends[i]` the end of
+  /// id i in `chars` (its start is the previous end, or 0). Throws
+  /// `vecstore::invalid_argument`, unchanged, when they do not fit together.
+  void adopt(page_array<std::int64_t> rids, page_array<std::uint64_t> ends, page_array<char> chars) {
+    bool fits = rids.size() == ends.size() && (ends.empty() ? chars.empty() : ends[ends.size() - 1] == chars.size());
+    for (std::size_t i = 1; fits && i < rids.size(); ++i) fits = rids[i - 1] < rids[i] && ends[i - 1] <= ends[i];
+    if (!fits) {
+      throw_error<invalid_argument>("cannot adopt record ids", {}, "the row ids are not ascending or the ids overrun",
+                                    "Pass arrays written from an id_table");
+    }
+    rids_ = std::move(rids);
+    ends_ = std::move(ends);
+    chars_ = std::move(chars);
+    added_.clear();
+  }
+
+ private:
+  std::optional<std::string_view> find_in_base(std::int64_t rid) const {
+    const auto it = std::lower_bound(rids_.begin(), rids_.end(), rid);
+    if (it == rids_.end() || *it != rid) return std::nullopt;
+    const std::size_t i = static_cast<std::size_t>(it - rids_.begin());
+    const std::size_t begin = i == 0 ? 0 : ends_[i - 1];
+    return std::string_view(chars_.data() + begin, ends_[i] - begin);
+  }
+
+  page_array<std::int64_t> rids_;
+  page_array<std::uint64_t> ends_;
+  page_array<char> chars_;
+  std::unordered_map<std::int64_t, std::string> added_;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/detail/load_pipeline.hpp>
+// SPDX-License-Identifier: MIT
+// Loading a store on two threads: one steps SQLite and verifies checksums,
+// the other inserts the verified rows into the indexes.
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+// #include <vecstore/storage/records.hpp>
 
 namespace vecstore {
 inline namespace v0 {
@@ -8885,373 +10242,72 @@ class load_pipeline {
 }  // namespace v0
 }  // namespace vecstore
 
-// #include <vecstore/detail/open_lock.hpp>
-// SPDX-License-Identifier: MIT
-// open_lock: who has a store open, for open_mode::exclusive. Every instance
-// holds a shared fcntl lock on "<store>.open" for its lifetime; an exclusive
-// instance holds it exclusively, so either side learns of the other at once.
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <optional>
-#include <string>
-
-#include <fcntl.h>
-#include <unistd.h>
-
+// #include <vecstore/detail/tsan.hpp>
 // #include <vecstore/errors.hpp>
-// #include <vecstore/types.hpp>
+// #include <vecstore/index/requirements.hpp>
+// #include <vecstore/store/connection.hpp>
+// #include <vecstore/store/vectors_cache.hpp>
+// SPDX-License-Identifier: MIT
+// vectors_cache: the indexes' vectors kept in "<store>.vectors", a file
+// derived from the store that opening maps instead of reading SQLite, and the
+// thread that writes it.
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <sys/stat.h>
+
+// #include <vecstore/detail/joining_thread.hpp>
+// SPDX-License-Identifier: MIT
+// joining_thread: one background thread that is always joined, never left running.
+
+#include <thread>
+#include <utility>
 
 namespace vecstore {
 inline namespace v0 {
 namespace detail {
 
-/// A whole-file fcntl lock on a side file of its own: the writer lock's file
-/// is locked whole by boost::interprocess::file_lock, and fcntl locks of one
-/// process on one file would interfere. The descriptor is the only one this
-/// process opens on the file (closing another would drop the lock) and is
-/// close-on-exec. The kernel drops the lock when the process dies; a forked
-/// child does not inherit it (it releases its copy of the descriptor, which
-/// leaves the parent's lock alone, and acquires its own).
-class open_lock {
+/// At most one thread at a time: start() joins the previous one first, and
+/// the destructor joins the last, so an owner that throws or is destroyed
+/// never leaves a thread behind that reads it (std::thread would terminate
+/// the process instead). Not synchronized: its owner calls it under a lock.
+class joining_thread {
  public:
-  explicit open_lock(std::filesystem::path file) : file_(std::move(file)) {}
-  open_lock(const open_lock&) = delete;
-  open_lock& operator=(const open_lock&) = delete;
-  ~open_lock() { release(); }
+  joining_thread() = default;
+  joining_thread(const joining_thread&) = delete;
+  joining_thread& operator=(const joining_thread&) = delete;
+  ~joining_thread() { join(); }
 
-  /// Takes the lock without waiting: shared for open_mode::shared, exclusive
-  /// for open_mode::exclusive. Returns the pid of a process in the way, or
-  /// nullopt on success. Throws io_error when the file cannot be opened.
-  std::optional<long> try_acquire(open_mode mode) {
-    if (fd_ < 0) {
-      fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-      if (fd_ < 0) {
-        throw_error<io_error>("cannot open the store's open-lock file", file_, std::strerror(errno),
-                              "Check that the folder is writable by this user");
-      }
-    }
-    struct flock request = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
-    if (::fcntl(fd_, F_SETLK, &request) == 0) return std::nullopt;
-    struct flock probe = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
-    if (::fcntl(fd_, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) return static_cast<long>(probe.l_pid);
-    return 0L;  // in the way, but gone before we could ask who it was
+  template <class Fn>
+  void start(Fn&& fn) {
+    join();
+    thread_ = std::thread(std::forward<Fn>(fn));
   }
 
-  /// Releases the lock (closing the only descriptor drops it).
-  void release() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
+  /// Waits for the thread, if one runs.
+  void join() noexcept {
+    if (thread_.joinable()) thread_.join();
   }
 
  private:
-  static struct flock whole_file(short type) {
-    struct flock l {};
-    l.l_type = type;
-    l.l_whence = SEEK_SET;
-    l.l_start = 0;
-    l.l_len = 0;
-    return l;
-  }
-
-  std::filesystem::path file_;
-  int fd_ = -1;
+  std::thread thread_;
 };
 
 }  // namespace detail
-}  // namespace v0
-}  // namespace vecstore
-
-// #include <vecstore/detail/tsan.hpp>
-// #include <vecstore/detail/validate.hpp>
-// #include <vecstore/errors.hpp>
-// #include <vecstore/health.hpp>
-// #include <vecstore/index/requirements.hpp>
-// #include <vecstore/lock/requirements.hpp>
-// SPDX-License-Identifier: MIT
-// The LockPolicy contract, its trait and its compile-time check.
-
-#include <chrono>
-#include <filesystem>
-#include <optional>
-#include <type_traits>
-#include <utility>
-
-// #include <vecstore/detail/detect.hpp>
-
-namespace vecstore {
-inline namespace v0 {
-
-/// A LockPolicy excludes writers of one store from each other, across the
-/// threads of a process and, where it says so, across processes. The store
-/// takes it around every write transaction (and for its lifetime in
-/// `open_mode::exclusive`). Members, named as the standard's Lockable so
-/// `std::unique_lock` works with them:
-///
-///  - `explicit L(const std::filesystem::path& lock_file)`
-///      Prepares the lock for the store whose lock file is `lock_file`
-///      ("<store>.lock"). May create that file; must never open the database.
-///  - `void lock()` / `bool try_lock()` / `void unlock()`
-///      Exclusive ownership. `unlock` only by the thread that locked.
-///  - `bool try_lock_for(std::chrono::milliseconds timeout)`
-///      Waits at most `timeout`; false when it timed out.
-///  - `std::optional<long> holder_pid() const`
-///      After a failed try_lock*, the process that held the lock, if known;
-///      used in lock_timeout and store_locked messages.
-///  - `static constexpr bool cross_process`
-///      True when other processes are excluded too.
-///  - `static constexpr bool crash_safe`
-///      True when a holder that dies (even by SIGKILL) releases the lock.
-///
-/// Shipped: `file_lock` (default), `named_mutex`, `null_lock`.
-template <class L>
-struct is_lock_policy;
-
-namespace detail {
-template <class L> using lock_lock_t = decltype(std::declval<L&>().lock());
-template <class L> using lock_try_lock_t = decltype(std::declval<L&>().try_lock());
-template <class L> using lock_unlock_t = decltype(std::declval<L&>().unlock());
-template <class L>
-using lock_try_lock_for_t = decltype(std::declval<L&>().try_lock_for(std::declval<std::chrono::milliseconds>()));
-template <class L> using lock_holder_pid_t = decltype(std::declval<const L&>().holder_pid());
-template <class L> using lock_cross_process_t = decltype(L::cross_process);
-template <class L> using lock_crash_safe_t = decltype(L::crash_safe);
-}  // namespace detail
-
-template <class L>
-struct is_lock_policy
-    : std::bool_constant<std::is_constructible<L, const std::filesystem::path&>::value &&
-                         detail::is_detected_exact_v<void, detail::lock_lock_t, L> &&
-                         detail::is_detected_exact_v<bool, detail::lock_try_lock_t, L> &&
-                         detail::is_detected_exact_v<void, detail::lock_unlock_t, L> &&
-                         detail::is_detected_exact_v<bool, detail::lock_try_lock_for_t, L> &&
-                         detail::is_detected_exact_v<std::optional<long>, detail::lock_holder_pid_t, L> &&
-                         detail::is_detected_exact_v<const bool, detail::lock_cross_process_t, L> &&
-                         detail::is_detected_exact_v<const bool, detail::lock_crash_safe_t, L>> {};
-
-template <class L>
-inline constexpr bool is_lock_policy_v = is_lock_policy<L>::value;
-
-/// One readable message per missing member; instantiated by basic_store.
-template <class L>
-struct lock_requirements {
-  static_assert(std::is_constructible<L, const std::filesystem::path&>::value,
-                "vecstore: LockPolicy must be constructible from the path of the .lock file");
-  static_assert(detail::is_detected_exact_v<void, detail::lock_lock_t, L>, "vecstore: LockPolicy lacks void lock()");
-  static_assert(detail::is_detected_exact_v<bool, detail::lock_try_lock_t, L>,
-                "vecstore: LockPolicy lacks bool try_lock()");
-  static_assert(detail::is_detected_exact_v<void, detail::lock_unlock_t, L>, "vecstore: LockPolicy lacks void unlock()");
-  static_assert(detail::is_detected_exact_v<bool, detail::lock_try_lock_for_t, L>,
-                "vecstore: LockPolicy lacks bool try_lock_for(std::chrono::milliseconds)");
-  static_assert(detail::is_detected_exact_v<std::optional<long>, detail::lock_holder_pid_t, L>,
-                "vecstore: LockPolicy lacks std::optional<long> holder_pid() const");
-  static_assert(detail::is_detected_exact_v<const bool, detail::lock_cross_process_t, L>,
-                "vecstore: LockPolicy lacks static constexpr bool cross_process");
-  static_assert(detail::is_detected_exact_v<const bool, detail::lock_crash_safe_t, L>,
-                "vecstore: LockPolicy lacks static constexpr bool crash_safe");
-};
-
-#if defined(__cpp_concepts)
-/// The same requirements as a concept, for users' own templates.
-template <class L>
-concept lock_policy = is_lock_policy<L>::value;
-#endif
-
 }  // namespace v0
 }  // namespace vecstore
 
 // #include <vecstore/options.hpp>
-// #include <vecstore/recovery/requirements.hpp>
-// SPDX-License-Identifier: MIT
-// The RecoveryPolicy contract, its trait and its compile-time check.
-
-#include <type_traits>
-#include <utility>
-
-// #include <vecstore/detail/detect.hpp>
-// #include <vecstore/recovery/report.hpp>
-
-namespace vecstore {
-inline namespace v0 {
-
-/// A RecoveryPolicy decides what happens when a store is found damaged (at
-/// open, by a health check, or by a failing read) and `auto_recover` is on.
-/// It is stateless: an empty struct with static members.
-///
-///  - `static recovery_report recover(const recovery_context& ctx)`
-///      Called with the store's connection closed and its writer lock held.
-///      Either repairs (and reports what it did) or throws corruption_error.
-///      Must never delete a file: a replaced store is moved to
-///      "<file>.corrupt-<UTC timestamp>" together with its -wal and -shm.
-///  - `static constexpr bool replaces_file`
-///      True when `recover` may move the store file aside. Such a policy needs
-///      a cross-process LockPolicy, since another process could otherwise
-///      keep writing into the moved file.
-///
-/// Shipped, one per file: `strict_recovery` (strict.hpp: touch nothing, throw),
-/// `restore_backup_recovery` (restore_backup.hpp: the newest backup that
-/// verifies), `salvage_recovery` (salvage.hpp: every record that still reads
-/// and whose checksum matches, into a fresh file), `reset_recovery`
-/// (reset.hpp: an empty store). The three that replace the file quarantine
-/// the damaged one first (detail/quarantine.hpp) and build the replacement
-/// under a temporary name beside it, so a failure part-way leaves the
-/// damaged store where it was.
-namespace detail {
-template <class R>
-using recovery_recover_t = decltype(R::recover(std::declval<const recovery_context&>()));
-template <class R> using recovery_replaces_file_t = decltype(R::replaces_file);
-}  // namespace detail
-
-template <class R>
-struct is_recovery_policy
-    : std::bool_constant<detail::is_detected_exact_v<recovery_report, detail::recovery_recover_t, R> &&
-                         detail::is_detected_exact_v<const bool, detail::recovery_replaces_file_t, R>> {};
-
-template <class R>
-inline constexpr bool is_recovery_policy_v = is_recovery_policy<R>::value;
-
-template <class R>
-struct recovery_requirements {
-  static_assert(detail::is_detected_exact_v<recovery_report, detail::recovery_recover_t, R>,
-                "vecstore: RecoveryPolicy lacks static recovery_report recover(const recovery_context&)");
-  static_assert(detail::is_detected_exact_v<const bool, detail::recovery_replaces_file_t, R>,
-                "vecstore: RecoveryPolicy lacks static constexpr bool replaces_file");
-};
-
-#if defined(__cpp_concepts)
-template <class R>
-concept recovery_policy = is_recovery_policy<R>::value;
-#endif
-
-}  // namespace v0
-}  // namespace vecstore
-
-// #include <vecstore/registry.hpp>
-// SPDX-License-Identifier: MIT
-// The process-wide registry that makes `open` return one instance per store file.
-
-#include <filesystem>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <typeindex>
-#include <utility>
-#include <vector>
-
-#include <pthread.h>
-
-namespace vecstore {
-inline namespace v0 {
-namespace detail {
-
-/// What the registry calls around fork() on every open store. SQLite state
-/// must not cross fork() (howtocorrupt.html §2.6): before it, each store
-/// closes its connection with all its mutexes held; after it, parent and
-/// child release the mutexes and reconnect on next use.
-class fork_aware {
- public:
-  virtual void before_fork() noexcept = 0;
-  virtual void after_fork(bool in_child) noexcept = 0;
-
- protected:
-  ~fork_aware() = default;
-};
-
-/// One open store per canonical path per process. Two instances of one file
-/// in a process would hold two lock objects, and closing either one's
-/// descriptor drops the fcntl locks of both (RELIABILITY.md §1.2).
-class registry {
- public:
-  static registry& instance() {
-    static registry r;
-    return r;
-  }
-
-  registry(const registry&) = delete;
-  registry& operator=(const registry&) = delete;
-
-  /// Returns the live instance for `path` if one of type `Store` exists,
-  /// otherwise builds one with `make()` and records it. Holding the registry
-  /// mutex while building makes concurrent first opens of one path build once.
-  /// Throws via `on_type_clash` when the path is open as another composition.
-  /// `Store` must derive from fork_aware.
-  template <class Store, class Make, class Clash>
-  std::shared_ptr<Store> find_or_open(const std::filesystem::path& path, Make&& make, Clash&& on_type_clash) {
-    std::lock_guard<std::mutex> guard(mutex_);
-    auto it = open_.find(path);
-    if (it != open_.end()) {
-      if (std::shared_ptr<void> live = it->second.instance.lock()) {
-        if (it->second.type != std::type_index(typeid(Store))) on_type_clash();
-        return std::static_pointer_cast<Store>(live);
-      }
-    }
-    std::shared_ptr<Store> made = make();
-    open_.insert_or_assign(path, entry{made, std::type_index(typeid(Store)), static_cast<fork_aware*>(made.get())});
-    return made;
-  }
-
-  /// Runs `teardown` (closing the connection and the lock file) and forgets
-  /// `path`, under the registry mutex: a concurrent open of the same path
-  /// waits, so the old instance's descriptors are closed before the new
-  /// instance opens and locks its own.
-  template <class Teardown>
-  void close(const std::filesystem::path& path, const void* instance, Teardown&& teardown) {
-    std::lock_guard<std::mutex> guard(mutex_);
-    teardown();
-    auto it = open_.find(path);
-    if (it == open_.end()) return;
-    const std::shared_ptr<void> live = it->second.instance.lock();
-    if (!live || live.get() == instance) open_.erase(it);
-  }
-
- private:
-  registry() { ::pthread_atfork(&registry::prepare, &registry::parent, &registry::child); }
-
-  // pthread_atfork handlers: the registry mutex and every store's mutexes are
-  // held across fork() so no other thread is inside a store when it happens.
-  static void prepare() {
-    registry& r = instance();
-    r.mutex_.lock();
-    for (auto& [path, e] : r.open_) {
-      if (std::shared_ptr<void> live = e.instance.lock()) {
-        e.hooks->before_fork();
-        r.forking_.emplace_back(std::move(live), e.hooks);
-      }
-    }
-  }
-  static void parent() { instance().finish_fork(false); }
-  static void child() { instance().finish_fork(true); }
-
-  void finish_fork(bool in_child) {
-    for (auto& [live, hooks] : forking_) hooks->after_fork(in_child);
-    std::vector<std::pair<std::shared_ptr<void>, fork_aware*>> release;
-    release.swap(forking_);
-    mutex_.unlock();
-    // Dropping the references may run a destructor, which takes mutex_.
-    release.clear();
-  }
-
-  struct entry {
-    entry(std::weak_ptr<void> i, std::type_index t, fork_aware* h) : instance(std::move(i)), type(t), hooks(h) {}
-    std::weak_ptr<void> instance;
-    std::type_index type;
-    fork_aware* hooks;
-  };
-  std::mutex mutex_;
-  std::map<std::filesystem::path, entry> open_;
-  std::vector<std::pair<std::shared_ptr<void>, fork_aware*>> forking_;  // stores kept alive across a fork
-};
-
-}  // namespace detail
-}  // namespace v0
-}  // namespace vecstore
-
-// #include <vecstore/recovery/restore_backup.hpp>
-// #include <vecstore/storage/backup.hpp>
+// #include <vecstore/store/connection.hpp>
 // #include <vecstore/storage/records.hpp>
-// #include <vecstore/storage/schema.hpp>
-// #include <vecstore/storage/sqlite.hpp>
 // #include <vecstore/storage/vectors_file.hpp>
 // SPDX-License-Identifier: MIT
 // "<store>.vectors": the indexes' arrays as a file, which opening maps instead of reading every embedding from SQLite.
@@ -9505,89 +10561,1186 @@ std::optional<vectors_file> read_vectors_file(const std::filesystem::path& file,
 }  // namespace v0
 }  // namespace vecstore
 
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// The vectors file of one store: reading it back, checked against the
+/// store, and writing it on a thread of its own. Only index policies with
+/// `adopt` (index/requirements.hpp, the mappable extension) use it; for the
+/// others every member does nothing.
+///
+/// A write in progress holds the indexes' state shared for seconds. Whoever
+/// changes the indexes sets `stop()` first, and the write gives up within one
+/// piece (write_vectors_file): a writer of the indexes may hold the writer
+/// lock that other processes wait for.
+template <class IndexPolicy>
+class vectors_cache {
+ public:
+  static constexpr bool enabled_for_policy = is_mappable_index_v<IndexPolicy>;
+
+  explicit vectors_cache(const store_options& options)
+      : options_(options), file_(side_file(options.path, ".vectors")) {}
+
+  bool enabled() const noexcept {
+    return enabled_for_policy && options_.vectors_file_min_bytes != store_options::no_vectors_file;
+  }
+
+  /// The vectors file, when there is one and it describes this store as of a
+  /// change that SQLite still keeps (its token matches); nullopt when it is
+  /// missing, damaged, foreign, from a restored older copy written again
+  /// since, or older than the kept changes.
+  std::optional<vectors_file> read(record_tables& t) const {
+    if (!enabled()) return std::nullopt;
+    return read_vectors_file(file_, [&](std::int64_t seq, std::int64_t token) {
+      return seq <= t.current_seq() && seq >= t.compacted_seq() && t.seq_token(seq) == token;
+    });
+  }
+
+  /// Whether the vectors file is worth writing again after an open: it was
+  /// not usable, or catching up from it read many changes from SQLite again,
+  /// or it is about to fall out of the changes SQLite keeps.
+  static bool stale(std::optional<std::int64_t> file_seq, std::size_t changes, std::int64_t seen_seq,
+                    std::size_t indexed_rows) noexcept {
+    return !file_seq || *file_seq + seq_tokens_kept / 2 < seen_seq || changes > indexed_rows / 8;
+  }
+
+  /// Runs `save` on the writer thread, after the previous write finished.
+  template <class Save>
+  void start(Save&& save) {
+    if (!enabled()) return;
+    finish();
+    stop_.store(false, std::memory_order_relaxed);
+    writer_.start(std::forward<Save>(save));
+  }
+
+  /// Asks a write in progress to give up.
+  void stop() noexcept { stop_.store(true, std::memory_order_relaxed); }
+
+  /// Waits for the write in progress, if any: before closing, and before
+  /// fork() (a child would not have the thread).
+  void finish() noexcept { writer_.join(); }
+
+  /// Writes the indexes of `collections` (a map from collection id to a
+  /// state with `row` and `index`, ids in `ids`) as the store at `seq`, whose
+  /// token is `token`, if they hold at least vectors_file_min_bytes of
+  /// vectors. The caller holds the state shared. Failing to write is not an
+  /// error: the next open reads SQLite again.
+  template <class Collections>
+  void write(std::int64_t seq, std::int64_t token, const Collections& collections) noexcept {
+    if constexpr (enabled_for_policy) {
+      try {
+        std::size_t bytes = 0;
+        for (const auto& [id, state] : collections) bytes += state.index.size() * state.row.dim * sizeof(float);
+        if (bytes < options_.vectors_file_min_bytes) return;
+        std::vector<vectors_file_source> sources;
+        for (const auto& [id, state] : collections) {
+          vectors_file_source s;
+          s.collection_id = id;
+          s.space = state.row.space;
+          s.rows = state.index.rows();
+          s.keys = state.index.keys().data();
+          s.sq_norms = state.row.space == metric::l2 ? state.index.squared_norms().data() : nullptr;
+          s.id_rids.assign(state.index.keys().begin(), state.index.keys().end());
+          std::sort(s.id_rids.begin(), s.id_rids.end());
+          s.id_ends.reserve(s.id_rids.size());
+          for (const std::int64_t rid : s.id_rids) {
+            const std::optional<std::string_view> id_of = state.ids.find(rid);
+            if (!id_of) return;  // cannot happen: every key has its id; but never write a wrong one
+            s.id_chars += *id_of;
+            s.id_ends.push_back(s.id_chars.size());
+          }
+          sources.push_back(std::move(s));
+        }
+        struct stat st {};
+        const int mode = ::stat(options_.path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : 0600;
+        write_vectors_file(file_, seq, token, sources, mode, &stop_);
+      } catch (...) {
+        // Out of memory for the id arrays: no vectors file this time.
+      }
+    } else {
+      (void)seq;
+      (void)token;
+      (void)collections;
+    }
+  }
+
+ private:
+  const store_options& options_;
+  std::filesystem::path file_;
+  std::atomic<bool> stop_{false};
+  // Last, so that it is joined before the rest is destroyed, also when an
+  // owner's constructor throws after starting it.
+  joining_thread writer_;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/storage/records.hpp>
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// One change a write made to a collection's index, noted by the write as it
+/// goes so that it need not be read back after the commit.
+struct own_change {
+  std::int64_t collection_id;
+  std::int64_t rid;
+  const record* r;  // null: the record leaves the index
+  std::int32_t list;
+};
+
+/// The collections of a store as this process holds them in memory: one
+/// IndexPolicy and one id table per collection, and the change sequence they
+/// reflect.
+///
+/// Every process applies what others committed before it answers a read
+/// (`refresh`): the cheap check is `PRAGMA data_version`; then only the
+/// changes with a sequence number above the last one seen are read, and a
+/// process that fell behind a tombstone compaction, or whose file was
+/// replaced, rebuilds. This process's own commits are applied right after
+/// they are made (`apply_own_changes`), since data_version ignores them.
+///
+/// Locks: the connection's mutex guards the change sequence and every member
+/// that reads the store (`..._locked`); the state mutex guards the indexes,
+/// shared while searching (`read_state`), exclusive while changing them, and
+/// is taken after the connection's mutex when both are held.
+template <class IndexPolicy>
+class index_keeper {
+ public:
+  /// An index that shares derived state (a quantizer) through SQLite; see
+  /// the persistent-index extension in index/requirements.hpp.
+  static constexpr bool persistent_index = is_persistent_index_v<IndexPolicy>;
+
+  struct collection_state {
+    collection_row row;
+    IndexPolicy index;
+    id_table ids;  // row id -> record id, for hits
+
+    explicit collection_state(collection_row r) : row(std::move(r)), index(row.dim, row.space) {}
+  };
+  using collection_map = std::map<std::int64_t, collection_state>;
+
+  index_keeper(const store_options& options, store_connection& conn)
+      : options_(options), conn_(conn), vectors_(options) {}
+  index_keeper(const index_keeper&) = delete;
+  index_keeper& operator=(const index_keeper&) = delete;
+
+  // --- reading the state ---------------------------------------------------------
+
+  /// The state shared, for searching: searches run in parallel.
+  std::shared_lock<std::shared_mutex> read_state() const { return std::shared_lock<std::shared_mutex>(state_mutex_); }
+
+  /// The state exclusively, for changing the indexes. Stops a vectors file
+  /// being written first (it holds the state shared for seconds).
+  std::unique_lock<std::shared_mutex> lock_state_for_change() {
+    vectors_.stop();
+    return std::unique_lock<std::shared_mutex>(state_mutex_);
+  }
+
+  /// Every collection; requires the state, shared or exclusive.
+  const collection_map& collections() const noexcept { return collections_; }
+  collection_map& collections() noexcept { return collections_; }
+
+  /// One collection's state, or null; requires the state.
+  const collection_state* find(std::int64_t collection_id) const {
+    const auto it = collections_.find(collection_id);
+    return it == collections_.end() ? nullptr : &it->second;
+  }
+  collection_state* find(std::int64_t collection_id) {
+    const auto it = collections_.find(collection_id);
+    return it == collections_.end() ? nullptr : &it->second;
+  }
+
+  // --- staying in step ---------------------------------------------------------
+
+  /// Makes the connection usable: after a fork it is opened again, and when
+  /// that finds another file than the indexes were built from, they are rebuilt.
+  void ensure_usable_locked() {
+    if (conn_.must_reconnect()) {
+      conn_.reconnect();
+      rebuild_if_replaced_locked();
+    }
+    conn_.check_usable();
+  }
+
+  /// Before a read: follows a replaced file, then applies what other
+  /// processes committed since the last look.
+  void refresh_locked() {
+    ensure_usable_locked();
+    if (conn_.follow_replaced_file()) rebuild_if_replaced_locked();
+    if (conn_.others_committed()) apply_changes_locked();
+  }
+
+  /// `body(tables)` in one read snapshot of a usable connection.
+  template <class Body>
+  auto read_snapshot(const std::string& what, Body&& body) {
+    ensure_usable_locked();
+    return conn_.read_snapshot(what, std::forward<Body>(body));
+  }
+
+  /// Applies every change made since the last one seen.
+  void apply_changes_locked() {
+    read_snapshot("cannot read the store's changes", [&](record_tables& t) {
+      catch_up(t);
+      return true;
+    });
+  }
+
+  /// Brings the indexes to the snapshot `t` reads from; call inside a read
+  /// snapshot. Tombstones first (row ids are never reused), then changed
+  /// rows. Returns how many changes it applied (0 after a reload).
+  std::size_t catch_up(record_tables& t) {
+    const std::int64_t seq = t.current_seq();
+    if (seq == seen_seq_) return 0;
+    if (t.compacted_seq() > seen_seq_) {
+      load_all(t);
+      return 0;
+    }
+    std::size_t applied = 0;
+    auto state_guard = lock_state_for_change();
+    sync_collections(t.collections());
+    // A collection whose index state another writer replaced (retrained) is
+    // reloaded whole after the state; its rows need no delta.
+    std::unordered_set<std::int64_t> reload;
+    if constexpr (persistent_index) {
+      for (const auto id : t.index_states_since(seen_seq_)) reload.insert(id);
+    }
+    t.for_each_tombstone_since(seen_seq_, [&](std::int64_t collection_id, std::int64_t rid) {
+      ++applied;
+      if (collection_state* state = find(collection_id)) {
+        state->index.erase(rid);
+        state->ids.erase(rid);
+      }
+    });
+    t.for_each_change_since(seen_seq_, [&](const embedding_row& row) {
+      ++applied;
+      if (!reload.count(row.collection_id)) apply_row(row);
+    });
+    for (const auto id : reload) {
+      collection_state* state = find(id);
+      if (!state) continue;
+      *state = collection_state(state->row);
+      load_index_state(t, *state);
+      t.for_each_embedding_of(id, [&](const embedding_row& row) { apply_row(row); });
+    }
+    seen_seq_ = seq;
+    return applied;
+  }
+
+  /// After this process's own commit `seq`, the only change since the last
+  /// one seen: applies the changes its write noted.
+  void apply_own_changes(const std::vector<own_change>& changes, std::int64_t seq) {
+    auto state_guard = lock_state_for_change();
+    for (const own_change& change : changes) {
+      collection_state* state = find(change.collection_id);
+      if (!state) continue;
+      if (!change.r) {
+        state->index.erase(change.rid);
+        state->ids.erase(change.rid);
+        continue;
+      }
+      if constexpr (persistent_index) {
+        state->index.upsert(change.rid, change.r->embedding.data(), change.list);
+      } else {
+        state->index.upsert(change.rid, change.r->embedding.data());
+      }
+      state->ids.assign(change.rid, change.r->id);
+    }
+    seen_seq_ = seq;
+  }
+
+  /// The last change sequence number the indexes reflect.
+  std::int64_t seen_seq() const noexcept { return seen_seq_; }
+
+  /// Loads the indexes: from the vectors file when it is usable, else from
+  /// every embedding in SQLite; then rewrites the vectors file if it is
+  /// missing or well behind (see store_options::vectors_file_min_bytes).
+  void rebuild_locked() {
+    std::optional<std::int64_t> token;
+    read_snapshot("cannot load the store", [&](record_tables& t) {
+      std::optional<std::int64_t> file_seq;
+      std::size_t changes = 0;
+      if (std::optional<vectors_file> file = vectors_.read(t)) {
+        file_seq = file->seq;
+        if (adopt(*file, t)) {
+          changes = catch_up(t);
+        } else {
+          file_seq.reset();
+        }
+      }
+      if (!file_seq) load_all(t);
+      if (vectors_cache<IndexPolicy>::stale(file_seq, changes, seen_seq_, indexed_rows())) {
+        token = t.seq_token(seen_seq_);
+      }
+      return true;
+    });
+    loaded_from_ = conn_->identity();
+    if (token) {
+      vectors_.start([this, token = *token, seq = seen_seq_] {
+        std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
+        if (seen_seq_ != seq) return;  // changed since: `token` names another content
+        vectors_.write(seq, token, collections_);
+      });
+    }
+  }
+
+  // --- training (persistent indexes) ---------------------------------------------
+
+  /// The list this process's (caught-up) index assigns a vector to.
+  std::int32_t assign(std::int64_t collection_id, const std::vector<float>& v) const {
+    auto state_guard = read_state();
+    const collection_state* state = find(collection_id);
+    return state ? state->index.assign(v.data()) : -1;
+  }
+
+  /// Installs a collection's stored index state, for index policies that share one.
+  static void load_index_state(record_tables& t, collection_state& state) {
+    if constexpr (persistent_index) {
+      if (const auto blob = t.load_index_state(state.row.collection_id)) {
+        state.index.load_state(blob->data(), blob->size());
+      }
+    } else {
+      (void)t;
+      (void)state;
+    }
+  }
+
+  // --- closing and fork() --------------------------------------------------------
+
+  /// Waits for the vectors file being written and drops every index.
+  void clear() noexcept {
+    vectors_.finish();
+    std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
+    collections_.clear();
+  }
+
+  /// Before fork(), with the connection's mutex held: no vectors writer
+  /// thread (the child would not have it), and the state held exclusively.
+  void before_fork() noexcept {
+    vectors_.finish();
+    state_mutex_.lock();
+  }
+
+  void after_fork(bool in_child) noexcept {
+    if (in_child) {
+      // glibc's rwlock remembers its writer by thread id, and the child's only
+      // thread has a new one, so unlock() would be taken for a reader's and
+      // leave the lock held. Nobody else can hold it in the child (the parent
+      // held it exclusively across fork()), so give the child a fresh one;
+      // TSan is told the old one was released, since it cannot see that.
+      tsan_released(&state_mutex_);
+      state_mutex_.~shared_mutex();
+      ::new (static_cast<void*>(&state_mutex_)) std::shared_mutex();
+    } else {
+      state_mutex_.unlock();
+    }
+  }
+
+ private:
+  /// Replaced while this process was not connected: the indexes describe the old file.
+  void rebuild_if_replaced_locked() {
+    if (conn_->identity() != loaded_from_) rebuild_locked();
+  }
+
+  /// Maps the vectors file's rows into the indexes, as of the file's
+  /// sequence number. False, with nothing adopted, when the file does not
+  /// fit this store's collections (collections dropped since it was written
+  /// are skipped: ids are never reused).
+  bool adopt(vectors_file& file, record_tables& t) {
+    if constexpr (vectors_cache<IndexPolicy>::enabled_for_policy) {
+      auto state_guard = lock_state_for_change();
+      collections_.clear();
+      sync_collections(t.collections());
+      for (vectors_file_collection& c : file.collections) {
+        collection_state* state = find(c.collection_id);
+        if (!state) continue;
+        if (state->row.dim == c.dim && state->row.space == c.space) {
+          try {
+            state->index.adopt(std::move(c.rows), std::move(c.keys), std::move(c.sq_norms));
+            state->ids.adopt(std::move(c.id_rids), std::move(c.id_ends), std::move(c.id_chars));
+            continue;
+          } catch (const invalid_argument&) {
+          }
+        }
+        collections_.clear();  // a whole file, but not one this store wrote
+        return false;
+      }
+      seen_seq_ = file.seq;
+      return true;
+    } else {
+      (void)file;
+      (void)t;
+      return false;
+    }
+  }
+
+  /// Rows held by every index now.
+  std::size_t indexed_rows() const {
+    std::size_t rows = 0;
+    for (const auto& [id, state] : collections_) rows += state.index.size();
+    return rows;
+  }
+
+  /// Loads every collection and every embedding (each verified against its
+  /// checksum as it is read).
+  void load_all(record_tables& t) {
+    const std::int64_t seq = t.current_seq();
+    auto state_guard = lock_state_for_change();
+    collections_.clear();
+    sync_collections(t.collections());
+    for (auto& [id, state] : collections_) {
+      load_index_state(t, state);
+      // Records with or without an embedding: an upper bound that SQLite
+      // counts from the (collection_id, id) index alone, where counting only
+      // embeddings looks up every row (15% of opening 1M x 768).
+      const std::size_t n = t.count_records(id);
+      state.index.reserve(n);
+      state.ids.reserve(state.index.size() + n);
+    }
+    // SQLite and the checksums on this thread, the index inserts on another.
+    const auto apply = [this](const embedding_row& row) { apply_row(row); };
+    load_pipeline<decltype(apply)> pipeline(apply);
+    try {
+      t.for_each_embedding(persistent_index, [&](const embedding_row& row) { pipeline.push(row); });
+    } catch (...) {
+      pipeline.finish();  // the rows read before the failure first: an error in one of them is reported instead
+      throw;
+    }
+    pipeline.finish();
+    seen_seq_ = seq;
+  }
+
+  /// Makes `collections_` hold exactly the collections stored, keeping the
+  /// indexes of those that remain.
+  void sync_collections(const std::vector<collection_row>& rows) {
+    std::unordered_set<std::int64_t> present;
+    for (const auto& row : rows) {
+      present.insert(row.collection_id);
+      if (collections_.find(row.collection_id) == collections_.end()) {
+        collections_.emplace(row.collection_id, collection_state(row));
+      }
+    }
+    for (auto it = collections_.begin(); it != collections_.end();) {
+      it = present.count(it->first) ? std::next(it) : collections_.erase(it);
+    }
+  }
+
+  void apply_row(const embedding_row& row) {
+    collection_state* state = find(row.collection_id);
+    if (!state) return;
+    if (!row.vector) {
+      state->index.erase(row.rid);
+      state->ids.erase(row.rid);
+      return;
+    }
+    if (row.dim != state->row.dim) {
+      throw_error<corruption_error>("a stored embedding is damaged", options_.path,
+                                    "record \"" + std::string(row.id) + "\" has " + std::to_string(row.dim) +
+                                        " values in a collection of dim " + std::to_string(state->row.dim),
+                                    "Restore a backup or open the store with a recovery policy");
+    }
+    if constexpr (persistent_index) {
+      state->index.upsert(row.rid, row.vector, row.list);
+    } else {
+      state->index.upsert(row.rid, row.vector);
+    }
+    state->ids.assign(row.rid, row.id);
+  }
+
+  const store_options& options_;
+  store_connection& conn_;
+  mutable std::shared_mutex state_mutex_;
+  collection_map collections_;
+  std::int64_t seen_seq_ = 0;
+  file_identity loaded_from_;  // the file the indexes were built from
+  // Last, so that its writer thread is joined before the state it reads is destroyed.
+  vectors_cache<IndexPolicy> vectors_;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/storage/backup.hpp>
+// #include <vecstore/storage/records.hpp>
+// #include <vecstore/storage/schema.hpp>
+// #include <vecstore/storage/sqlite.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// Runs `check(c)` on a fresh healthy check named `name`, timing it; an
+/// exception makes it unhealthy with the message as its detail.
+template <class Check>
+health_check timed_check(const std::string& name, Check&& check) {
+  const auto start = std::chrono::steady_clock::now();
+  health_check c{name, health_status::healthy, {}, {}};
+  try {
+    check(c);
+  } catch (const std::exception& e) {
+    c.status = health_status::unhealthy;
+    c.detail = e.what();
+  }
+  c.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+  return c;
+}
+
+/// Every check, in order: the writer lock, the connection, the schema, the
+/// pages (quick_check; integrity_check and every checksum when `deep`), the
+/// index counts against SQLite's, the WAL's size, the newest backup, the
+/// free disk space (docs/operations.md describes each).
+template <class LockPolicy, class IndexPolicy>
+health_report run_health_checks(bool deep, const store_options& options, LockPolicy& lock, store_connection& conn,
+                                index_keeper<IndexPolicy>& keeper) {
+  health_report report;
+  report.path = options.path;
+  report.checked_at = std::chrono::system_clock::now();
+  // The writer lock first, without the connection mutex: the lock order is
+  // writer lock, then connection.
+  report.add(timed_check("writer_lock", [&](health_check& c) {
+    const auto wait = (std::min)(options.lock_timeout, std::chrono::milliseconds(100));
+    if (lock.try_lock_for(wait)) {
+      lock.unlock();
+      c.detail = "acquired";
+      return;
+    }
+    const auto holder = lock.holder_pid();
+    c.status = health_status::degraded;
+    c.detail = "busy for more than " + std::to_string(wait.count()) + " ms" +
+               (holder ? ", held by process " + std::to_string(*holder) : std::string());
+  }));
+  std::lock_guard<std::mutex> db_guard(conn.mutex());
+  report.add(timed_check("open", [&](health_check& c) {
+    keeper.refresh_locked();
+    c.detail = "open in process " + std::to_string(conn.owner_pid());
+  }));
+  if (report.status == health_status::unhealthy) return report;
+  report.add(timed_check("schema", [&](health_check& c) {
+    const auto app = pragma_int(conn.get(), "PRAGMA application_id");
+    const auto version = pragma_int(conn.get(), "PRAGMA user_version");
+    c.detail = "schema version " + std::to_string(version);
+    if (app != application_id || version != schema_version || read_schema(conn->db()) != expected_schema()) {
+      c.status = health_status::unhealthy;
+      c.detail += ", differs from the expected schema version " + std::to_string(schema_version);
+    }
+  }));
+  // The pages are read through a connection of their own: this process's
+  // connection keeps pages cached while no commit changes the file, so a page
+  // damaged from outside SQLite would pass a check made through it.
+  std::optional<connection> fresh;
+  report.add(timed_check(deep ? "integrity_check" : "quick_check", [&](health_check& c) {
+    store_options existing = options;
+    existing.create_if_missing = false;
+    fresh.emplace(options.path, existing);
+    c.detail = page_check(*fresh, deep);
+    if (c.detail != "ok") {
+      c.status = health_status::unhealthy;
+      conn.mark_damaged(c.name + " reports: " + c.detail);
+    }
+  }));
+  if (deep && fresh) {
+    report.add(timed_check("checksums", [&](health_check& c) {
+      std::size_t verified = 0;
+      try {
+        fresh->exec("BEGIN");
+        record_tables t(*fresh);
+        // Throws at the first mismatch.
+        t.for_each_embedding(false, [&](const embedding_row&) { ++verified; });
+        fresh->exec("COMMIT");
+      } catch (const std::exception& e) {
+        conn.mark_damaged(e.what());
+        throw;
+      }
+      c.detail = std::to_string(verified) + " embeddings match their checksums";
+    }));
+  }
+  report.add(timed_check("index_counts", [&](health_check& c) {
+    std::size_t mismatched = 0;
+    // One snapshot for catching up and counting, so commits made by other
+    // processes meanwhile cannot show up as a mismatch.
+    keeper.read_snapshot("cannot count records", [&](record_tables& t) {
+      keeper.catch_up(t);
+      auto state_guard = keeper.read_state();
+      for (const auto& [id, state] : keeper.collections()) {
+        collection_health h{state.row.name, t.count_records(id), t.count_embeddings(id), state.index.size()};
+        if (h.embeddings != h.indexed) ++mismatched;
+        report.collections.push_back(std::move(h));
+      }
+      return true;
+    });
+    c.detail = std::to_string(report.collections.size()) + " collections, " + std::to_string(mismatched) +
+               " with index count != stored count";
+    if (mismatched) c.status = health_status::unhealthy;
+  }));
+  report.add(timed_check("wal_size", [&](health_check& c) {
+    std::error_code ec;
+    const auto bytes = std::filesystem::file_size(side_file(options.path, "-wal"), ec);
+    const std::uintmax_t wal = ec ? 0 : bytes;
+    c.detail = std::to_string(wal) + " bytes";
+    // Past this, checkpoints are being starved by long readers (wal.html).
+    if (wal > wal_size_warning) {
+      c.status = health_status::degraded;
+      c.detail += ", above " + std::to_string(wal_size_warning) +
+                  ": a long-running reader may be blocking checkpoints";
+    }
+  }));
+  report.add(timed_check("backup", [&](health_check& c) {
+    // Backups are verified when they are made (and again before a restore),
+    // so the newest completed one counts as valid here without rereading it.
+    const auto all = list_backups(options.path, backup_dir_of(options.path, options));
+    if (all.empty()) {
+      c.detail = "no backup yet";
+    } else {
+      const auto age = std::chrono::duration_cast<std::chrono::seconds>(report.checked_at - all.front().created);
+      c.detail = "newest backup " + std::to_string(age.count()) + " s old: " + all.front().path.string();
+    }
+    const auto limit = options.backup_max_age;
+    if (limit.count() > 0 && (all.empty() || report.checked_at - all.front().created > limit)) {
+      c.status = health_status::degraded;
+      c.detail += ", older than backup_max_age (" + std::to_string(limit.count()) + " h)";
+    }
+  }));
+  report.add(timed_check("disk_space", [&](health_check& c) {
+    const auto space = std::filesystem::space(options.path.parent_path());
+    c.detail = std::to_string(space.available) + " bytes available";
+    if (space.available < disk_space_critical) {
+      c.status = health_status::unhealthy;
+    } else if (space.available < disk_space_low) {
+      c.status = health_status::degraded;
+    }
+  }));
+  return report;
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/store/index_keeper.hpp>
+// #include <vecstore/store/read_path.hpp>
+// SPDX-License-Identifier: MIT
+// read_path: every read of a store, reads of records and searches, each
+// answered after applying what other processes committed.
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+// #include <vecstore/detail/validate.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/store/collection.hpp>
+// #include <vecstore/store/connection.hpp>
+// #include <vecstore/store/index_keeper.hpp>
+// #include <vecstore/storage/records.hpp>
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// The reads of one store in this process. SQL runs under the connection's
+/// mutex; searches run under the indexes' state held shared, so any number
+/// of them run at once.
+template <class IndexPolicy>
+class read_path {
+ public:
+  read_path(const store_options& options, store_connection& conn, index_keeper<IndexPolicy>& keeper)
+      : options_(options), conn_(conn), keeper_(keeper) {}
+  read_path(const read_path&) = delete;
+  read_path& operator=(const read_path&) = delete;
+
+  /// The collection named `name`, or nullopt.
+  std::optional<collection_row> find_collection(std::string_view name) {
+    std::lock_guard<std::mutex> db_guard(conn_.mutex());
+    keeper_.refresh_locked();
+    auto state_guard = keeper_.read_state();
+    for (const auto& [id, state] : keeper_.collections()) {
+      if (state.row.name == name) return state.row;
+    }
+    return std::nullopt;
+  }
+
+  std::vector<collection_info> list_collections() {
+    std::lock_guard<std::mutex> db_guard(conn_.mutex());
+    keeper_.refresh_locked();
+    return keeper_.read_snapshot("cannot list collections", [&](record_tables& t) {
+      std::vector<collection_info> out;
+      for (const auto& row : t.collections()) {
+        out.push_back(collection_info{row.name, row.dim, row.space, t.count_records(row.collection_id)});
+      }
+      return out;
+    });
+  }
+
+  std::vector<record> get(const collection_ref& c, const get_options& o) {
+    check_ids(o.ids);
+    return read_collection(c, "cannot read records", [&](record_tables& t) {
+      std::vector<record> out;
+      const bool filtered = !o.where.empty() || !o.where_document.empty();
+      if (o.ids.empty()) {
+        for (const auto rid : t.select(c.id, o.where, o.where_document, false, o.limit, o.offset)) {
+          if (auto row = t.read(rid, o.fields)) out.push_back(std::move(row->value));
+        }
+        return out;
+      }
+      std::unordered_set<std::int64_t> matching;
+      if (filtered) {
+        const auto rids = t.select(c.id, o.where, o.where_document, false);
+        matching.insert(rids.begin(), rids.end());
+      }
+      std::size_t skipped = 0;
+      for (const auto& id : o.ids) {
+        if (o.limit != 0 && out.size() >= o.limit) break;
+        auto row = t.read(c.id, id, o.fields);
+        if (!row || (filtered && matching.count(row->rid) == 0)) continue;
+        if (skipped++ < o.offset) continue;
+        out.push_back(std::move(row->value));
+      }
+      return out;
+    });
+  }
+
+  std::size_t count(const collection_ref& c) {
+    return read_collection(c, "cannot count records", [&](record_tables& t) { return t.count_records(c.id); });
+  }
+
+  std::vector<std::string> missing(const collection_ref& c, const std::vector<std::string>& ids) {
+    check_ids(ids);
+    return read_collection(c, "cannot read records", [&](record_tables& t) {
+      std::vector<std::string> out;
+      for (const auto& id : ids) {
+        const auto found = t.find(c.id, id);
+        if (!found || !found->second) out.push_back(id);
+      }
+      return out;
+    });
+  }
+
+  /// The k nearest records to each query, in three steps: catch up (and let
+  /// SQL pick the allowed rows when filtered); search under the shared
+  /// state; read what the caller asked to include.
+  std::vector<std::vector<hit>> query(const collection_ref& c, const std::vector<const std::vector<float>*>& queries,
+                                      const query_options& o) {
+    check_k(o.k);
+    std::vector<float> packed;
+    packed.reserve(queries.size() * c.options.dim);
+    for (std::size_t i = 0; i < queries.size(); ++i) {
+      const auto& q = *queries[i];
+      check_embedding(q.data(), q.size(), c.options.dim, c.options.space, "query " + std::to_string(i));
+      packed.insert(packed.end(), q.begin(), q.end());
+    }
+    std::vector<std::vector<hit>> out(queries.size());
+    if (queries.empty()) return out;
+
+    std::optional<std::vector<std::int64_t>> allowed;
+    {
+      std::lock_guard<std::mutex> db_guard(conn_.mutex());
+      keeper_.refresh_locked();
+      if (!o.where.empty() || !o.where_document.empty()) {
+        allowed = keeper_.read_snapshot("cannot filter records", [&](record_tables& t) {
+          return t.select(c.id, o.where, o.where_document, true);
+        });
+      }
+    }
+    std::vector<std::vector<neighbor>> found;
+    {
+      auto state_guard = keeper_.read_state();
+      const auto* state = keeper_.find(c.id);
+      if (!state) throw_gone(c);
+      found = state->index.search(packed.data(), queries.size(), o.k, allowed ? &*allowed : nullptr);
+      for (std::size_t q = 0; q < found.size(); ++q) {
+        for (const auto& n : found[q]) {
+          if (const auto id = state->ids.find(n.key))
+            out[q].push_back(hit{std::string(*id), n.distance, std::nullopt, {}, {}});
+        }
+      }
+    }
+    if (o.fields != include::none) {
+      std::lock_guard<std::mutex> db_guard(conn_.mutex());
+      keeper_.read_snapshot("cannot read records", [&](record_tables& t) {
+        for (std::size_t q = 0; q < out.size(); ++q) {
+          std::vector<hit> kept;
+          for (std::size_t i = 0; i < out[q].size(); ++i) {
+            auto row = t.read(found[q][i].key, o.fields);
+            if (!row) continue;  // removed since the search; not returned
+            hit h = std::move(out[q][i]);
+            h.document = std::move(row->value.document);
+            h.meta = std::move(row->value.meta);
+            h.embedding = std::move(row->value.embedding);
+            kept.push_back(std::move(h));
+          }
+          out[q] = std::move(kept);
+        }
+        return true;
+      });
+    }
+    return out;
+  }
+
+ private:
+  /// Refreshes, then runs `body(tables)` in one read snapshot on a collection that must exist.
+  template <class Body>
+  auto read_collection(const collection_ref& c, const std::string& what, Body&& body) {
+    std::lock_guard<std::mutex> db_guard(conn_.mutex());
+    keeper_.refresh_locked();
+    {
+      auto state_guard = keeper_.read_state();
+      if (!keeper_.find(c.id)) throw_gone(c);
+    }
+    return keeper_.read_snapshot(what, std::forward<Body>(body));
+  }
+
+  /// `c` is no longer stored; requires the state.
+  [[noreturn]] void throw_gone(const collection_ref& c) const {
+    bool name_taken = false;
+    for (const auto& [id, state] : keeper_.collections()) name_taken = name_taken || state.row.name == c.name;
+    throw_collection_gone(options_.path, c, name_taken);
+  }
+
+  const store_options& options_;
+  store_connection& conn_;
+  index_keeper<IndexPolicy>& keeper_;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/store/write_path.hpp>
+// SPDX-License-Identifier: MIT
+// write_path: every write of a store, one transaction under the writer lock,
+// applied to this process's indexes once committed.
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// #include <vecstore/detail/validate.hpp>
+// #include <vecstore/errors.hpp>
+// #include <vecstore/filter.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/store/collection.hpp>
+// #include <vecstore/store/connection.hpp>
+// #include <vecstore/store/index_keeper.hpp>
+// #include <vecstore/storage/records.hpp>
+// #include <vecstore/storage/sqlite.hpp>
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// get_or_create_collection's rule: an existing collection of that name is
+/// returned only if it has the options asked for, never silently reused.
+inline void check_collection_matches(const std::filesystem::path& file, const collection_row& found,
+                                     const collection_options& options) {
+  if (found.dim == options.dim && found.space == options.space) return;
+  throw_error<invalid_argument>("cannot get the collection", file,
+                                "\"" + found.name + "\" exists with dim " + std::to_string(found.dim) +
+                                    " and metric " + to_string(found.space) + ", not dim " +
+                                    std::to_string(options.dim) + " and metric " + to_string(options.space),
+                                "Ask for the collection with its own options, or use another name");
+}
+
+/// The writes of one store in this process. Lock order, outermost first:
+/// this process's write mutex (threads queue there, not inside the
+/// LockPolicy, so the fork handlers can wait for writers without touching
+/// the LockPolicy), the writer lock (processes), the connection's mutex, the
+/// indexes' state.
+template <class LockPolicy, class IndexPolicy>
+class write_path {
+  using keeper_type = index_keeper<IndexPolicy>;
+
+ public:
+  write_path(const store_options& options, store_connection& conn, keeper_type& keeper)
+      : options_(options), conn_(conn), keeper_(keeper), lock_(side_file(options.path, ".lock")) {}
+  write_path(const write_path&) = delete;
+  write_path& operator=(const write_path&) = delete;
+
+  /// This process's writers; held across fork() by the fork handlers.
+  std::mutex& mutex() noexcept { return write_mutex_; }
+  /// The writer lock itself, for the health check that probes it.
+  LockPolicy& lock() noexcept { return lock_; }
+
+  /// The writer lock, waited for `lock_timeout`, retried `max_retries` times
+  /// with doubling backoff; then `lock_timeout` naming the holder.
+  std::unique_lock<LockPolicy> acquire_writer(const std::string& what) {
+    auto delay = options_.retry_delay;
+    for (int attempt = 0;; ++attempt) {
+      if (lock_.try_lock_for(options_.lock_timeout)) return std::unique_lock<LockPolicy>(lock_, std::adopt_lock);
+      if (attempt >= options_.max_retries) break;
+      std::this_thread::sleep_for(delay);
+      delay *= 2;
+    }
+    const auto holder = lock_.holder_pid();
+    throw_error<lock_timeout>(what, options_.path,
+                              "the writer lock stayed busy through " + std::to_string(options_.max_retries + 1) +
+                                  " waits of " + std::to_string(options_.lock_timeout.count()) + " ms" +
+                                  (holder ? ", held by process " + std::to_string(*holder) : std::string()),
+                              "Check what that process is doing, or raise lock_timeout / max_retries");
+  }
+
+  /// Runs `body()` holding every write lock and the connection's mutex: for
+  /// what replaces or rewrites the file (restore, compact).
+  template <class Body>
+  auto exclusively(const std::string& what, Body&& body) {
+    std::lock_guard<std::mutex> writers(write_mutex_);
+    std::unique_lock<LockPolicy> writer = acquire_writer(what);
+    std::lock_guard<std::mutex> db_guard(conn_.mutex());
+    return body();
+  }
+
+  /// Runs `body(tables, seq)` as one write transaction, then applies the
+  /// committed changes to this process's indexes.
+  template <class Body>
+  auto write(const std::string& what, Body&& body) {
+    return exclusively(what, [&] {
+      // Apply other processes' commits first, so the checks `body` makes
+      // (does this id exist?) see the same state the transaction will.
+      keeper_.refresh_locked();
+      conn_.check_writable();
+      std::int64_t committed = 0;
+      auto commit = [&] {
+        own_changes_.clear();
+        own_changes_complete_ = false;
+        record_tables tables(conn_.get());
+        write_transaction tx(conn_.get());
+        const std::int64_t seq = tables.next_seq();
+        committed = seq;
+        // Checked every 16th transaction: counting tombstones is cheap, not free.
+        const auto compact = [&] {
+          if (seq % 16 == 0) tables.compact_tombstones(options_.tombstones_to_keep);
+        };
+        if constexpr (std::is_void_v<decltype(body(tables, seq))>) {
+          body(tables, seq);
+          compact();
+          tx.commit();
+          return true;
+        } else {
+          auto result = body(tables, seq);
+          compact();
+          tx.commit();
+          return result;
+        }
+      };
+      auto result = with_retries(options_, options_.path, what, commit);
+      // Under the writer lock and just caught up, this commit is the only change
+      // since the last one seen: when the body listed its effect on the indexes,
+      // apply that instead of reading the batch back (half of an ingest's cost).
+      if (own_changes_complete_ && committed == keeper_.seen_seq() + 1) {
+        keeper_.apply_own_changes(own_changes_, committed);
+      } else {
+        keeper_.apply_changes_locked();
+      }
+      own_changes_.clear();
+      return result;
+    });
+  }
+
+  // --- collections -------------------------------------------------------------
+
+  /// Creates a collection, or with `existing_ok` returns the one of that
+  /// name if its options match.
+  collection_row create_collection(const std::string& name, const collection_options& options, bool existing_ok) {
+    check_collection_name(name);
+    check_collection_options(options);
+    return write("cannot create the collection", [&](record_tables& t, std::int64_t seq) {
+      if (auto found = t.find_collection(name)) {
+        if (!existing_ok) {
+          throw_error<invalid_argument>("cannot create the collection", options_.path,
+                                        "a collection named \"" + name + "\" exists already",
+                                        "Use get_collection or get_or_create_collection, or choose another name");
+        }
+        check_collection_matches(options_.path, *found, options);
+        return *found;
+      }
+      return t.insert_collection(name, options.dim, options.space, seq);
+    });
+  }
+
+  void delete_collection(std::string_view name) {
+    check_collection_name(name);
+    write("cannot delete the collection", [&](record_tables& t, std::int64_t) {
+      const auto row = t.find_collection(name);
+      if (!row) throw_unknown_collection(options_.path, name);
+      t.delete_collection(row->collection_id);
+    });
+  }
+
+  // --- records -----------------------------------------------------------------
+
+  /// add, upsert or update `records`, all or none.
+  void write(const collection_ref& c, const std::vector<record>& records, write_kind kind) {
+    check_batch(records, c.options);
+    if (records.empty()) return;
+    write("cannot write records", [&](record_tables& t, std::int64_t seq) {
+      check_collection_exists(t, c);
+      for (std::size_t i = 0; i < records.size(); ++i) write_one(t, seq, c, i, records[i], kind);
+      own_changes_complete_ = true;
+    });
+    if constexpr (keeper_type::persistent_index) train_if_wanted(c);
+  }
+
+  /// Removes the records with these ids; returns how many there were.
+  std::size_t remove(const collection_ref& c, const std::vector<std::string>& ids) {
+    check_ids(ids);
+    if (ids.empty()) return 0;
+    return write("cannot remove records", [&](record_tables& t, std::int64_t seq) {
+      check_collection_exists(t, c);
+      std::size_t removed = 0;
+      for (const auto& id : ids) {
+        if (const auto found = t.find(c.id, id)) {
+          t.remove(found->first, c.id, seq);
+          own_changes_.push_back({c.id, found->first, nullptr, -1});
+          ++removed;
+        }
+      }
+      own_changes_complete_ = true;
+      return removed;
+    });
+  }
+
+  /// Removes every record matching the filters, at least one of them non-empty.
+  std::size_t remove_matching(const collection_ref& c, const filter& where, const document_filter& where_document) {
+    if (where.empty() && where_document.empty()) {
+      throw_error<invalid_argument>("cannot remove records", options_.path,
+                                    "both filters are empty, which would remove every record",
+                                    "Pass a filter, or use delete_collection to drop everything");
+    }
+    return write("cannot remove records", [&](record_tables& t, std::int64_t seq) {
+      check_collection_exists(t, c);
+      const auto rids = t.select(c.id, where, where_document, false);
+      for (const auto rid : rids) {
+        t.remove(rid, c.id, seq);
+        own_changes_.push_back({c.id, rid, nullptr, -1});
+      }
+      own_changes_complete_ = true;
+      return rids.size();
+    });
+  }
+
+ private:
+  /// Inside a write: the collection must still be there (another process may have deleted it).
+  void check_collection_exists(record_tables& t, const collection_ref& c) const {
+    const auto row = t.find_collection(c.name);
+    if (!row || row->collection_id != c.id) throw_collection_gone(options_.path, c, row.has_value());
+  }
+
+  void write_one(record_tables& t, std::int64_t seq, const collection_ref& c, std::size_t i, const record& r,
+                 write_kind kind) {
+    // add lets the UNIQUE (collection_id, id) constraint find duplicates:
+    // one statement per record instead of a lookup and an insert.
+    const auto found = kind == write_kind::add ? std::nullopt : t.find(c.id, r.id);
+    if (kind == write_kind::update && !found) {
+      throw_error<not_found>("cannot update records", options_.path,
+                             batch_item(i, r.id) + " does not exist in collection \"" + c.name + "\"",
+                             "Use upsert to add it; nothing was written");
+    }
+    std::int64_t rid = 0;
+    if (!found) {
+      try {
+        rid = t.insert(c.id, r, seq);
+      } catch (const SQLite::Exception& e) {
+        if (e.getExtendedErrorCode() != SQLITE_CONSTRAINT_UNIQUE) throw;
+        throw_error<duplicate_id>("cannot add records", options_.path,
+                                  batch_item(i, r.id) + " exists already in collection \"" + c.name + "\"",
+                                  "Use upsert to replace it, or update to change it; nothing was written");
+      }
+    } else if (kind == write_kind::upsert) {
+      rid = found->first;
+      t.replace(rid, c.id, r, seq);
+    } else {
+      rid = found->first;
+      t.update(rid, c.id, r, seq);
+    }
+    std::int32_t list = -1;
+    if constexpr (keeper_type::persistent_index) {
+      if (!r.embedding.empty()) t.save_assignment(rid, list = keeper_.assign(c.id, r.embedding));
+    }
+    if (!r.embedding.empty()) {
+      own_changes_.push_back({c.id, rid, &r, list});
+    } else if (kind == write_kind::upsert) {
+      own_changes_.push_back({c.id, rid, nullptr, -1});  // replaced by a record without an embedding
+    }
+  }
+
+  /// After a write: (re)trains the collection's index when it asks for it,
+  /// and stores the new state with every record's new list in one
+  /// transaction, so other processes load it instead of training.
+  void train_if_wanted(const collection_ref& c) {
+    exclusively("cannot train the index", [&] {
+      keeper_.refresh_locked();
+      {
+        auto state_guard = keeper_.read_state();
+        const auto* state = keeper_.find(c.id);
+        if (!state || !state->index.wants_training(state->index.size())) return;
+      }
+      with_retries(options_, options_.path, "cannot store the trained index", [&] {
+        record_tables tables(conn_.get());
+        write_transaction tx(conn_.get());
+        const std::int64_t seq = tables.next_seq();
+        auto state_guard = keeper_.lock_state_for_change();
+        auto* state = keeper_.find(c.id);
+        tables.save_index_state(c.id, "index", state->index.train(), seq);
+        // Read every list first, then write them: no writes into a table
+        // while a statement of this connection is still reading it.
+        std::vector<std::pair<std::int64_t, std::int32_t>> lists;
+        tables.for_each_embedding_of(
+            c.id, [&](const embedding_row& row) { lists.emplace_back(row.rid, state->index.assign(row.vector)); });
+        state_guard.unlock();
+        for (const auto& [rid, list] : lists) tables.save_assignment(rid, list);
+        tx.commit();
+        return true;
+      });
+      keeper_.apply_changes_locked();
+    });
+  }
+
+  const store_options& options_;
+  store_connection& conn_;
+  keeper_type& keeper_;
+  std::mutex write_mutex_;
+  LockPolicy lock_;
+  std::vector<own_change> own_changes_;  // the write in progress, for its indexes
+  bool own_changes_complete_ = false;    // the body listed every change it made
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
 // #include <vecstore/types.hpp>
 
 namespace vecstore {
 inline namespace v0 {
 
-/// A handle to one collection of a store. Cheap to copy; it keeps the store
-/// open. Every call checks that the collection still exists (another process
-/// may have deleted it) and throws `not_found` otherwise.
-template <class Store>
-class basic_collection {
- public:
-  const std::string& name() const noexcept { return name_; }
-  std::size_t dim() const noexcept { return options_.dim; }
-  metric space() const noexcept { return options_.space; }
-
-  /// Adds new records, all or none. A record whose id exists is an error
-  /// (`duplicate_id`), as is an id repeated within the batch.
-  void add(const std::vector<record>& records) { store_->add_records(*this, records, write_kind::add); }
-  /// Adds records, or replaces existing ones entirely (embedding, document
-  /// and metadata; what the new record lacks is removed).
-  void upsert(const std::vector<record>& records) { store_->add_records(*this, records, write_kind::upsert); }
-  /// Changes existing records: the embedding if given (non-empty), the
-  /// document if set, and the metadata keys given (other keys are kept).
-  /// An id that does not exist is an error (`not_found`); nothing is written.
-  void update(const std::vector<record>& records) { store_->add_records(*this, records, write_kind::update); }
-
-  /// Removes the records with these ids; absent ids are ignored. Returns how many were removed.
-  std::size_t remove(const std::vector<std::string>& ids) { return store_->remove_ids(*this, ids); }
-  /// Removes every record matching the filters; at least one must be non-empty.
-  std::size_t remove(const filter& where, const document_filter& where_document = {}) {
-    return store_->remove_matching(*this, where, where_document);
-  }
-
-  /// Reads records by id (in the order given; absent ids are skipped).
-  std::vector<record> get(const std::vector<std::string>& ids,
-                          include fields = include::documents | include::metadatas) {
-    get_options o;
-    o.ids = ids;
-    o.fields = fields;
-    return store_->get_records(*this, o);
-  }
-  /// Reads records by ids and/or filters, with limit and offset.
-  std::vector<record> get(const get_options& options) { return store_->get_records(*this, options); }
-
-  /// Number of records (with or without an embedding).
-  std::size_t count() { return store_->count_records(*this); }
-
-  /// The given ids that have no stored embedding: absent, or stored without
-  /// one. What an ingestion job embeds next ("fill missing embeddings").
-  std::vector<std::string> missing(const std::vector<std::string>& ids) { return store_->missing_ids(*this, ids); }
-
-  /// The k nearest records to one embedding, nearest first.
-  std::vector<hit> query(const std::vector<float>& embedding, const query_options& options = {}) {
-    return std::move(store_->query_many(*this, {&embedding}, options).front());
-  }
-  /// The k nearest records to each embedding: one list of hits per query.
-  std::vector<std::vector<hit>> query(const std::vector<std::vector<float>>& embeddings,
-                                      const query_options& options = {}) {
-    std::vector<const std::vector<float>*> queries;
-    queries.reserve(embeddings.size());
-    for (const auto& e : embeddings) queries.push_back(&e);
-    return store_->query_many(*this, queries, options);
-  }
-
- private:
-  friend Store;
-  enum class write_kind { add, upsert, update };
-
-  basic_collection(std::shared_ptr<Store> store, std::int64_t id, std::string name, collection_options options)
-      : store_(std::move(store)), id_(id), name_(std::move(name)), options_(options) {}
-
-  std::shared_ptr<Store> store_;
-  std::int64_t id_;
-  std::string name_;
-  collection_options options_;
-};
-
 /// The store: one SQLite file shared safely by threads and processes, with
 /// an in-memory index per collection derived from it.
 ///
-/// - LockPolicy (`file_lock`, `null_lock`; lock/requirements.hpp): writer exclusion.
-/// - IndexPolicy (`flat_index`; index/requirements.hpp): the search structure.
-/// - RecoveryPolicy (`strict_recovery`; recovery/requirements.hpp): what damage triggers.
+/// - LockPolicy (`file_lock`, `named_mutex_lock`, `null_lock`; lock/requirements.hpp): writer exclusion.
+/// - IndexPolicy (`flat_index`, `ivf_index`; index/requirements.hpp): the search structure.
+/// - RecoveryPolicy (`strict_recovery` and others; recovery/requirements.hpp): what damage triggers.
 ///
 /// Threads: any number may call any member at once; searches run
 /// concurrently, writes are serialized. Processes: every write is one
@@ -9596,7 +11749,7 @@ class basic_collection {
 /// read (only the changed rows).
 template <class LockPolicy, class IndexPolicy, class RecoveryPolicy>
 class basic_store final : public std::enable_shared_from_this<basic_store<LockPolicy, IndexPolicy, RecoveryPolicy>>,
-                    private detail::fork_aware {
+                          private detail::fork_aware {
   static_assert(detail::checked<lock_requirements<LockPolicy>>);
   static_assert(detail::checked<index_requirements<IndexPolicy>>);
   static_assert(detail::checked<recovery_requirements<RecoveryPolicy>>);
@@ -9605,10 +11758,6 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
                 "(not null_lock): another process could otherwise keep writing into the moved file");
 
   struct private_tag {};
-  /// An index that shares derived state (a quantizer) through SQLite; see
-  /// the persistent-index extension in index/requirements.hpp.
-  static constexpr bool persistent_index = detail::is_persistent_index_v<IndexPolicy>;
-  static constexpr bool mappable_index = detail::is_mappable_index_v<IndexPolicy>;
 
  public:
   using lock_policy = LockPolicy;
@@ -9634,9 +11783,11 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
 
   basic_store(private_tag, store_options options)
       : options_(std::move(options)),
-        lock_(side_file(options_.path, ".lock")),
-        open_lock_(side_file(options_.path, ".open")) {
-    take_open_lock();
+        conn_(options_),
+        keeper_(options_, conn_),
+        writes_(options_, conn_, keeper_),
+        reads_(options_, conn_, keeper_) {
+    conn_.take_open_lock();
     // Temporary files of backups and recoveries whose process died: ours, never a user's.
     detail::remove_stale_temporaries(options_.path.parent_path());
     detail::remove_stale_temporaries(detail::backup_dir_of(options_.path, options_));
@@ -9652,79 +11803,74 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
 
   /// The last recovery the RecoveryPolicy performed for this instance, if any.
   std::optional<recovery_report> last_recovery() const {
-    std::lock_guard<std::mutex> guard(db_mutex_);
+    std::lock_guard<std::mutex> guard(conn_.mutex());
     return last_recovery_;
   }
 
+  // --- collections ---------------------------------------------------------------
+
   /// Creates a collection; `invalid_argument` if the name is taken.
   collection create_collection(std::string name, collection_options options) {
-    return make_collection(std::move(name), options, false);
+    return handle(writes_.create_collection(name, options, false));
   }
 
   /// The existing collection `name`; `not_found` otherwise.
   collection get_collection(std::string_view name) {
     detail::check_collection_name(name);
-    std::lock_guard<std::mutex> db_guard(db_mutex_);
-    refresh_locked();
-    std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
-    for (const auto& [id, state] : collections_) {
-      if (state.row.name == name) return handle(state.row);
-    }
-    throw_unknown_collection(name);
+    if (auto row = reads_.find_collection(name)) return handle(*row);
+    detail::throw_unknown_collection(options_.path, name);
   }
 
   /// The collection `name`, created with `options` if it does not exist. An
   /// existing one with another dim or metric is an error, not silently reused.
+  /// Finding it is a read: workers that call this at start do not queue
+  /// behind a long write for the writer lock.
   collection get_or_create_collection(std::string name, collection_options options) {
-    return make_collection(std::move(name), options, true);
+    detail::check_collection_name(name);
+    detail::check_collection_options(options);
+    if (auto row = reads_.find_collection(name)) {
+      detail::check_collection_matches(options_.path, *row, options);
+      return handle(*row);
+    }
+    return handle(writes_.create_collection(name, options, true));
   }
 
   /// Deletes a collection and all its records; `not_found` if absent.
-  void delete_collection(std::string_view name) {
-    detail::check_collection_name(name);
-    write("cannot delete the collection", [&](detail::record_tables& t, std::int64_t) {
-      const auto row = t.find_collection(name);
-      if (!row) throw_unknown_collection(name);
-      t.delete_collection(row->collection_id);
-    });
-  }
+  void delete_collection(std::string_view name) { writes_.delete_collection(name); }
 
   /// Every collection with its record count, by name.
-  std::vector<collection_info> list_collections() {
-    std::lock_guard<std::mutex> db_guard(db_mutex_);
-    refresh_locked();
-    return read_snapshot("cannot list collections", [&](detail::record_tables& t) {
-      std::vector<collection_info> out;
-      for (const auto& row : t.collections()) {
-        out.push_back(collection_info{row.name, row.dim, row.space, t.count_records(row.collection_id)});
-      }
-      return out;
-    });
-  }
+  std::vector<collection_info> list_collections() { return reads_.list_collections(); }
+
+  // --- health and backups ----------------------------------------------------------
 
   /// Runs the health checks, or returns the last report if it is younger than
   /// `health_check_interval` (unless `force`).
   health_report health(bool force = false) {
     {
-      std::lock_guard<std::mutex> db_guard(db_mutex_);
+      std::lock_guard<std::mutex> db_guard(conn_.mutex());
       const auto now = std::chrono::system_clock::now();
       if (!force && last_health_ && now - last_health_->checked_at < options_.health_check_interval) {
         return *last_health_;
       }
     }
-    health_report report = run_health_checks(false);
-    std::lock_guard<std::mutex> db_guard(db_mutex_);
+    health_report report = detail::run_health_checks(false, options_, writes_.lock(), conn_, keeper_);
+    std::lock_guard<std::mutex> db_guard(conn_.mutex());
     last_health_ = report;
     return report;
   }
+
+  /// The deep check: everything health() checks, with a full integrity_check
+  /// instead of quick_check and every stored embedding verified against its
+  /// checksum. O(file size); never cached.
+  health_report verify() { return detail::run_health_checks(true, options_, writes_.lock(), conn_, keeper_); }
 
   /// An online, consistent backup: SQLite's backup API in one step (other
   /// processes keep writing), into backup_dir under a timestamped name via a
   /// temporary file and a rename, verified (quick_check, every checksum,
   /// counts) before it counts; only the newest backups_to_keep are kept.
   backup_info backup() {
-    std::lock_guard<std::mutex> db_guard(db_mutex_);
-    refresh_locked();
+    std::lock_guard<std::mutex> db_guard(conn_.mutex());
+    keeper_.refresh_locked();
     return detail::with_retries(options_, options_.path, "cannot back up the store", [&] {
       return detail::make_backup(conn_->handle(), options_.path, detail::backup_dir_of(options_.path, options_),
                                  options_.backups_to_keep);
@@ -9743,47 +11889,39 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// its place under the writer lock. Other processes notice the new file on
   /// their next read or write and reload.
   recovery_report restore(const std::filesystem::path& backup) {
-    std::lock_guard<std::mutex> writers(write_mutex_);
-    std::unique_lock<LockPolicy> writer = acquire_writer("cannot restore the store");
-    std::lock_guard<std::mutex> db_guard(db_mutex_);
-    check_usable_locked();
-    const detail::verify_result verified = detail::verify_store_file(backup, true);
-    if (!verified.ok) {
-      detail::throw_error<corruption_error>("cannot restore from this backup", backup, verified.problem,
-                                            "Nothing was changed; pick another backup (backups() lists them)");
-    }
-    recovery_report report;
-    report.policy = "restore";
-    report.action = "restored";
-    const auto started = std::chrono::steady_clock::now();
-    conn_->clear_cache();
-    conn_.reset();
-    detail::install_verified_backup(backup, verified, options_.path, report);
-    open_and_load(true);
-    report.duration =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-    last_recovery_ = report;
-    return report;
+    return writes_.exclusively("cannot restore the store", [&] {
+      keeper_.ensure_usable_locked();
+      const detail::verify_result verified = detail::verify_store_file(backup, true);
+      if (!verified.ok) {
+        detail::throw_error<corruption_error>("cannot restore from this backup", backup, verified.problem,
+                                              "Nothing was changed; pick another backup (backups() lists them)");
+      }
+      recovery_report report;
+      report.policy = "restore";
+      report.action = "restored";
+      const auto started = std::chrono::steady_clock::now();
+      conn_.drop();
+      detail::install_verified_backup(backup, verified, options_.path, report);
+      open_and_load(true);
+      report.duration =
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+      last_recovery_ = report;
+      return report;
+    });
   }
-
-  /// The deep check: everything health() checks, with a full integrity_check
-  /// instead of quick_check and every stored embedding verified against its
-  /// checksum. O(file size); never cached.
-  health_report verify() { return run_health_checks(true); }
 
   /// Rewrites the file without free pages (VACUUM; record and collection ids
   /// are INTEGER PRIMARY KEYs, so they survive it) and truncates the WAL.
   /// Holds the writer lock meanwhile; readers elsewhere keep reading.
   void compact() {
-    std::lock_guard<std::mutex> writers(write_mutex_);
-    std::unique_lock<LockPolicy> writer = acquire_writer("cannot compact the store");
-    std::lock_guard<std::mutex> db_guard(db_mutex_);
-    refresh_locked();
-    detail::with_retries(options_, options_.path, "cannot compact the store", [&] {
-      conn_->clear_cache();  // VACUUM needs every statement finalized
-      conn_->exec("VACUUM");
-      conn_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
-      return true;
+    writes_.exclusively("cannot compact the store", [&] {
+      keeper_.refresh_locked();
+      detail::with_retries(options_, options_.path, "cannot compact the store", [&] {
+        conn_->clear_cache();  // VACUUM needs every statement finalized
+        conn_->exec("VACUUM");
+        conn_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        return true;
+      });
     });
   }
 
@@ -9791,25 +11929,26 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// file. Later calls on this instance throw. Also run by the destructor.
   void close() noexcept {
     detail::registry::instance().close(options_.path, this, [&] {
-      std::lock_guard<std::mutex> db_guard(db_mutex_);
-      close_connection_locked();
+      std::lock_guard<std::mutex> db_guard(conn_.mutex());
+      keeper_.clear();
+      conn_.close();
     });
   }
 
  private:
   friend collection;
   friend class detail::registry;  // reaches the private fork_aware base
-  using write_kind = typename collection::write_kind;
 
-  struct collection_state {
-    detail::collection_row row;
-    IndexPolicy index;
-    detail::id_table ids;  // row id -> record id, for hits
+  // basic_collection's way in.
+  detail::write_path<LockPolicy, IndexPolicy>& writes() noexcept { return writes_; }
+  detail::read_path<IndexPolicy>& reads() noexcept { return reads_; }
 
-    explicit collection_state(detail::collection_row r) : row(std::move(r)), index(row.dim, row.space) {}
-  };
+  collection handle(const detail::collection_row& row) {
+    return collection(this->shared_from_this(),
+                      detail::collection_ref{row.collection_id, row.name, collection_options{row.dim, row.space}});
+  }
 
-  // --- opening and closing -------------------------------------------------
+  // --- opening -----------------------------------------------------------------
 
   static void check_options(const store_options& o) {
     const auto bad = [](const std::string& why, const std::string& todo) {
@@ -9836,7 +11975,17 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       detail::throw_error<invalid_argument>("cannot open the store", o.path, "the path is a directory",
                                             "Give the path of the store file, e.g. " + (absolute / "store.db").string());
     }
-    if (fs::exists(absolute, ec)) return fs::canonical(absolute);
+    if (fs::exists(absolute, ec)) {
+      const fs::path file = fs::canonical(absolute);
+      check_single_link(file);
+      return file;
+    }
+    if (fs::is_symlink(fs::symlink_status(absolute, ec))) {
+      detail::throw_error<io_error>("cannot open the store", o.path,
+                                    "it is a symbolic link to " + fs::read_symlink(absolute, ec).string() +
+                                        ", which does not exist",
+                                    "Point the link at the store file, or give the store file's own path");
+    }
     if (!o.create_if_missing) {
       detail::throw_error<not_found>("cannot open the store", o.path, "the file does not exist",
                                      "Set create_if_missing, or check the path");
@@ -9844,23 +11993,18 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     return fs::canonical(parent) / absolute.filename();
   }
 
-  static std::filesystem::path side_file(const std::filesystem::path& store_file, const char* suffix) {
-    return std::filesystem::path(store_file.string() + suffix);
-  }
-
-  /// open_mode::exclusive fails at once while any other process has the
-  /// store open, and any other open fails while one holds it exclusively.
-  void take_open_lock() {
-    const auto holder = open_lock_.try_acquire(options_.mode);
-    if (!holder) return;
-    const std::string who = *holder > 0 ? "process " + std::to_string(*holder) : std::string("another process");
-    if (options_.mode == open_mode::exclusive) {
-      detail::throw_error<store_locked>("cannot open the store exclusively", options_.path,
-                                        who + " has it open",
-                                        "Close it there first, or open it in open_mode::shared");
-    }
-    detail::throw_error<store_locked>("cannot open the store", options_.path, who + " holds it exclusively",
-                                      "Wait until that process closes it");
+  /// A store file with a second name (a hard link) would get a second WAL,
+  /// lock file and registry entry, one per name: SQLite keeps its WAL by
+  /// name, so commits made through one name are lost to the other.
+  static void check_single_link(const std::filesystem::path& file) {
+    struct ::stat st {};
+    if (::stat(file.c_str(), &st) != 0 || st.st_nlink <= 1) return;
+    detail::throw_error<invalid_argument>(
+        "cannot open the store", file,
+        "the file has " + std::to_string(st.st_nlink) +
+            " hard links; SQLite keeps one write-ahead log per name, so writes through the other names would be lost",
+        "Keep one name and remove the other links (find " + file.parent_path().string() + " -samefile " +
+            file.string() + " lists those in the same folder)");
   }
 
   /// Opens the connection, creates or checks the schema and loads every
@@ -9871,10 +12015,10 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     try {
       open_and_load();
     } catch (const corruption_error& e) {
-      disconnect_locked();
+      conn_.disconnect();
       if (!options_.auto_recover) throw;
       recovery_context ctx{options_.path, &options_, e.what()};
-      std::unique_lock<LockPolicy> writer = acquire_writer("cannot recover the store");
+      std::unique_lock<LockPolicy> writer = writes_.acquire_writer("cannot recover the store");
       last_recovery_ = RecoveryPolicy::recover(ctx);
       open_and_load(true);
     }
@@ -9882,1063 +12026,49 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
 
   void open_and_load(bool writer_held = false) {
     try {
-      connect_and_load(writer_held);
+      const bool unclean = conn_.connect();
+      if (conn_.needs_migration()) {
+        std::unique_lock<LockPolicy> writer;
+        if (!writer_held) writer = writes_.acquire_writer("cannot migrate the store");
+        conn_.migrate();
+      } else {
+        conn_.prepare_schema();
+      }
+      // Reading the whole file through mmap instead of one pread per page
+      // halves the time to load a large store. Only while loading: a mapping
+      // turns an I/O error into SIGBUS, where pread gives an error we report.
+      conn_->exec("PRAGMA mmap_size = 2147418112");
+      conn_.check_pages_at_open(unclean);
+      keeper_.rebuild_locked();
+      conn_->exec("PRAGMA mmap_size = 0");
     } catch (const SQLite::Exception& e) {
       detail::rethrow_sqlite(e, options_.path, "cannot open the store");
     }
   }
 
-  void connect_and_load(bool writer_held) {
-    const bool created = !std::filesystem::exists(options_.path);
-    if (!created) check_not_emptied();
-    std::error_code ec;
-    const auto wal_bytes = std::filesystem::file_size(side_file(options_.path, "-wal"), ec);
-    const bool unclean = !ec && wal_bytes > 0;  // closed connections truncate the WAL to 0
-    owner_pid_ = ::getpid();
-    conn_ = std::make_unique<detail::connection>(options_.path, options_);
-    if (created) restrict_permissions();
-    if (detail::needs_migration(*conn_)) {
-      migrate_locked(writer_held);
-    } else {
-      detail::prepare_schema(*conn_);
-    }
-    // Reading the whole file through mmap instead of one pread per page
-    // halves the time to load a large store. Only while loading: a mapping
-    // turns an I/O error into SIGBUS, where pread gives an error we report.
-    conn_->exec("PRAGMA mmap_size = 2147418112");
-    check_pages_at_open_locked(unclean);
-    data_version_ = conn_->data_version();
-    rebuild_locked();
-    conn_->exec("PRAGMA mmap_size = 0");
-  }
+  // --- fork() (detail::fork_aware: called by the registry's pthread_atfork handlers) ----
 
-  /// Page-level damage that checksums cannot see (documents, metadata, index
-  /// b-trees). integrity_check also compares indexes with their tables, which
-  /// quick_check does not; it costs O(N log N), so it runs at open only while
-  /// the file is small (detail::integrity_check_limit). quick_check runs up to
-  /// detail::quick_check_limit, and on any size after an unclean shutdown (a
-  /// WAL left non-empty); a large store closed cleanly skips it at open, where
-  /// it would cost as much as loading every vector (health() still runs it).
-  void check_pages_at_open_locked(bool unclean) {
-    const std::int64_t bytes = detail::pragma_int(*conn_, "PRAGMA page_count") *
-                               detail::pragma_int(*conn_, "PRAGMA page_size");
-    if (bytes > detail::quick_check_limit && !unclean) return;
-    const bool full = bytes <= detail::integrity_check_limit;
-    const std::string result = detail::page_check(*conn_, full);
-    if (result != "ok") {
-      detail::throw_error<corruption_error>("the store file is damaged", options_.path,
-                                            std::string(full ? "integrity_check" : "quick_check") + " reports: " +
-                                                result,
-                                            "Restore a backup or open the store with a recovery policy");
-    }
-  }
-
-  /// SQLite takes a zero-length file for a new database, and a store
-  /// truncated to nothing would silently reopen empty. An empty file is a new
-  /// store only when nothing says a store was there: no backups, an empty or
-  /// missing WAL, and create_if_missing set; otherwise it is damage.
-  void check_not_emptied() {
-    std::error_code ec;
-    if (std::filesystem::file_size(options_.path, ec) != 0 || ec) return;
-    const auto wal = std::filesystem::file_size(side_file(options_.path, "-wal"), ec);
-    const bool wal_holds_data = !ec && wal > 0;
-    const bool has_backups = !backups().empty();
-    if (!wal_holds_data && !has_backups && options_.create_if_missing) return;
-    detail::throw_error<corruption_error>(
-        "the store file is empty", options_.path,
-        std::string("it has 0 bytes, but ") +
-            (has_backups ? "backups of it exist" : wal_holds_data ? "its WAL holds data" : "create_if_missing is off"),
-        "Restore a backup or open the store with a recovery policy; nothing was created in its place");
-  }
-
-  /// An older store is migrated under the writer lock, after a backup: the
-  /// version is read again once the lock is held, so when several processes
-  /// open an old store at once exactly one backs it up and migrates it.
-  void migrate_locked(bool writer_held) {
-    std::unique_lock<LockPolicy> writer;
-    if (!writer_held) writer = acquire_writer("cannot migrate the store");
-    if (detail::needs_migration(*conn_)) {
-      detail::make_backup(conn_->handle(), options_.path, detail::backup_dir_of(options_.path, options_),
-                          options_.backups_to_keep);
-    }
-    detail::prepare_schema(*conn_);
-  }
-
-  /// New store files are owner-only (DESIGN.md, Security). chmod does not
-  /// open the file, so SQLite's locks are not disturbed; -wal and -shm take
-  /// the database file's mode when SQLite creates them.
-  void restrict_permissions() {
-    std::error_code ec;
-    std::filesystem::permissions(options_.path,
-                                 std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-                                 std::filesystem::perm_options::replace, ec);
-  }
-
-  void close_connection_locked() noexcept {
-    finish_vectors_writer();
-    reconnect_after_fork_ = false;
-    disconnect_locked();
-    open_lock_.release();
-    std::unique_lock<std::shared_mutex> state_guard(state_mutex_);
-    collections_.clear();
-  }
-
-  /// Closes the SQLite connection, checkpointing the WAL when it can.
-  void disconnect_locked() noexcept {
-    if (conn_) {
-      if (owner_pid_ != ::getpid()) {
-        // Forked without our fork handlers (a raw clone): closing an inherited
-        // SQLite connection is unsafe (howtocorrupt §2.6); leave it to the parent.
-        (void)conn_.release();
-      } else {
-        try {
-          conn_->clear_cache();
-          conn_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
-        } catch (...) {  // another connection is reading; the last one out checkpoints
-        }
-        conn_.reset();
-      }
-    }
-  }
-
-  /// Throws unless this instance is open and used in the process that opened
-  /// it; after a fork, reconnects first (in the parent and in the child).
-  void check_usable_locked() {
-    if (!conn_ && reconnect_after_fork_) reconnect_locked();
-    if (!conn_) {
-      detail::throw_error<closed_error>("the store is closed", options_.path, "close() was called",
-                                        "Open the store again with vecstore::open");
-    }
-    if (owner_pid_ != ::getpid()) {
-      detail::throw_error<closed_error>(
-          "the store was opened in another process", options_.path,
-          "it was opened in process " + std::to_string(owner_pid_) + " and is used in " + std::to_string(::getpid()) +
-              " after a fork that bypassed pthread_atfork handlers",
-          "Open the store in the child process instead of using the parent's instance");
-    }
-  }
-
-  /// A new connection after fork(). The indexes were kept (in a child, as
-  /// copy-on-write pages of the parent's), so only the changes committed
-  /// since the last look are applied, through the change sequence.
-  void reconnect_locked() {
-    if (owner_pid_ != ::getpid()) {  // the child: the parent's open lock is not ours
-      owner_pid_ = ::getpid();
-      take_open_lock();
-    }
-    const detail::file_identity before = loaded_from_;
-    store_options reopen = options_;
-    reopen.create_if_missing = false;  // never create an empty store in a moved one's place
-    conn_ = std::make_unique<detail::connection>(options_.path, reopen);
-    reconnect_after_fork_ = false;
-    data_version_ = -1;
-    // Replaced while this process was not connected: the indexes describe the old file.
-    if (conn_->identity() != before) rebuild_locked();
-  }
-
-  // detail::fork_aware: called by the registry's pthread_atfork handlers.
   void before_fork() noexcept override {
-    write_mutex_.lock();
-    db_mutex_.lock();
-    finish_vectors_writer();  // a thread the child would not have
-    state_mutex_.lock();
-    if (conn_ && owner_pid_ == ::getpid()) {
-      conn_->clear_cache();
-      conn_.reset();
-      reconnect_after_fork_ = true;
-    }
+    writes_.mutex().lock();
+    conn_.mutex().lock();
+    keeper_.before_fork();
+    conn_.before_fork();
   }
 
   void after_fork(bool in_child) noexcept override {
-    if (in_child) {
-      open_lock_.release();  // the parent's lock; the child takes its own on reconnect
-      // glibc's rwlock remembers its writer by thread id, and the child's only
-      // thread has a new one, so unlock() would be taken for a reader's and
-      // leave the lock held. Nobody else can hold it in the child (the parent
-      // held it exclusively across fork()), so give the child a fresh one;
-      // TSan is told the old one was released, since it cannot see that.
-      detail::tsan_released(&state_mutex_);
-      state_mutex_.~shared_mutex();
-      ::new (static_cast<void*>(&state_mutex_)) std::shared_mutex();
-    } else {
-      state_mutex_.unlock();
-    }
-    db_mutex_.unlock();
-    write_mutex_.unlock();
-  }
-
-  // --- keeping the index in step with SQLite ------------------------------
-
-  /// Reads in one snapshot (a deferred read transaction), so that the values
-  /// read together belong to one commit.
-  template <class Body>
-  auto read_snapshot(const std::string& what, Body&& body) {
-    check_usable_locked();
-    return detail::with_retries(options_, options_.path, what, [&] {
-      detail::record_tables tables(*conn_);
-      conn_->exec("BEGIN");
-      try {
-        auto result = body(tables);
-        conn_->exec("COMMIT");
-        return result;
-      } catch (...) {
-        conn_->exec("ROLLBACK");
-        throw;
-      }
-    });
-  }
-
-  /// Before a read: applies what other processes committed since the last
-  /// look. The cheap check is `PRAGMA data_version`, which moves only for
-  /// other connections' commits; this connection's own commits are applied
-  /// right after they are made.
-  void refresh_locked() {
-    check_usable_locked();
-    follow_replaced_file_locked();
-    const std::int64_t version = detail::with_retries(options_, options_.path, "cannot read the store",
-                                                      [&] { return conn_->data_version(); });
-    if (version == data_version_) return;
-    data_version_ = version;
-    apply_changes_locked();
-  }
-
-  /// When another process recovered or restored the store, the path names a
-  /// new file and this connection still reads the quarantined one: reconnect
-  /// and reload, so nothing is served from, or written into, the old file.
-  /// The new file appears by an atomic rename; while the path is briefly
-  /// missing (between quarantine and rename) wait up to lock_timeout.
-  void follow_replaced_file_locked() {
-    const auto deadline = std::chrono::steady_clock::now() + options_.lock_timeout;
-    auto now = detail::identity_of(options_.path);
-    while (!now && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      now = detail::identity_of(options_.path);
-    }
-    if (!now) {
-      detail::throw_error<io_error>("the store file is gone", options_.path,
-                                    "it was moved or deleted while open and did not reappear",
-                                    "Check the folder; a quarantined copy is named <file>.corrupt-<time>");
-    }
-    if (*now == conn_->identity()) return;
-    conn_->clear_cache();
-    conn_.reset();
-    reconnect_locked();
-  }
-
-  /// Applies every change with a sequence number above the last one seen:
-  /// tombstones first (row ids are never reused), then changed rows. A
-  /// process that fell behind a tombstone compaction rebuilds instead.
-  void apply_changes_locked() {
-    read_snapshot("cannot read the store's changes", [&](detail::record_tables& t) {
-      catch_up(t);
-      return true;
-    });
-  }
-
-  /// Brings the indexes to the snapshot `t` reads from; call inside
-  /// read_snapshot. Returns how many changes it applied (0 after a reload).
-  std::size_t catch_up(detail::record_tables& t) {
-    const std::int64_t seq = t.current_seq();
-    if (seq == seen_seq_) return 0;
-    if (t.compacted_seq() > seen_seq_) {
-      load_all(t);
-      return 0;
-    }
-    std::size_t applied = 0;
-    auto state_guard = lock_state_for_change();
-    sync_collections(t.collections());
-    // A collection whose index state another writer replaced (retrained) is
-    // reloaded whole after the state; its rows need no delta.
-    std::unordered_set<std::int64_t> reload;
-    if constexpr (persistent_index) {
-      for (const auto id : t.index_states_since(seen_seq_)) reload.insert(id);
-    }
-    t.for_each_tombstone_since(seen_seq_, [&](std::int64_t collection_id, std::int64_t rid) {
-      ++applied;
-      auto it = collections_.find(collection_id);
-      if (it == collections_.end()) return;
-      it->second.index.erase(rid);
-      it->second.ids.erase(rid);
-    });
-    t.for_each_change_since(seen_seq_, [&](const detail::embedding_row& row) {
-      ++applied;
-      if (!reload.count(row.collection_id)) apply_row(row);
-    });
-    for (const auto id : reload) {
-      auto it = collections_.find(id);
-      if (it == collections_.end()) continue;
-      it->second = collection_state(it->second.row);
-      load_index_state(t, it->second);
-      t.for_each_embedding_of(id, [&](const detail::embedding_row& row) { apply_row(row); });
-    }
-    seen_seq_ = seq;
-    return applied;
-  }
-
-  /// Installs a collection's stored index state, for index policies that share one.
-  void load_index_state(detail::record_tables& t, collection_state& state) {
-    if constexpr (persistent_index) {
-      if (const auto blob = t.load_index_state(state.row.collection_id)) {
-        state.index.load_state(blob->data(), blob->size());
-      }
-    } else {
-      (void)t;
-      (void)state;
-    }
-  }
-
-  /// Loads the indexes: from the vectors file when it is usable, else from
-  /// every embedding in SQLite; then rewrites the vectors file if it is
-  /// missing or well behind (see store_options::vectors_file_min_bytes).
-  void rebuild_locked() {
-    std::optional<std::int64_t> token;
-    bool rewrite = false;
-    read_snapshot("cannot load the store", [&](detail::record_tables& t) {
-      const std::optional<mapped_load> mapped = load_from_vectors_file(t);
-      if (!mapped) load_all(t);
-      // Catching up reads each change from SQLite again at every open, and a
-      // vectors file older than the kept tokens is no longer usable at all.
-      rewrite = !mapped || mapped->seq + detail::seq_tokens_kept / 2 < seen_seq_ ||
-                mapped->changes > indexed_rows() / 8;
-      if (rewrite) token = t.seq_token(seen_seq_);
-      return true;
-    });
-    loaded_from_ = conn_->identity();
-    if (rewrite && token) start_vectors_writer_locked(*token);
-  }
-
-  std::filesystem::path vectors_file_path() const { return side_file(options_.path, ".vectors"); }
-
-  bool vectors_file_enabled() const noexcept {
-    return options_.vectors_file_min_bytes != store_options::no_vectors_file;
-  }
-
-  struct mapped_load {
-    std::int64_t seq;     // the vectors file's
-    std::size_t changes;  // applied from SQLite since
-  };
-
-  /// Maps the vectors file into the indexes and applies the changes made
-  /// since it was written. nullopt when there is none or it does not
-  /// describe this store (damaged, foreign, from a restored older copy
-  /// written again since, or older than the changes SQLite still keeps):
-  /// the caller loads from SQLite then.
-  std::optional<mapped_load> load_from_vectors_file(detail::record_tables& t) {
-    if constexpr (mappable_index) {
-      if (!vectors_file_enabled()) return std::nullopt;
-      std::optional<detail::vectors_file> file =
-          detail::read_vectors_file(vectors_file_path(), [&](std::int64_t seq, std::int64_t token) {
-            return seq <= t.current_seq() && seq >= t.compacted_seq() && t.seq_token(seq) == token;
-          });
-      if (!file) return std::nullopt;
-      {
-        auto state_guard = lock_state_for_change();
-        collections_.clear();
-        sync_collections(t.collections());
-        for (detail::vectors_file_collection& c : file->collections) {
-          // Collections dropped since the file was written are skipped; ids are never reused.
-          auto it = collections_.find(c.collection_id);
-          if (it == collections_.end()) continue;
-          if (it->second.row.dim == c.dim && it->second.row.space == c.space) {
-            try {
-              it->second.index.adopt(std::move(c.rows), std::move(c.keys), std::move(c.sq_norms));
-              it->second.ids.adopt(std::move(c.id_rids), std::move(c.id_ends), std::move(c.id_chars));
-              continue;
-            } catch (const invalid_argument&) {
-            }
-          }
-          collections_.clear();  // a whole file, but not one this store wrote
-          return std::nullopt;
-        }
-        seen_seq_ = file->seq;
-      }
-      return mapped_load{file->seq, catch_up(t)};
-    } else {
-      (void)t;
-      return std::nullopt;
-    }
-  }
-
-  /// Rows held by every index now.
-  std::size_t indexed_rows() const {
-    std::size_t rows = 0;
-    for (const auto& [id, state] : collections_) rows += state.index.size();
-    return rows;
-  }
-
-  /// Writes the vectors file on a thread of its own, so that an open that
-  /// had to read SQLite does not also wait for its vectors to reach the disk
-  /// (a few seconds per GiB here). Requires db_mutex_.
-  void start_vectors_writer_locked(std::int64_t token) {
-    if constexpr (mappable_index) {
-      if (!vectors_file_enabled()) return;
-      finish_vectors_writer();
-      vectors_writer_stop_.store(false, std::memory_order_relaxed);
-      vectors_writer_.start([this, token, seq = seen_seq_] { save_vectors_file(seq, token); });
-    } else {
-      (void)token;
-    }
-  }
-
-  /// Waits for the vectors file being written, if any: before closing, and
-  /// before fork() (a child would not have the thread).
-  void finish_vectors_writer() noexcept { vectors_writer_.join(); }
-
-  /// The state exclusively, for changing the indexes. A vectors file being
-  /// written holds the state shared for seconds; it gives up within one
-  /// piece instead (detail::write_vectors_file), since whoever changes the
-  /// indexes may hold the writer lock that other processes wait for.
-  std::unique_lock<std::shared_mutex> lock_state_for_change() {
-    vectors_writer_stop_.store(true, std::memory_order_relaxed);
-    return std::unique_lock<std::shared_mutex>(state_mutex_);
-  }
-
-  /// Writes the indexes to the vectors file if they still hold the store as
-  /// of `seq` (whose token is `token`) and at least vectors_file_min_bytes of
-  /// vectors. Holds the state shared meanwhile: searches go on, and a change
-  /// to the indexes stops the write (lock_state_for_change). Failing to
-  /// write is not an error: the next open reads SQLite again.
-  void save_vectors_file(std::int64_t seq, std::int64_t token) noexcept {
-    if constexpr (mappable_index) {
-      try {
-        std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
-        if (seen_seq_ != seq) return;  // changed since: `token` names another content
-        std::size_t bytes = 0;
-        for (const auto& [id, state] : collections_) bytes += state.index.size() * state.row.dim * sizeof(float);
-        if (bytes < options_.vectors_file_min_bytes) return;
-        std::vector<detail::vectors_file_source> sources;
-        for (const auto& [id, state] : collections_) {
-          detail::vectors_file_source s;
-          s.collection_id = id;
-          s.space = state.row.space;
-          s.rows = state.index.rows();
-          s.keys = state.index.keys().data();
-          s.sq_norms = state.row.space == metric::l2 ? state.index.squared_norms().data() : nullptr;
-          s.id_rids.assign(state.index.keys().begin(), state.index.keys().end());
-          std::sort(s.id_rids.begin(), s.id_rids.end());
-          s.id_ends.reserve(s.id_rids.size());
-          for (const std::int64_t rid : s.id_rids) {
-            const std::optional<std::string_view> id_of = state.ids.find(rid);
-            if (!id_of) return;  // cannot happen: every key has its id; but never write a wrong one
-            s.id_chars += *id_of;
-            s.id_ends.push_back(s.id_chars.size());
-          }
-          sources.push_back(std::move(s));
-        }
-        struct stat st {};
-        const int mode = ::stat(options_.path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : 0600;
-        detail::write_vectors_file(vectors_file_path(), seq, token, sources, mode, &vectors_writer_stop_);
-      } catch (...) {
-        // Out of memory for the id arrays: no vectors file this time.
-      }
-    } else {
-      (void)seq;
-      (void)token;
-    }
-  }
-
-  /// Loads every collection and every embedding (each verified against its
-  /// checksum as it is read).
-  void load_all(detail::record_tables& t) {
-    const std::int64_t seq = t.current_seq();
-    auto state_guard = lock_state_for_change();
-    collections_.clear();
-    sync_collections(t.collections());
-    for (auto& [id, state] : collections_) {
-      load_index_state(t, state);
-      // Records with or without an embedding: an upper bound that SQLite
-      // counts from the (collection_id, id) index alone, where counting only
-      // embeddings looks up every row (15% of opening 1M x 768).
-      const std::size_t n = t.count_records(id);
-      state.index.reserve(n);
-      state.ids.reserve(state.index.size() + n);
-    }
-    // SQLite and the checksums on this thread, the index inserts on another.
-    const auto apply = [this](const detail::embedding_row& row) { apply_row(row); };
-    detail::load_pipeline<decltype(apply)> pipeline(apply);
-    try {
-      t.for_each_embedding(persistent_index, [&](const detail::embedding_row& row) { pipeline.push(row); });
-    } catch (...) {
-      pipeline.finish();  // the rows read before the failure first: an error in one of them is reported instead
-      throw;
-    }
-    pipeline.finish();
-    seen_seq_ = seq;
-  }
-
-  /// Makes `collections_` hold exactly the collections stored, keeping the
-  /// indexes of those that remain.
-  void sync_collections(const std::vector<detail::collection_row>& rows) {
-    std::unordered_set<std::int64_t> present;
-    for (const auto& row : rows) {
-      present.insert(row.collection_id);
-      if (collections_.find(row.collection_id) == collections_.end()) {
-        collections_.emplace(row.collection_id, collection_state(row));
-      }
-    }
-    for (auto it = collections_.begin(); it != collections_.end();) {
-      it = present.count(it->first) ? std::next(it) : collections_.erase(it);
-    }
-  }
-
-  void apply_row(const detail::embedding_row& row) {
-    auto it = collections_.find(row.collection_id);
-    if (it == collections_.end()) return;
-    collection_state& state = it->second;
-    if (!row.vector) {
-      state.index.erase(row.rid);
-      state.ids.erase(row.rid);
-      return;
-    }
-    if (row.dim != state.row.dim) {
-      detail::throw_error<corruption_error>(
-          "a stored embedding is damaged", options_.path,
-          "record \"" + std::string(row.id) + "\" has " + std::to_string(row.dim) +
-              " values in a collection of dim " + std::to_string(state.row.dim),
-          "Restore a backup or open the store with a recovery policy");
-    }
-    if constexpr (persistent_index) {
-      state.index.upsert(row.rid, row.vector, row.list);
-    } else {
-      state.index.upsert(row.rid, row.vector);
-    }
-    state.ids.assign(row.rid, row.id);
-  }
-
-  // --- writes ----------------------------------------------------------------
-
-  /// Runs `body(tables, seq)` as one write transaction under the writer
-  /// lock, then applies the committed changes to this process's indexes.
-  template <class Body>
-  auto write(const std::string& what, Body&& body) {
-    // Threads of this process queue here, not inside the LockPolicy, so that
-    // the fork handlers can wait for writers without touching the LockPolicy.
-    std::lock_guard<std::mutex> writers(write_mutex_);
-    std::unique_lock<LockPolicy> writer = acquire_writer(what);
-    std::lock_guard<std::mutex> db_guard(db_mutex_);
-    check_usable_locked();
-    // Apply other processes' commits first, so the checks `body` makes
-    // (does this id exist?) see the same state the transaction will.
-    refresh_locked();
-    std::int64_t committed = 0;
-    auto commit = [&] {
-      own_changes_.clear();
-      own_changes_complete_ = false;
-      detail::record_tables tables(*conn_);
-      detail::write_transaction tx(*conn_);
-      const std::int64_t seq = tables.next_seq();
-      committed = seq;
-      // Checked every 16th transaction: counting tombstones is cheap, not free.
-      const auto compact = [&] {
-        if (seq % 16 == 0) tables.compact_tombstones(options_.tombstones_to_keep);
-      };
-      if constexpr (std::is_void_v<decltype(body(tables, seq))>) {
-        body(tables, seq);
-        compact();
-        tx.commit();
-        return true;
-      } else {
-        auto result = body(tables, seq);
-        compact();
-        tx.commit();
-        return result;
-      }
-    };
-    auto result = detail::with_retries(options_, options_.path, what, commit);
-    // Under the writer lock and just caught up, this commit is the only change
-    // since seen_seq_: when the body listed its effect on the indexes, apply
-    // that instead of reading the batch back (half of an ingest's cost).
-    if (own_changes_complete_ && committed == seen_seq_ + 1) {
-      apply_own_changes_locked(committed);
-    } else {
-      apply_changes_locked();
-    }
-    return result;
-  }
-
-  /// What a write does to the indexes, noted by its body as it goes.
-  struct own_change {
-    std::int64_t collection_id;
-    std::int64_t rid;
-    const record* r;  // null: the record leaves the index
-    std::int32_t list;
-  };
-
-  void apply_own_changes_locked(std::int64_t seq) {
-    auto state_guard = lock_state_for_change();
-    for (const own_change& change : own_changes_) {
-      auto it = collections_.find(change.collection_id);
-      if (it == collections_.end()) continue;
-      collection_state& state = it->second;
-      if (!change.r) {
-        state.index.erase(change.rid);
-        state.ids.erase(change.rid);
-        continue;
-      }
-      if constexpr (persistent_index) {
-        state.index.upsert(change.rid, change.r->embedding.data(), change.list);
-      } else {
-        state.index.upsert(change.rid, change.r->embedding.data());
-      }
-      state.ids.assign(change.rid, change.r->id);
-    }
-    own_changes_.clear();
-    seen_seq_ = seq;
-  }
-
-  /// The writer lock, waited for `lock_timeout`, retried `max_retries` times
-  /// with doubling backoff; then `lock_timeout` naming the holder.
-  std::unique_lock<LockPolicy> acquire_writer(const std::string& what) {
-    auto delay = options_.retry_delay;
-    for (int attempt = 0;; ++attempt) {
-      if (lock_.try_lock_for(options_.lock_timeout)) return std::unique_lock<LockPolicy>(lock_, std::adopt_lock);
-      if (attempt >= options_.max_retries) break;
-      std::this_thread::sleep_for(delay);
-      delay *= 2;
-    }
-    const auto holder = lock_.holder_pid();
-    detail::throw_error<lock_timeout>(
-        what, options_.path,
-        "the writer lock stayed busy through " + std::to_string(options_.max_retries + 1) + " waits of " +
-            std::to_string(options_.lock_timeout.count()) + " ms" +
-            (holder ? ", held by process " + std::to_string(*holder) : std::string()),
-        "Check what that process is doing, or raise lock_timeout / max_retries");
-  }
-
-  collection make_collection(std::string name, const collection_options& options, bool existing_ok) {
-    detail::check_collection_name(name);
-    detail::check_collection_options(options);
-    const detail::collection_row row =
-        write("cannot create the collection", [&](detail::record_tables& t, std::int64_t seq) {
-          if (auto found = t.find_collection(name)) {
-            if (!existing_ok) {
-              detail::throw_error<invalid_argument>(
-                  "cannot create the collection", options_.path, "a collection named \"" + name + "\" exists already",
-                  "Use get_collection or get_or_create_collection, or choose another name");
-            }
-            if (found->dim != options.dim || found->space != options.space) {
-              detail::throw_error<invalid_argument>(
-                  "cannot get the collection", options_.path,
-                  "\"" + name + "\" exists with dim " + std::to_string(found->dim) + " and metric " +
-                      to_string(found->space) + ", not dim " + std::to_string(options.dim) + " and metric " +
-                      to_string(options.space),
-                  "Ask for the collection with its own options, or use another name");
-            }
-            return *found;
-          }
-          return t.insert_collection(name, options.dim, options.space, seq);
-        });
-    return handle(row);
-  }
-
-  collection handle(const detail::collection_row& row) {
-    return collection(this->shared_from_this(), row.collection_id, row.name, collection_options{row.dim, row.space});
-  }
-
-  [[noreturn]] void throw_unknown_collection(std::string_view name) const {
-    detail::throw_error<not_found>("unknown collection", options_.path,
-                                   "there is no collection named \"" + std::string(name) + "\"",
-                                   "Create it first, or check the name with list_collections()");
-  }
-
-  /// Inside a write: the collection must still be there (another process may have deleted it).
-  void check_collection_exists(detail::record_tables& t, const collection& c) const {
-    const auto row = t.find_collection(c.name_);
-    if (!row || row->collection_id != c.id_) throw_unknown_collection(c.name_);
-  }
-
-  void add_records(const collection& c, const std::vector<record>& records, write_kind kind) {
-    detail::check_batch(records, c.options_);
-    if (records.empty()) return;
-    write("cannot write records", [&](detail::record_tables& t, std::int64_t seq) {
-      check_collection_exists(t, c);
-      for (std::size_t i = 0; i < records.size(); ++i) {
-        const record& r = records[i];
-        // add lets the UNIQUE (collection_id, id) constraint find duplicates:
-        // one statement per record instead of a lookup and an insert.
-        const auto found = kind == write_kind::add ? std::nullopt : t.find(c.id_, r.id);
-        if (kind == write_kind::update && !found) {
-          detail::throw_error<not_found>("cannot update records", options_.path,
-                                         detail::batch_item(i, r.id) + " does not exist in collection \"" + c.name_ +
-                                             "\"",
-                                         "Use upsert to add it; nothing was written");
-        }
-        std::int64_t rid = 0;
-        if (!found) {
-          try {
-            rid = t.insert(c.id_, r, seq);
-          } catch (const SQLite::Exception& e) {
-            if (e.getExtendedErrorCode() != SQLITE_CONSTRAINT_UNIQUE) throw;
-            detail::throw_error<duplicate_id>("cannot add records", options_.path,
-                                              detail::batch_item(i, r.id) + " exists already in collection \"" +
-                                                  c.name_ + "\"",
-                                              "Use upsert to replace it, or update to change it; nothing was written");
-          }
-        } else if (kind == write_kind::upsert) {
-          rid = found->first;
-          t.replace(rid, c.id_, r, seq);
-        } else {
-          rid = found->first;
-          t.update(rid, c.id_, r, seq);
-        }
-        std::int32_t list = -1;
-        if constexpr (persistent_index) {
-          if (!r.embedding.empty()) t.save_assignment(rid, list = assign_locked(c, r.embedding));
-        }
-        if (!r.embedding.empty()) {
-          own_changes_.push_back({c.id_, rid, &r, list});
-        } else if (kind == write_kind::upsert) {
-          own_changes_.push_back({c.id_, rid, nullptr, -1});  // replaced by a record without an embedding
-        }
-      }
-      own_changes_complete_ = true;
-    });
-    if constexpr (persistent_index) train_if_wanted(c);
-  }
-
-  /// The list this process's (caught-up) index assigns a vector to.
-  std::int32_t assign_locked(const collection& c, const std::vector<float>& v) {
-    std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
-    const auto it = collections_.find(c.id_);
-    return it == collections_.end() ? -1 : it->second.index.assign(v.data());
-  }
-
-  /// After a write: (re)trains the collection's index when it asks for it,
-  /// and stores the new state with every record's new list in one
-  /// transaction, so other processes load it instead of training.
-  void train_if_wanted(const collection& c) {
-    std::lock_guard<std::mutex> writers(write_mutex_);
-    std::unique_lock<LockPolicy> writer = acquire_writer("cannot train the index");
-    std::lock_guard<std::mutex> db_guard(db_mutex_);
-    refresh_locked();
-    {
-      std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
-      const auto it = collections_.find(c.id_);
-      if (it == collections_.end() || !it->second.index.wants_training(it->second.index.size())) return;
-    }
-    detail::with_retries(options_, options_.path, "cannot store the trained index", [&] {
-      detail::record_tables tables(*conn_);
-      detail::write_transaction tx(*conn_);
-      const std::int64_t seq = tables.next_seq();
-      auto state_guard = lock_state_for_change();
-      auto& state = collections_.at(c.id_);
-      tables.save_index_state(c.id_, "index", state.index.train(), seq);
-      // Read every list first, then write them: no writes into a table
-      // while a statement of this connection is still reading it.
-      std::vector<std::pair<std::int64_t, std::int32_t>> lists;
-      tables.for_each_embedding_of(c.id_, [&](const detail::embedding_row& row) {
-        lists.emplace_back(row.rid, state.index.assign(row.vector));
-      });
-      state_guard.unlock();
-      for (const auto& [rid, list] : lists) tables.save_assignment(rid, list);
-      tx.commit();
-      return true;
-    });
-    apply_changes_locked();
-  }
-
-  std::size_t remove_ids(const collection& c, const std::vector<std::string>& ids) {
-    detail::check_ids(ids);
-    if (ids.empty()) return 0;
-    return write("cannot remove records", [&](detail::record_tables& t, std::int64_t seq) {
-      check_collection_exists(t, c);
-      std::size_t removed = 0;
-      for (const auto& id : ids) {
-        if (const auto found = t.find(c.id_, id)) {
-          t.remove(found->first, c.id_, seq);
-          own_changes_.push_back({c.id_, found->first, nullptr, -1});
-          ++removed;
-        }
-      }
-      own_changes_complete_ = true;
-      return removed;
-    });
-  }
-
-  std::size_t remove_matching(const collection& c, const filter& where, const document_filter& where_document) {
-    if (where.empty() && where_document.empty()) {
-      detail::throw_error<invalid_argument>("cannot remove records", options_.path,
-                                            "both filters are empty, which would remove every record",
-                                            "Pass a filter, or use delete_collection to drop everything");
-    }
-    return write("cannot remove records", [&](detail::record_tables& t, std::int64_t seq) {
-      check_collection_exists(t, c);
-      const auto rids = t.select(c.id_, where, where_document, false);
-      for (const auto rid : rids) {
-        t.remove(rid, c.id_, seq);
-        own_changes_.push_back({c.id_, rid, nullptr, -1});
-      }
-      own_changes_complete_ = true;
-      return rids.size();
-    });
-  }
-
-  // --- reads -------------------------------------------------------------------
-
-  /// Refreshes, then runs `body(tables)` in one read snapshot on a collection that must exist.
-  template <class Body>
-  auto read_collection(const collection& c, const std::string& what, Body&& body) {
-    std::lock_guard<std::mutex> db_guard(db_mutex_);
-    refresh_locked();
-    {
-      std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
-      if (collections_.find(c.id_) == collections_.end()) throw_unknown_collection(c.name_);
-    }
-    return read_snapshot(what, std::forward<Body>(body));
-  }
-
-  std::vector<record> get_records(const collection& c, const get_options& o) {
-    detail::check_ids(o.ids);
-    return read_collection(c, "cannot read records", [&](detail::record_tables& t) {
-      std::vector<record> out;
-      const bool filtered = !o.where.empty() || !o.where_document.empty();
-      if (o.ids.empty()) {
-        for (const auto rid : t.select(c.id_, o.where, o.where_document, false, o.limit, o.offset)) {
-          if (auto row = t.read(rid, o.fields)) out.push_back(std::move(row->value));
-        }
-        return out;
-      }
-      std::unordered_set<std::int64_t> matching;
-      if (filtered) {
-        const auto rids = t.select(c.id_, o.where, o.where_document, false);
-        matching.insert(rids.begin(), rids.end());
-      }
-      std::size_t skipped = 0;
-      for (const auto& id : o.ids) {
-        if (o.limit != 0 && out.size() >= o.limit) break;
-        auto row = t.read(c.id_, id, o.fields);
-        if (!row || (filtered && matching.count(row->rid) == 0)) continue;
-        if (skipped++ < o.offset) continue;
-        out.push_back(std::move(row->value));
-      }
-      return out;
-    });
-  }
-
-  std::size_t count_records(const collection& c) {
-    return read_collection(c, "cannot count records", [&](detail::record_tables& t) { return t.count_records(c.id_); });
-  }
-
-  std::vector<std::string> missing_ids(const collection& c, const std::vector<std::string>& ids) {
-    detail::check_ids(ids);
-    return read_collection(c, "cannot read records", [&](detail::record_tables& t) {
-      std::vector<std::string> out;
-      for (const auto& id : ids) {
-        const auto found = t.find(c.id_, id);
-        if (!found || !found->second) out.push_back(id);
-      }
-      return out;
-    });
-  }
-
-  std::vector<std::vector<hit>> query_many(const collection& c, const std::vector<const std::vector<float>*>& queries,
-                                           const query_options& o) {
-    detail::check_k(o.k);
-    std::vector<float> packed;
-    packed.reserve(queries.size() * c.options_.dim);
-    for (std::size_t i = 0; i < queries.size(); ++i) {
-      const auto& q = *queries[i];
-      detail::check_embedding(q.data(), q.size(), c.options_.dim, c.options_.space, "query " + std::to_string(i));
-      packed.insert(packed.end(), q.begin(), q.end());
-    }
-    std::vector<std::vector<hit>> out(queries.size());
-    if (queries.empty()) return out;
-
-    // 1. Catch up, and let SQL pick the allowed rows when filtered.
-    std::optional<std::vector<std::int64_t>> allowed;
-    {
-      std::lock_guard<std::mutex> db_guard(db_mutex_);
-      refresh_locked();
-      if (!o.where.empty() || !o.where_document.empty()) {
-        allowed = read_snapshot("cannot filter records", [&](detail::record_tables& t) {
-          return t.select(c.id_, o.where, o.where_document, true);
-        });
-      }
-    }
-    // 2. Search under the shared state lock only: searches run in parallel.
-    std::vector<std::vector<neighbor>> found;
-    {
-      std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
-      auto it = collections_.find(c.id_);
-      if (it == collections_.end()) throw_unknown_collection(c.name_);
-      found = it->second.index.search(packed.data(), queries.size(), o.k, allowed ? &*allowed : nullptr);
-      for (std::size_t q = 0; q < found.size(); ++q) {
-        for (const auto& n : found[q]) {
-          if (const auto id = it->second.ids.find(n.key))
-            out[q].push_back(hit{std::string(*id), n.distance, std::nullopt, {}, {}});
-        }
-      }
-    }
-    // 3. Fetch what the caller asked to include.
-    if (o.fields != include::none) {
-      std::lock_guard<std::mutex> db_guard(db_mutex_);
-      read_snapshot("cannot read records", [&](detail::record_tables& t) {
-        for (std::size_t q = 0; q < out.size(); ++q) {
-          std::vector<hit> kept;
-          for (std::size_t i = 0; i < out[q].size(); ++i) {
-            auto row = t.read(found[q][i].key, o.fields);
-            if (!row) continue;  // removed since the search; not returned
-            hit h = std::move(out[q][i]);
-            h.document = std::move(row->value.document);
-            h.meta = std::move(row->value.meta);
-            h.embedding = std::move(row->value.embedding);
-            kept.push_back(std::move(h));
-          }
-          out[q] = std::move(kept);
-        }
-        return true;
-      });
-    }
-    return out;
-  }
-
-  // --- health ----------------------------------------------------------------
-
-  template <class Check>
-  static health_check timed(const std::string& name, Check&& check) {
-    const auto start = std::chrono::steady_clock::now();
-    health_check c{name, health_status::healthy, {}, {}};
-    try {
-      check(c);
-    } catch (const std::exception& e) {
-      c.status = health_status::unhealthy;
-      c.detail = e.what();
-    }
-    c.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
-    return c;
-  }
-
-  /// Every check; each one catches its own failure, so a broken store yields
-  /// an unhealthy report rather than an exception.
-  health_report run_health_checks(bool deep) {
-    health_report report;
-    report.path = options_.path;
-    report.checked_at = std::chrono::system_clock::now();
-    // The writer lock first, without the connection mutex: the lock order is
-    // writer lock, then connection.
-    report.add(timed("writer_lock", [&](health_check& c) {
-      const auto wait = (std::min)(options_.lock_timeout, std::chrono::milliseconds(100));
-      if (lock_.try_lock_for(wait)) {
-        lock_.unlock();
-        c.detail = "acquired";
-        return;
-      }
-      const auto holder = lock_.holder_pid();
-      c.status = health_status::degraded;
-      c.detail = "busy for more than " + std::to_string(wait.count()) + " ms" +
-                 (holder ? ", held by process " + std::to_string(*holder) : std::string());
-    }));
-    std::lock_guard<std::mutex> db_guard(db_mutex_);
-    report.add(timed("open", [&](health_check& c) {
-      refresh_locked();
-      c.detail = "open in process " + std::to_string(owner_pid_);
-    }));
-    if (report.status == health_status::unhealthy) return report;
-    report.add(timed("schema", [&](health_check& c) {
-      const auto app = detail::pragma_int(*conn_, "PRAGMA application_id");
-      const auto version = detail::pragma_int(*conn_, "PRAGMA user_version");
-      c.detail = "schema version " + std::to_string(version);
-      if (app != application_id || version != schema_version ||
-          detail::read_schema(conn_->db()) != detail::expected_schema()) {
-        c.status = health_status::unhealthy;
-        c.detail += ", differs from the expected schema version " + std::to_string(schema_version);
-      }
-    }));
-    report.add(timed(deep ? "integrity_check" : "quick_check", [&](health_check& c) {
-      c.detail = detail::page_check(*conn_, deep);
-      if (c.detail != "ok") c.status = health_status::unhealthy;
-    }));
-    if (deep) {
-      report.add(timed("checksums", [&](health_check& c) {
-        std::size_t verified = 0;
-        read_snapshot("cannot verify embeddings", [&](detail::record_tables& t) {
-          // Throws at the first mismatch.
-          t.for_each_embedding(false, [&](const detail::embedding_row&) { ++verified; });
-          return true;
-        });
-        c.detail = std::to_string(verified) + " embeddings match their checksums";
-      }));
-    }
-    report.add(timed("index_counts", [&](health_check& c) {
-      std::size_t mismatched = 0;
-      // One snapshot for catching up and counting, so commits made by other
-      // processes meanwhile cannot show up as a mismatch.
-      read_snapshot("cannot count records", [&](detail::record_tables& t) {
-        catch_up(t);
-        std::shared_lock<std::shared_mutex> state_guard(state_mutex_);
-        for (const auto& [id, state] : collections_) {
-          collection_health h{state.row.name, t.count_records(id), t.count_embeddings(id), state.index.size()};
-          if (h.embeddings != h.indexed) ++mismatched;
-          report.collections.push_back(std::move(h));
-        }
-        return true;
-      });
-      c.detail = std::to_string(report.collections.size()) + " collections, " + std::to_string(mismatched) +
-                 " with index count != stored count";
-      if (mismatched) c.status = health_status::unhealthy;
-    }));
-    report.add(timed("wal_size", [&](health_check& c) {
-      std::error_code ec;
-      const auto bytes = std::filesystem::file_size(side_file(options_.path, "-wal"), ec);
-      const std::uintmax_t wal = ec ? 0 : bytes;
-      c.detail = std::to_string(wal) + " bytes";
-      // Past this, checkpoints are being starved by long readers (wal.html).
-      if (wal > detail::wal_size_warning) {
-        c.status = health_status::degraded;
-        c.detail += ", above " + std::to_string(detail::wal_size_warning) + ": a long-running reader may be "
-                    "blocking checkpoints";
-      }
-    }));
-    report.add(timed("backup", [&](health_check& c) {
-      // Backups are verified when they are made (and again before a restore),
-      // so the newest completed one counts as valid here without rereading it.
-      const auto all = backups();
-      if (all.empty()) {
-        c.detail = "no backup yet";
-      } else {
-        const auto age = std::chrono::duration_cast<std::chrono::seconds>(report.checked_at - all.front().created);
-        c.detail = "newest backup " + std::to_string(age.count()) + " s old: " + all.front().path.string();
-      }
-      const auto limit = options_.backup_max_age;
-      if (limit.count() > 0 && (all.empty() || report.checked_at - all.front().created > limit)) {
-        c.status = health_status::degraded;
-        c.detail += ", older than backup_max_age (" + std::to_string(limit.count()) + " h)";
-      }
-    }));
-    report.add(timed("disk_space", [&](health_check& c) {
-      const auto space = std::filesystem::space(options_.path.parent_path());
-      c.detail = std::to_string(space.available) + " bytes available";
-      if (space.available < detail::disk_space_critical) {
-        c.status = health_status::unhealthy;
-      } else if (space.available < detail::disk_space_low) {
-        c.status = health_status::degraded;
-      }
-    }));
-    return report;
+    if (in_child) conn_.after_fork_in_child();
+    keeper_.after_fork(in_child);
+    conn_.mutex().unlock();
+    writes_.mutex().unlock();
   }
 
   store_options options_;
-  std::mutex write_mutex_;  // this process's writers, taken before lock_
-  LockPolicy lock_;
-  detail::open_lock open_lock_;
-  mutable std::mutex db_mutex_;  // the connection and the fields below it
-  std::unique_ptr<detail::connection> conn_;
-  bool reconnect_after_fork_ = false;
-  std::vector<own_change> own_changes_;  // the write in progress, for its indexes
-  bool own_changes_complete_ = false;    // the body listed every change it made
-  detail::file_identity loaded_from_;  // the file the indexes were built from
-  long owner_pid_ = 0;
-  std::int64_t data_version_ = -1;
-  std::int64_t seen_seq_ = 0;
-  std::optional<health_report> last_health_;
-  std::optional<recovery_report> last_recovery_;
-  mutable std::shared_mutex state_mutex_;  // collections_ (taken after db_mutex_ when both are held)
-  std::map<std::int64_t, collection_state> collections_;
-  std::atomic<bool> vectors_writer_stop_{false};  // set by lock_state_for_change
-  // Writes the vectors file after an open (start_vectors_writer_locked).
-  // Last, so that it is joined before the state it reads is destroyed, also
-  // when the constructor throws after starting it.
-  detail::joining_thread vectors_writer_;
+  detail::store_connection conn_;
+  detail::index_keeper<IndexPolicy> keeper_;
+  detail::write_path<LockPolicy, IndexPolicy> writes_;
+  detail::read_path<IndexPolicy> reads_;
+  std::optional<health_report> last_health_;      // guarded by conn_.mutex()
+  std::optional<recovery_report> last_recovery_;  // guarded by conn_.mutex()
 };
 
 }  // namespace v0
