@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "progress.hpp"
+
 namespace vecstore_cli {
 
 void chroma_target::collection::add(const std::vector<vecstore::record>& b) {

@@ -13,10 +13,11 @@
 #include <unordered_set>
 #include <vector>
 
-#include "progress.hpp"
 #include "store_access.hpp"
 
 namespace vecstore_cli {
+
+class progress;  // progress.hpp; only the members, in chroma_target.cpp, draw
 
 class chroma_target {
  public:

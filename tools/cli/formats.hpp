@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: MIT
 // The file formats of the vecstore tool (docs/cli.md): fvecs, npy and JSON
-// Lines. This header names them and declares what import and query read
-// through: a record_source per file, and one row for query --from.
+// Lines. This header names them and declares what the commands read and
+// write through: a record_source per file, one row for query --from, and the
+// JSON Lines line of export.
 //
 // Every input file is untrusted: sizes and counts read from it are checked
 // against the file's size and vecstore's limits before anything is
 // allocated, and every error names the file and the row (binary formats,
 // counted from 0) or line (JSON Lines, counted from 1).
 //
-// The readers themselves are in fvecs.hpp, npy_source.hpp and jsonl.hpp, the
-// writers of export in output_file.hpp, npy_writer.hpp and jsonl.hpp.
+// The readers themselves are in fvecs.hpp, npy_source.hpp (over
+// npy_header.hpp) and jsonl.hpp; the other writers of export in
+// output_file.hpp and npy_writer.hpp.
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // A record as get and query print it: a JSON object, or tab-separated columns
 // after the id. Shared by records.cpp and query.cpp, which print the same
-// fields the same way.
+// fields the same way, and by formats.cpp, whose JSON Lines lines hold the
+// metadata and embeddings as get prints them.
 #pragma once
 
 #include <optional>
