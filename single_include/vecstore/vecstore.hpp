@@ -11772,13 +11772,21 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     check_options(options);
     const std::filesystem::path file = canonical_store_path(options);
     options.path = file;
-    return detail::registry::instance().find_or_open<basic_store>(
-        file, [&] { return std::make_shared<basic_store>(private_tag{}, std::move(options)); },
-        [&] {
-          detail::throw_error<invalid_argument>(
-              "store already open", file, "this process has it open as another policy composition",
-              "Open each store file with one basic_store type per process");
-        });
+    const side_files_before before(file);
+    try {
+      return detail::registry::instance().find_or_open<basic_store>(
+          file, [&] { return std::make_shared<basic_store>(private_tag{}, std::move(options)); },
+          [&] {
+            detail::throw_error<invalid_argument>(
+                "store already open", file, "this process has it open as another policy composition",
+                "Open each store file with one basic_store type per process");
+          });
+    } catch (const schema_error&) {
+      // Another program's file (or another version's): the lock files this
+      // open created go with it, so nothing is left in that program's folder.
+      before.remove_created();
+      throw;
+    }
   }
 
   basic_store(private_tag, store_options options)
@@ -11949,6 +11957,24 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   }
 
   // --- opening -----------------------------------------------------------------
+
+  /// Which of the lock files beside a store existed before an open.
+  struct side_files_before {
+    explicit side_files_before(const std::filesystem::path& file)
+        : lock(detail::side_file(file, ".lock")),
+          open(detail::side_file(file, ".open")),
+          had_lock(std::filesystem::exists(lock)),
+          had_open(std::filesystem::exists(open)) {}
+
+    void remove_created() const noexcept {
+      std::error_code ec;
+      if (!had_lock) std::filesystem::remove(lock, ec);
+      if (!had_open) std::filesystem::remove(open, ec);
+    }
+
+    std::filesystem::path lock, open;
+    bool had_lock, had_open;
+  };
 
   static void check_options(const store_options& o) {
     const auto bad = [](const std::string& why, const std::string& todo) {

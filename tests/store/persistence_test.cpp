@@ -284,3 +284,22 @@ TEST_CASE("a dangling symbolic link is named as such, not as an SQLite error cod
   CHECK_THROWS_WITH(open(o), Catch::Contains("symbolic link to") && Catch::Contains("does not exist"));
   CHECK_FALSE(std::filesystem::exists(dir / "missing"));
 }
+
+TEST_CASE("opening another program's SQLite file fails and leaves no lock files beside it", "[store][lifecycle]") {
+  temp_dir dir;
+  const auto foreign = dir / "chroma.sqlite3";
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(foreign.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "CREATE TABLE embeddings (id TEXT)", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  const std::string before = read_bytes(foreign);
+  store_options o;
+  o.path = foreign;
+  CHECK_THROWS_AS(open(o), schema_error);
+  CHECK(read_bytes(foreign) == before);
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) names.push_back(entry.path().filename());
+  CHECK(names == std::vector<std::string>{"chroma.sqlite3"});
+}
