@@ -135,6 +135,12 @@ class closed_error : public error {
 
 namespace detail {
 
+/// What to do about damage, true both at open and in a process that meets it
+/// while running (the RecoveryPolicy runs only at open).
+inline constexpr const char* repair_advice =
+    "Close the store and open it again: with auto_recover on, its recovery policy repairs it at open; "
+    "otherwise restore a backup";
+
 /// Builds the one message format every error uses.
 inline std::string message(const std::string& what, const std::filesystem::path& file,
                            const std::string& why, const std::string& todo = {}) {

@@ -153,6 +153,12 @@ class closed_error : public error {
 
 namespace detail {
 
+/// What to do about damage, true both at open and in a process that meets it
+/// while running (the RecoveryPolicy runs only at open).
+inline constexpr const char* repair_advice =
+    "Close the store and open it again: with auto_recover on, its recovery policy repairs it at open; "
+    "otherwise restore a backup";
+
 /// Builds the one message format every error uses.
 inline std::string message(const std::string& what, const std::filesystem::path& file,
                            const std::string& why, const std::string& todo = {}) {
@@ -6908,7 +6914,7 @@ inline void prepare_schema(connection& c) {
       throw_error<corruption_error>("the store's schema is damaged", file,
                                     "its table definitions differ from schema version " +
                                         std::to_string(schema_version),
-                                    "Restore a backup or open the store with a recovery policy");
+                                    repair_advice);
     }
   } catch (const SQLite::Exception& e) {
     rethrow_sqlite(e, file, "cannot read the store's schema");
@@ -9397,7 +9403,7 @@ class record_tables {
       throw_error<corruption_error>("a stored index state is damaged", c_.file(),
                                     "the checksum of collection " + std::to_string(collection_id) +
                                         "'s index state does not match its bytes",
-                                    "Restore a backup or open the store with a recovery policy");
+                                    repair_advice);
     }
     return state;
   }
@@ -9510,7 +9516,7 @@ class record_tables {
     if (!st->executeStep()) {
       throw_error<corruption_error>("the store's bookkeeping is damaged", c_.file(),
                                     std::string("store_meta has no '") + key + "' row",
-                                    "Restore a backup or open the store with a recovery policy");
+                                    repair_advice);
     }
     return st->getColumn(0).getInt64();
   }
@@ -9624,7 +9630,7 @@ class record_tables {
     throw_error<corruption_error>("a stored embedding is damaged", c_.file(),
                                   "the checksum of record \"" + id + "\" (collection " +
                                       std::to_string(collection_id) + ") does not match its bytes",
-                                  "Restore a backup or open the store with a recovery policy");
+                                  repair_advice);
   }
 
   /// Copies a stored vector out after checking its checksum; damage raises
@@ -9747,7 +9753,7 @@ class store_connection {
     if (result != "ok") {
       throw_error<corruption_error>("the store file is damaged", options_.path,
                                     std::string(full ? "integrity_check" : "quick_check") + " reports: " + result,
-                                    "Restore a backup or open the store with a recovery policy");
+                                    repair_advice);
     }
   }
 
@@ -11043,7 +11049,7 @@ class index_keeper {
       throw_error<corruption_error>("a stored embedding is damaged", options_.path,
                                     "record \"" + std::string(row.id) + "\" has " + std::to_string(row.dim) +
                                         " values in a collection of dim " + std::to_string(state->row.dim),
-                                    "Restore a backup or open the store with a recovery policy");
+                                    repair_advice);
     }
     if constexpr (persistent_index) {
       state->index.upsert(row.rid, row.vector, row.list);

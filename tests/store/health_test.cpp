@@ -322,3 +322,17 @@ TEST_CASE("a page damaged from outside while the store is open is found by healt
   CHECK_THROWS_WITH(c.add({{"late", std::vector<float>(16, 1.0f), std::nullopt, {}}}),
                     Catch::Contains("nothing more is written into it") && Catch::Contains("open it again"));
 }
+
+TEST_CASE("damage met by a running process points to what works there: opening the store again", "[health]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  auto db = open_at(path);
+  auto c = db->create_collection("c", {3, metric::l2});
+  c.add({{"a", {1, 2, 3}, std::nullopt, {}}, {"b", {4, 5, 6}, std::nullopt, {}}});
+  raw_exec(path, "UPDATE records SET embedding = zeroblob(12) WHERE id = 'b'");
+  // The store has a recovery policy, but it runs at open: the message says so
+  // instead of asking for one.
+  CHECK_THROWS_WITH(c.get({"b"}, include::embeddings),
+                    Catch::Contains("Close the store and open it again") &&
+                        !Catch::Contains("open the store with a recovery policy"));
+}

@@ -294,7 +294,7 @@ class record_tables {
       throw_error<corruption_error>("a stored index state is damaged", c_.file(),
                                     "the checksum of collection " + std::to_string(collection_id) +
                                         "'s index state does not match its bytes",
-                                    "Restore a backup or open the store with a recovery policy");
+                                    repair_advice);
     }
     return state;
   }
@@ -407,7 +407,7 @@ class record_tables {
     if (!st->executeStep()) {
       throw_error<corruption_error>("the store's bookkeeping is damaged", c_.file(),
                                     std::string("store_meta has no '") + key + "' row",
-                                    "Restore a backup or open the store with a recovery policy");
+                                    repair_advice);
     }
     return st->getColumn(0).getInt64();
   }
@@ -521,7 +521,7 @@ class record_tables {
     throw_error<corruption_error>("a stored embedding is damaged", c_.file(),
                                   "the checksum of record \"" + id + "\" (collection " +
                                       std::to_string(collection_id) + ") does not match its bytes",
-                                  "Restore a backup or open the store with a recovery policy");
+                                  repair_advice);
   }
 
   /// Copies a stored vector out after checking its checksum; damage raises

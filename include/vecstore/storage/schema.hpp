@@ -236,7 +236,7 @@ inline void prepare_schema(connection& c) {
       throw_error<corruption_error>("the store's schema is damaged", file,
                                     "its table definitions differ from schema version " +
                                         std::to_string(schema_version),
-                                    "Restore a backup or open the store with a recovery policy");
+                                    repair_advice);
     }
   } catch (const SQLite::Exception& e) {
     rethrow_sqlite(e, file, "cannot read the store's schema");

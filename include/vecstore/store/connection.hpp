@@ -120,7 +120,7 @@ class store_connection {
     if (result != "ok") {
       throw_error<corruption_error>("the store file is damaged", options_.path,
                                     std::string(full ? "integrity_check" : "quick_check") + " reports: " + result,
-                                    "Restore a backup or open the store with a recovery policy");
+                                    repair_advice);
     }
   }
 

@@ -386,7 +386,7 @@ class index_keeper {
       throw_error<corruption_error>("a stored embedding is damaged", options_.path,
                                     "record \"" + std::string(row.id) + "\" has " + std::to_string(row.dim) +
                                         " values in a collection of dim " + std::to_string(state->row.dim),
-                                    "Restore a backup or open the store with a recovery policy");
+                                    repair_advice);
     }
     if constexpr (persistent_index) {
       state->index.upsert(row.rid, row.vector, row.list);
