@@ -11,6 +11,7 @@
 #include <optional>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -66,6 +67,23 @@ class index_keeper {
     id_table ids;  // row id -> record id, for hits
 
     explicit collection_state(collection_row r) : row(std::move(r)), index(row.dim, row.space) {}
+
+    /// Row `rid` enters the index (or replaces itself) as record `id`; `list`
+    /// is its stored list for index policies that keep one.
+    void put(std::int64_t rid, const float* vector, std::string_view id, std::int32_t list) {
+      if constexpr (persistent_index) {
+        index.upsert(rid, vector, list);
+      } else {
+        (void)list;
+        index.upsert(rid, vector);
+      }
+      ids.assign(rid, id);
+    }
+
+    void erase(std::int64_t rid) {
+      index.erase(rid);
+      ids.erase(rid);
+    }
   };
   using collection_map = std::map<std::int64_t, collection_state>;
 
@@ -156,10 +174,7 @@ class index_keeper {
     }
     t.for_each_tombstone_since(seen_seq_, [&](std::int64_t collection_id, std::int64_t rid) {
       ++applied;
-      if (collection_state* state = find(collection_id)) {
-        state->index.erase(rid);
-        state->ids.erase(rid);
-      }
+      if (collection_state* state = find(collection_id)) state->erase(rid);
     });
     t.for_each_change_since(seen_seq_, [&](const embedding_row& row) {
       ++applied;
@@ -183,17 +198,11 @@ class index_keeper {
     for (const own_change& change : changes) {
       collection_state* state = find(change.collection_id);
       if (!state) continue;
-      if (!change.r) {
-        state->index.erase(change.rid);
-        state->ids.erase(change.rid);
-        continue;
-      }
-      if constexpr (persistent_index) {
-        state->index.upsert(change.rid, change.r->embedding.data(), change.list);
+      if (change.r) {
+        state->put(change.rid, change.r->embedding.data(), change.r->id, change.list);
       } else {
-        state->index.upsert(change.rid, change.r->embedding.data());
+        state->erase(change.rid);
       }
-      state->ids.assign(change.rid, change.r->id);
     }
     seen_seq_ = seq;
   }
@@ -378,8 +387,7 @@ class index_keeper {
     collection_state* state = find(row.collection_id);
     if (!state) return;
     if (!row.vector) {
-      state->index.erase(row.rid);
-      state->ids.erase(row.rid);
+      state->erase(row.rid);
       return;
     }
     if (row.dim != state->row.dim) {
@@ -388,12 +396,7 @@ class index_keeper {
                                         " values in a collection of dim " + std::to_string(state->row.dim),
                                     repair_advice);
     }
-    if constexpr (persistent_index) {
-      state->index.upsert(row.rid, row.vector, row.list);
-    } else {
-      state->index.upsert(row.rid, row.vector);
-    }
-    state->ids.assign(row.rid, row.id);
+    state->put(row.rid, row.vector, row.id, row.list);
   }
 
   const store_options& options_;
