@@ -6338,9 +6338,7 @@ inline std::filesystem::path quarantine(const std::filesystem::path& store_file)
 
 #include <chrono>
 #include <cstddef>
-#include <cstdint>
 #include <filesystem>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -6365,23 +6363,23 @@ struct recovery_report {
   std::string problem;              ///< what detection found
   std::filesystem::path quarantined;  ///< where the damaged file went, if it was moved
   std::filesystem::path backup_used;  ///< the backup restored, if any
-  /// Records in the store after recovery: restored from the backup, or
-  /// salvaged (each one verified against its checksum).
+  /// Records in the store after recovery: read from the damaged file (each
+  /// one verified against its checksum), taken from a backup, or both.
   std::size_t rows_saved = 0;
-  /// salvage and reset: records of the damaged store that are not in the
-  /// recovered one (unread, failing their checksum, or all of them). A lower
-  /// bound when the damaged file no longer says how many it held (see
-  /// `note`). restore: 0; `changes_after_backup` says what is missing.
+  /// Of rows_saved, the records taken from the backup because their copy in
+  /// the damaged file did not read or verify (restore_backup_recovery).
+  std::size_t rows_from_backup = 0;
+  /// Records of the damaged store whose latest version is not in the
+  /// recovered one (unread and in no backup, failing their checksum, older in
+  /// the backup, or all of them for reset). A lower bound when the damaged
+  /// file no longer says how many it held (see `note`). basic_store::restore:
+  /// the damaged file's records beyond the backup's count.
   std::size_t rows_lost = 0;
-  /// restore_backup_recovery: how many changes (the damaged file's store_meta
-  /// sequence minus the backup's) are newer than the backup and must be
-  /// replayed by the caller; nullopt when the damaged file no longer tells.
-  std::optional<std::int64_t> changes_after_backup;
   /// Newer backups that were skipped because they did not verify, as
   /// "<path>: <problem>".
   std::vector<std::string> backups_skipped;
-  /// salvage_recovery: the records not saved, as "<collection>/<id>" (or
-  /// "collection <n>/<id>", "rid <n>" when less is known); at most 1000.
+  /// The records lost, as "<collection>/<id>" (or "collection <n>/<id>" when
+  /// less is known); at most 1000.
   std::vector<std::string> lost_records;
   std::string note;                     ///< anything else a person should know, in a sentence or two
   std::chrono::milliseconds duration{0};  ///< time the recovery took
@@ -7526,113 +7524,21 @@ struct reset_recovery {
 
 // #include <vecstore/recovery/restore_backup.hpp>
 // SPDX-License-Identifier: MIT
-// restore_backup_recovery: the RecoveryPolicy that puts the newest backup that
-// verifies in place of a damaged store, which it moves aside.
+// restore_backup_recovery: the default RecoveryPolicy, which keeps what still
+// reads in a damaged store and takes what does not from the newest backup.
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 // #include <vecstore/detail/quarantine.hpp>
 // #include <vecstore/errors.hpp>
 // #include <vecstore/options.hpp>
 // #include <vecstore/recovery/report.hpp>
-// #include <vecstore/storage/backup.hpp>
-
-namespace vecstore {
-inline namespace v0 {
-
-/// Restores the newest backup that verifies (integrity_check, schema, every
-/// embedding's checksum) in place of the damaged store, which is moved to
-/// "<file>.corrupt-<UTC timestamp>" with its -wal and -shm. Backups that do
-/// not verify are skipped and named in the report. The report also says how
-/// many changes were newer than the backup (the caller replays those).
-/// With no backup that verifies, nothing is touched and corruption_error
-/// says so. The default RecoveryPolicy.
-namespace detail {
-
-/// Moves the store at `store_file` aside (quarantine) and puts a copy of the
-/// already verified `backup` in its place: written under a temporary name,
-/// fsynced, renamed. Fills the report's backup, quarantine, row and
-/// lost-changes fields. Shared by restore_backup_recovery and basic_store::restore.
-inline void install_verified_backup(const std::filesystem::path& backup, const verify_result& verified,
-                                    const std::filesystem::path& store_file, recovery_report& report) {
-  // What the replaced file still tells about its changes.
-  const auto damaged_seq = read_store_seq(store_file);
-  if (damaged_seq && *damaged_seq >= verified.seq) report.changes_after_backup = *damaged_seq - verified.seq;
-
-  temporary_file copy(temporary_name(store_file.parent_path(), store_file.filename().string()));
-  copy_private_file(backup, copy.path());
-  report.quarantined = quarantine(store_file);
-  install_store_file(copy.path(), store_file, report.quarantined);
-  copy.release();
-
-  report.backup_used = backup;
-  report.rows_saved = verified.records;
-  if (report.changes_after_backup) {
-    report.note = std::to_string(*report.changes_after_backup) +
-                  " changes were made after this backup and are not in the restored store";
-  } else {
-    report.note = damaged_seq ? "the replaced store's change sequence (" + std::to_string(*damaged_seq) +
-                                    ") is below the backup's (" + std::to_string(verified.seq) +
-                                    "): how many changes are missing is unknown"
-                              : "the replaced store no longer says how many changes it held: how many changes "
-                                "are missing is unknown";
-  }
-}
-
-}  // namespace detail
-
-struct restore_backup_recovery {
-  static constexpr bool replaces_file = true;
-
-  static recovery_report recover(const recovery_context& ctx) {
-    namespace fs = std::filesystem;
-    const auto started = std::chrono::steady_clock::now();
-    const store_options defaults;
-    const store_options& options = ctx.options ? *ctx.options : defaults;
-    const fs::path dir = detail::backup_dir_of(ctx.file, options);
-
-    recovery_report report;
-    report.policy = "restore_backup_recovery";
-    report.action = "restored";
-    report.problem = ctx.problem;
-
-    // 1. The newest backup that verifies; nothing changes until one does.
-    std::optional<backup_info> chosen;
-    detail::verify_result verified;
-    const auto backups = detail::list_backups(ctx.file, dir);
-    for (const auto& b : backups) {
-      verified = detail::verify_store_file(b.path, true);
-      if (verified.ok) {
-        chosen = b;
-        break;
-      }
-      report.backups_skipped.push_back(b.path.string() + ": " + verified.problem);
-    }
-    if (!chosen) {
-      std::string why = backups.empty()
-                            ? "there is no backup in " + dir.string()
-                            : "none of the " + std::to_string(backups.size()) + " backups in " + dir.string() +
-                                  " verifies (newest: " + report.backups_skipped.front() + ")";
-      if (!ctx.problem.empty()) why = ctx.problem + "; restoring a backup failed: " + why;
-      detail::throw_error<corruption_error>(
-          "the store is damaged and cannot be restored", ctx.file, why,
-          "Nothing was changed; open the store with salvage_recovery to keep what still reads, "
-          "restore a backup by hand, or use reset_recovery to start empty");
-    }
-
-    detail::install_verified_backup(chosen->path, verified, ctx.file, report);
-    report.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-    return report;
-  }
-};
-
-}  // namespace v0
-}  // namespace vecstore
-
 // #include <vecstore/recovery/salvage.hpp>
 // SPDX-License-Identifier: MIT
 // salvage_recovery: the RecoveryPolicy that copies every record that still
@@ -8110,6 +8016,27 @@ namespace vecstore {
 inline namespace v0 {
 namespace detail {
 
+/// What a salvage could not settle, for restore_backup_recovery to take from
+/// a backup (recovery/salvage/backup_fill.hpp).
+struct salvage_gaps {
+  /// Row ids whose rows did not read (each single key the reader gave up on,
+  /// which may never have held a row) or read but did not verify. Sorted.
+  std::vector<std::int64_t> rids;
+  /// Collection ids whose rows did not read or verify. Sorted.
+  std::vector<std::int64_t> collections;
+  bool collections_unread = false;  ///< nothing of the collections table read
+  bool exhausted = false;           ///< the read budget ran out: rows past it were not read
+  /// Row ids the damaged file's tombstones say were deleted. Sorted.
+  std::vector<std::int64_t> tombstoned;
+};
+
+/// A record of the damaged store that the salvage did not keep.
+struct lost_record {
+  std::int64_t rid = 0;
+  std::string name;                 ///< "<collection>/<id>", or less when less is known
+  std::optional<std::int64_t> seq;  ///< its change sequence, when that read
+};
+
 /// The work of salvage_recovery: reads `damaged` through SQLite, read-only,
 /// and writes what verifies into `out` (a fresh store, same collection ids
 /// and row ids, so every checksum still matches).
@@ -8139,7 +8066,8 @@ class salvager {
       throw_error<io_error>("cannot read the damaged store", damaged_, "SQLite cannot open it",
                             "Check its permissions; nothing was changed");
     }
-    const std::optional<std::size_t> held = count_records(*src);
+    held_ = count_records(*src);
+    const std::optional<std::size_t>& held = held_;
     const std::optional<std::int64_t> damaged_seq = try_scalar(*src, "SELECT value FROM store_meta WHERE key = 'seq'");
     write_transaction tx(out_);
     try {
@@ -8160,11 +8088,13 @@ class salvager {
         }
         if (!collections_read) list_unread_from_index(*src);
         tx.commit();
+        gaps_.collections_unread = !collections_read;
         return;
       }
       copy_records(*src);
       copy_metadata(*src);
       list_unread_from_index(*src);
+      read_tombstones(*src);
       finish_bookkeeping(*src, damaged_seq);
       tx.commit();
     } catch (const SQLite::Exception& e) {
@@ -8174,8 +8104,7 @@ class salvager {
     std::size_t saved = 0;
     for (const auto& r : saved_) saved += r.kept ? 1 : 0;
     report.rows_saved = saved;
-    const std::size_t known_lost = rejected_ + unread_listed_;
-    report.rows_lost = held && *held > saved ? (std::max)(*held - saved, known_lost) : known_lost;
+    report.rows_lost = rows_lost(saved, rejected_ + unread_listed_);
     report.note = std::to_string(saved) + " records saved";
     if (held) report.note += " of the " + std::to_string(*held) + " the damaged store held";
     report.note += "; " + std::to_string(rejected_) + " read but rejected (checksum, type or metadata damage), " +
@@ -8197,11 +8126,12 @@ class salvager {
     std::int64_t rid;
     std::int64_t collection_id;
     std::string id;
+    std::int64_t seq;
     bool kept;
   };
 
-  void lost(std::string what) {
-    if (lost_.size() < max_lost_listed) lost_.push_back(std::move(what));
+  void add_lost(std::int64_t rid, std::string what, std::optional<std::int64_t> seq) {
+    lost_.push_back(lost_record{rid, std::move(what), seq});
   }
 
   std::string name_of(std::int64_t collection_id) const {
@@ -8257,6 +8187,7 @@ class salvager {
           }
           if (!valid) {
             ++collections_lost_;
+            gaps_.collections.push_back(id);
             return;
           }
           insert.reset();
@@ -8267,12 +8198,16 @@ class salvager {
           } catch (const SQLite::Exception& e) {
             if ((e.getErrorCode() & 0xff) != SQLITE_CONSTRAINT) throw;
             ++collections_lost_;  // a second collection of that name: damage
+            gaps_.collections.push_back(id);
             return;
           }
           collections_[id] = {r[1].bytes, static_cast<std::size_t>(r[2].integer)};
           max_seq_ = (std::max)(max_seq_, r[4].integer);
         },
-        [&](std::int64_t) { ++collections_lost_; });
+        [&](std::int64_t id) {
+          ++collections_lost_;
+          gaps_.collections.push_back(id);
+        });
     account(*reader);
     max_collection_id_ = (std::max)(max_collection_id_, hi);
     return !(collections_.empty() && reader->failed_keys() > 0);
@@ -8306,10 +8241,12 @@ class salvager {
                              stored_embedding_ok(r[1].integer, id, r[3].bytes.data(), r[3].bytes.size(),
                                                  r[5].is_integer(), r[5].integer, collection->second.second) &&
                              (r[4].is_null() || (r[4].is_text() && is_valid_utf8(r[4].bytes))) && r[6].is_integer();
+          const std::optional<std::int64_t> seq =
+              rows.size() == 1 && r[6].is_integer() ? std::optional<std::int64_t>(r[6].integer) : std::nullopt;
           if (!valid) {
             ++rejected_;
             rejected_rids_.push_back(rid);  // in row id order
-            lost(where);
+            add_lost(rid, where, seq);
             return;
           }
           insert.reset();
@@ -8321,13 +8258,13 @@ class salvager {
             if ((e.getErrorCode() & 0xff) != SQLITE_CONSTRAINT) throw;
             ++rejected_;  // the same (collection, id) twice: damage
             rejected_rids_.push_back(rid);
-            lost(where);
+            add_lost(rid, where, seq);
             return;
           }
-          saved_.push_back(saved_record{rid, r[1].integer, id, true});
+          saved_.push_back(saved_record{rid, r[1].integer, id, r[6].integer, true});
           max_seq_ = (std::max)(max_seq_, r[6].integer);
         },
-        [&](std::int64_t) {});
+        [&](std::int64_t rid) { gaps_.rids.push_back(rid); });
     account(reader);
   }
 
@@ -8346,7 +8283,7 @@ class salvager {
     del.exec();
     r.kept = false;
     ++rejected_;
-    lost(name_of(r.collection_id) + "/" + r.id);
+    add_lost(r.rid, name_of(r.collection_id) + "/" + r.id, r.seq);
   }
 
   void copy_metadata(SQLite::Database& src) {
@@ -8415,7 +8352,8 @@ class salvager {
         if (read_but_rejected(rid)) continue;
         ++unread_listed_;
         const std::string id = st.getColumn(2).getString();
-        lost(name_of(st.getColumn(1).getInt64()) + "/" + (is_valid_utf8(id) ? id : std::string("<damaged id>")));
+        add_lost(rid, name_of(st.getColumn(1).getInt64()) + "/" + (is_valid_utf8(id) ? id : std::string("<damaged id>")),
+             std::nullopt);
       }
     } catch (const SQLite::Exception&) {  // the index is damaged too: what it gave so far is listed
     }
@@ -8451,11 +8389,60 @@ class salvager {
   }
 
  public:
-  /// The lost records named so far, moved out.
-  std::vector<std::string> take_lost() { return std::move(lost_); }
+  /// How many records the damaged store said it held; nullopt when it no longer tells.
+  const std::optional<std::size_t>& held() const noexcept { return held_; }
+
+  /// The records not kept, in the order found.
+  const std::vector<lost_record>& lost() const noexcept { return lost_; }
+
+  /// What did not read or verify, for a backup to fill (call after run()).
+  salvage_gaps gaps() const {
+    salvage_gaps g = gaps_;
+    for (const auto& l : lost_) g.rids.push_back(l.rid);
+    g.exhausted = exhausted_;
+    for (auto* v : {&g.rids, &g.collections, &g.tombstoned}) {
+      std::sort(v->begin(), v->end());
+      v->erase(std::unique(v->begin(), v->end()), v->end());
+    }
+    return g;
+  }
+
+  /// rows_lost of a store that keeps `kept` records and knows of `known_lost`
+  /// records it lost: a lower bound when the damaged file no longer says
+  /// how many it held.
+  std::size_t rows_lost(std::size_t kept, std::size_t known_lost) const noexcept {
+    return held_ && *held_ > kept ? (std::max)(*held_ - kept, known_lost) : known_lost;
+  }
+
+  /// The first max_lost_listed names of `lost`, for a report.
+  static std::vector<std::string> names(const std::vector<lost_record>& lost) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < lost.size() && i < max_lost_listed; ++i) out.push_back(lost[i].name);
+    return out;
+  }
 
  private:
-  std::vector<std::string> lost_;
+  /// The row ids the damaged file's tombstones name: deleted records, which
+  /// a backup must not bring back. What reads is used; the rest is unknown.
+  void read_tombstones(SQLite::Database& src) {
+    try {
+      range_reader reader(src, "SELECT rowid, rid FROM tombstones WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
+                          query_budget);
+      const std::int64_t hi = try_scalar(src, "SELECT max(rowid) FROM tombstones").value_or(0);
+      reader.read(
+          1, hi,
+          [&](std::int64_t, const std::vector<salvaged_row>& rows) {
+            if (rows.front()[1].is_integer()) gaps_.tombstoned.push_back(rows.front()[1].integer);
+          },
+          [](std::int64_t) {});
+      account(reader);
+    } catch (const SQLite::Exception&) {  // the table does not read at all
+    }
+  }
+
+  std::vector<lost_record> lost_;
+  salvage_gaps gaps_;
+  std::optional<std::size_t> held_;
   std::vector<std::int64_t> rejected_rids_;  // in row id order
   std::filesystem::path damaged_;
   std::unique_ptr<temporary_file> repaired_;  // a copy with a rebuilt header, deleted afterwards
@@ -8481,12 +8468,47 @@ class salvager {
 
 // The policy's parts, each in a header of its own under recovery/salvage/:
 // range_reader.hpp (reading rows around the damage), rebuilt_header.hpp (a
-// readable copy of a file whose header alone is damaged) and salvager.hpp
-// (writing what verifies into the fresh store). This header is the policy:
-// the fresh store, its verification, and the swap that puts it in place.
+// readable copy of a file whose header alone is damaged), salvager.hpp
+// (writing what verifies into the fresh store) and backup_fill.hpp (what
+// restore_backup_recovery adds from a backup). This header is the policy and
+// salvage_in_place: the fresh store, its verification, and the swap that puts
+// it in place.
 
 namespace vecstore {
 inline namespace v0 {
+namespace detail {
+
+/// Salvages the damaged `ctx.file` into a fresh store beside it, lets
+/// `fill(fresh_connection, salvager)` add to it and complete the report,
+/// verifies the result (it must hold exactly report.rows_saved records),
+/// then moves the damaged file aside (quarantine) and the fresh one into its
+/// place. A failure before the swap leaves the damaged store where it was.
+/// Shared by salvage_recovery and restore_backup_recovery.
+template <class Fill>
+inline void salvage_in_place(const recovery_context& ctx, const store_options& options, recovery_report& report,
+                             Fill&& fill) {
+  temporary_file fresh(temporary_name(ctx.file.parent_path(), ctx.file.filename().string()));
+  {
+    auto out = open_fresh_store(fresh.path(), options);
+    salvager s(ctx.file, *out);
+    s.run(report);
+    fill(*out, s);
+    finish_fresh_store(out);
+  }
+  const verify_result check = verify_store_file(fresh.path(), false);
+  if (!check.ok || check.records != report.rows_saved) {
+    throw_error<io_error>("the salvaged store does not verify", fresh.path(),
+                          check.ok ? "it holds " + std::to_string(check.records) + " records, not " +
+                                         std::to_string(report.rows_saved)
+                                   : check.problem,
+                          "Nothing was changed; report this as a vecstore bug");
+  }
+  report.quarantined = quarantine(ctx.file);
+  install_store_file(fresh.path(), ctx.file, report.quarantined);
+  fresh.release();
+}
+
+}  // namespace detail
 
 /// Copies what still reads from a damaged store into a fresh one, then moves
 /// the damaged file to "<file>.corrupt-<UTC timestamp>" (with its -wal and
@@ -8510,26 +8532,9 @@ struct salvage_recovery {
     report.policy = "salvage_recovery";
     report.action = "salvaged";
     report.problem = ctx.problem;
-
-    detail::temporary_file fresh(detail::temporary_name(ctx.file.parent_path(), ctx.file.filename().string()));
-    {
-      auto out = detail::open_fresh_store(fresh.path(), options);
-      detail::salvager s(ctx.file, *out);
-      s.run(report);
-      report.lost_records = s.take_lost();
-      detail::finish_fresh_store(out);
-    }
-    const detail::verify_result check = detail::verify_store_file(fresh.path(), false);
-    if (!check.ok || check.records != report.rows_saved) {
-      detail::throw_error<io_error>(
-          "the salvaged store does not verify", fresh.path(),
-          check.ok ? "it holds " + std::to_string(check.records) + " records, not " + std::to_string(report.rows_saved)
-                   : check.problem,
-          "Nothing was changed; report this as a vecstore bug");
-    }
-    report.quarantined = detail::quarantine(ctx.file);
-    detail::install_store_file(fresh.path(), ctx.file, report.quarantined);
-    fresh.release();
+    detail::salvage_in_place(ctx, options, report, [&](detail::connection&, const detail::salvager& s) {
+      report.lost_records = detail::salvager::names(s.lost());
+    });
     report.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     return report;
   }
@@ -8538,6 +8543,308 @@ struct salvage_recovery {
 }  // namespace v0
 }  // namespace vecstore
 
+// #include <vecstore/recovery/salvage/backup_fill.hpp>
+// SPDX-License-Identifier: MIT
+// Filling a salvaged store from a backup: the records (and collections) whose
+// rows in the damaged file did not read or verify are taken from a verified
+// backup, so that restore_backup_recovery keeps everything the damaged file
+// still holds plus what only the backup holds (recovery/restore_backup.hpp).
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <sqlite3.h>
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+
+// #include <vecstore/recovery/salvage/range_reader.hpp>
+// #include <vecstore/recovery/salvage/salvager.hpp>
+// #include <vecstore/storage/sqlite.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// What fill_from_backup() took from the backup.
+struct backup_fill {
+  std::size_t collections = 0;
+  /// Row id -> the change sequence of the backup's copy, for every record taken.
+  std::unordered_map<std::int64_t, std::int64_t> records;
+};
+
+/// Copies into `out` (a salvaged store, inside no transaction) what `gaps`
+/// leaves open and the verified `backup` holds:
+///  - a collection whose row did not read (or none read at all), unless its
+///    name is taken by a collection the salvage kept;
+///  - a record whose row did not read or verify, unless the damaged file's
+///    tombstones say it was deleted, its collection is not in `out`, or `out`
+///    holds its (collection, id) under another row id (a newer copy).
+/// A record the salvage kept is never replaced: the damaged file's copy is at
+/// least as new as the backup's. Row ids and collection ids are kept, so
+/// every checksum still matches. Finally the store's sequence is raised to
+/// the backup's, so later changes sort after every record taken.
+inline backup_fill fill_from_backup(connection& out, const std::filesystem::path& backup, std::int64_t backup_seq,
+                                    const salvage_gaps& gaps) {
+  backup_fill filled;
+  SQLite::Database src(backup.string(), SQLite::OPEN_READONLY);
+  write_transaction tx(out);
+
+  const auto listed = [](const std::vector<std::int64_t>& sorted, std::int64_t key) {
+    return std::binary_search(sorted.begin(), sorted.end(), key);
+  };
+
+  // Collections first: a record is taken only into a collection `out` holds.
+  {
+    SQLite::Statement read(src, "SELECT collection_id, name, dim, space, seq FROM collections ORDER BY collection_id");
+    SQLite::Statement insert(out.db(),
+                             "INSERT OR IGNORE INTO collections (collection_id, name, dim, space, seq) "
+                             "VALUES (?, ?, ?, ?, ?)");
+    while (read.executeStep()) {
+      const std::int64_t id = read.getColumn(0).getInt64();
+      if (!gaps.collections_unread && !listed(gaps.collections, id)) continue;  // read fine, or deleted since
+      insert.reset();
+      insert.bind(1, id);
+      insert.bind(2, read.getColumn(1).getString());
+      insert.bind(3, read.getColumn(2).getInt64());
+      insert.bind(4, read.getColumn(3).getString());
+      insert.bind(5, read.getColumn(4).getInt64());
+      filled.collections += static_cast<std::size_t>(insert.exec());
+    }
+  }
+
+  std::vector<std::int64_t> present;  // the collections `out` holds now, sorted
+  {
+    SQLite::Statement st(out.db(), "SELECT collection_id FROM collections ORDER BY collection_id");
+    while (st.executeStep()) present.push_back(st.getColumn(0).getInt64());
+  }
+
+  // Records: looked up by row id, one by one (the gaps are few, the backup large).
+  const auto take = [&](SQLite::Statement& read) {
+    SQLite::Statement insert(out.db(),
+                             "INSERT OR IGNORE INTO records (rid, collection_id, id, embedding, document, checksum, seq) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?)");
+    SQLite::Statement meta_read(src, "SELECT key, type, value FROM metadata WHERE record_id = ?");
+    SQLite::Statement meta_insert(out.db(), "INSERT INTO metadata (record_id, key, type, value) VALUES (?, ?, ?, ?)");
+    while (read.executeStep()) {
+      const std::int64_t rid = read.getColumn(0).getInt64();
+      const std::int64_t collection_id = read.getColumn(1).getInt64();
+      if (listed(gaps.tombstoned, rid) || filled.records.count(rid)) continue;
+      if (!listed(present, collection_id)) continue;
+      insert.reset();
+      insert.bind(1, rid);
+      for (int i = 1; i < 7; ++i) salvaged_value::of(read.getColumn(i)).bind(insert, i + 1);
+      if (insert.exec() == 0) continue;  // the row id or (collection, id) is taken by a kept record
+      meta_read.reset();
+      meta_read.bind(1, rid);
+      while (meta_read.executeStep()) {
+        meta_insert.reset();
+        meta_insert.bind(1, rid);
+        for (int i = 0; i < 3; ++i) salvaged_value::of(meta_read.getColumn(i)).bind(meta_insert, i + 2);
+        meta_insert.exec();
+      }
+      filled.records[rid] = read.getColumn(6).getInt64();
+    }
+  };
+  {
+    SQLite::Statement by_rid(src,
+                             "SELECT rid, collection_id, id, embedding, document, checksum, seq FROM records "
+                             "WHERE rid = ?");
+    for (const std::int64_t rid : gaps.rids) {
+      by_rid.reset();
+      by_rid.bind(1, rid);
+      take(by_rid);
+    }
+  }
+  if (gaps.collections_unread || gaps.exhausted) {  // no row id tells what is missing: every row is a candidate
+    SQLite::Statement all(src, "SELECT rid, collection_id, id, embedding, document, checksum, seq FROM records");
+    take(all);
+  }
+
+  // Later changes sort after every record taken, and row ids are not reused.
+  {
+    SQLite::Statement st(out.db(), "UPDATE store_meta SET value = max(value, ?) WHERE key IN ('seq', 'compacted_seq')");
+    st.bind(1, backup_seq);
+    st.exec();
+    out.exec("UPDATE store_meta SET value = (SELECT max(value) FROM store_meta WHERE key IN ('seq', 'compacted_seq')) "
+             "WHERE key IN ('seq', 'compacted_seq')");
+  }
+  for (const char* table : {"records", "collections"}) {
+    const std::string max_key = std::string("SELECT coalesce(max(") + (table[0] == 'r' ? "rid" : "collection_id") +
+                                "), 0) FROM " + table;
+    SQLite::Statement top(out.db(), max_key);
+    top.executeStep();
+    const std::int64_t highest = top.getColumn(0).getInt64();
+    SQLite::Statement update(out.db(), "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?");
+    update.bind(1, highest);
+    update.bind(2, table);
+    if (update.exec() == 0 && highest > 0) {
+      SQLite::Statement insert(out.db(), "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)");
+      insert.bind(1, table);
+      insert.bind(2, highest);
+      insert.exec();
+    }
+  }
+  tx.commit();
+  return filled;
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/storage/backup.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+/// The default RecoveryPolicy; it loses the least data. It salvages the
+/// damaged store (every record that reads and verifies, as salvage_recovery
+/// does) and takes from the newest backup that verifies (integrity_check,
+/// schema, every embedding's checksum) the records whose copy in the damaged
+/// file did not read or verify: the result holds everything the damaged
+/// file still holds, including changes newer than the backup, plus what only
+/// the backup holds. Records the damaged file's tombstones say were deleted
+/// stay deleted. The damaged file is moved to "<file>.corrupt-<UTC
+/// timestamp>" with its -wal and -shm. The report counts records kept, taken
+/// from the backup and lost, and names the lost ones (a record whose newer
+/// version did not read but whose older one the backup held is lost and
+/// named too). Backups that do not verify are skipped and named.
+/// With no backup that verifies it keeps what reads, as salvage_recovery;
+/// when nothing reads either, nothing is touched and corruption_error says so.
+namespace detail {
+
+/// Moves the store at `store_file` aside (quarantine) and puts a copy of the
+/// already verified `backup` in its place: written under a temporary name,
+/// fsynced, renamed. Fills the report's backup, quarantine and record
+/// counts. Used by basic_store::restore, and by restore_backup_recovery when
+/// the damaged file cannot be read at all.
+inline void install_verified_backup(const std::filesystem::path& backup, const verify_result& verified,
+                                    const std::filesystem::path& store_file, recovery_report& report) {
+  const auto held = read_record_count(store_file);  // what the replaced file still tells
+  temporary_file copy(temporary_name(store_file.parent_path(), store_file.filename().string()));
+  copy_private_file(backup, copy.path());
+  report.quarantined = quarantine(store_file);
+  install_store_file(copy.path(), store_file, report.quarantined);
+  copy.release();
+
+  report.backup_used = backup;
+  report.rows_saved = verified.records;
+  report.rows_from_backup = verified.records;
+  report.rows_lost = held && *held > verified.records ? *held - verified.records : 0;
+  report.note = held ? "the replaced store held " + std::to_string(*held) + " records, the backup holds " +
+                           std::to_string(verified.records) +
+                           "; records changed or added after the backup are not in the restored store"
+                     : "the replaced store no longer says how many records it held";
+}
+
+/// The newest backup of `file` that verifies; the ones skipped go into the report.
+inline std::optional<std::pair<backup_info, verify_result>> newest_verified_backup(const std::filesystem::path& file,
+                                                                                   const store_options& options,
+                                                                                   recovery_report& report) {
+  for (const auto& b : list_backups(file, backup_dir_of(file, options))) {
+    verify_result verified = verify_store_file(b.path, true);
+    if (verified.ok) return std::make_pair(b, std::move(verified));
+    report.backups_skipped.push_back(b.path.string() + ": " + verified.problem);
+  }
+  return std::nullopt;
+}
+
+/// The report's lost records and counts once `filled` came from the backup:
+/// a lost record taken from the backup is kept, unless the damaged file
+/// showed a newer version of it than the backup's.
+inline void account_backup_fill(const salvager& s, const backup_fill& filled, recovery_report& report) {
+  std::vector<lost_record> still_lost;
+  for (const auto& l : s.lost()) {
+    const auto it = filled.records.find(l.rid);
+    if (it == filled.records.end()) {
+      still_lost.push_back(l);
+    } else if (l.seq && *l.seq != it->second) {
+      still_lost.push_back(lost_record{l.rid, l.name + " (an older version came from the backup)", l.seq});
+    }
+  }
+  report.rows_from_backup = filled.records.size();
+  report.rows_saved += filled.records.size();
+  report.rows_lost = s.rows_lost(report.rows_saved, still_lost.size());
+  report.lost_records = salvager::names(still_lost);
+  report.note = std::to_string(report.rows_saved) + " records kept: " +
+                std::to_string(report.rows_saved - report.rows_from_backup) + " read from the damaged file, " +
+                std::to_string(report.rows_from_backup) + " from the backup" +
+                (filled.collections ? " (with " + std::to_string(filled.collections) + " collections)" : "") +
+                " where the damaged file's copy did not read or verify; " + std::to_string(report.rows_lost) +
+                " lost. Salvage: " + report.note;
+}
+
+}  // namespace detail
+
+struct restore_backup_recovery {
+  static constexpr bool replaces_file = true;
+
+  static recovery_report recover(const recovery_context& ctx) {
+    const auto started = std::chrono::steady_clock::now();
+    const store_options defaults;
+    const store_options& options = ctx.options ? *ctx.options : defaults;
+
+    recovery_report report;
+    report.policy = "restore_backup_recovery";
+    report.problem = ctx.problem;
+    const auto backup = detail::newest_verified_backup(ctx.file, options, report);
+    try {
+      detail::salvage_in_place(ctx, options, report, [&](detail::connection& out, const detail::salvager& s) {
+        if (backup) {
+          report.action = "restored";
+          report.backup_used = backup->first.path;
+          detail::account_backup_fill(
+              s, detail::fill_from_backup(out, backup->first.path, backup->second.seq, s.gaps()), report);
+          return;
+        }
+        report.action = "salvaged";
+        report.lost_records = detail::salvager::names(s.lost());
+        // Nothing read of a store that held records (or no longer says): an
+        // empty store in its place would look like a working one.
+        if (report.rows_saved == 0 && s.held().value_or(1) > 0) throw_unrestorable(ctx, options, report);
+      });
+    } catch (const io_error&) {
+      if (!backup) throw;
+      // The damaged file does not read at all: the backup as it is.
+      recovery_report restored;
+      restored.policy = report.policy;
+      restored.action = "restored";
+      restored.problem = ctx.problem;
+      restored.backups_skipped = std::move(report.backups_skipped);
+      detail::install_verified_backup(backup->first.path, backup->second, ctx.file, restored);
+      restored.note = "the damaged file does not read at all; " + restored.note;
+      report = std::move(restored);
+    }
+    report.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    return report;
+  }
+
+ private:
+  [[noreturn]] static void throw_unrestorable(const recovery_context& ctx, const store_options& options,
+                                              const recovery_report& report) {
+    const std::filesystem::path dir = detail::backup_dir_of(ctx.file, options);
+    std::string why = report.backups_skipped.empty()
+                          ? "there is no backup in " + dir.string()
+                          : "none of the " + std::to_string(report.backups_skipped.size()) + " backups in " +
+                                dir.string() + " verifies (newest: " + report.backups_skipped.front() + ")";
+    why += ", and no record of the damaged file reads (" + report.note + ")";
+    if (!ctx.problem.empty()) why = ctx.problem + "; restoring a backup failed: " + why;
+    detail::throw_error<corruption_error>("the store is damaged and cannot be restored", ctx.file, why,
+                                          "Nothing was changed; restore a backup by hand (vecstore restore), "
+                                          "or use reset_recovery to start empty");
+  }
+};
+
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/recovery/salvage.hpp>
 // #include <vecstore/recovery/strict.hpp>
 // SPDX-License-Identifier: MIT
 // strict_recovery: the RecoveryPolicy that touches nothing and reports damage as corruption_error.

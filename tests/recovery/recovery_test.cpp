@@ -229,84 +229,149 @@ TEST_CASE("quarantine moves the store and its side files together, never overwri
   CHECK(detail::quarantine(store).empty());  // nothing left to move
 }
 
-TEST_CASE("restore_backup_recovery restores the newest backup that verifies", "[recovery][restore]") {
+TEST_CASE("restore_backup_recovery keeps what reads and takes the rest from the newest backup that verifies",
+          "[recovery][restore]") {
   temp_dir dir;
   const fs::path store = dir / "store.db";
   const fixture_data d;
   build_store(store, d);
   const backup_info first = take_backup(store);
-  const nlohmann::json at_first = dump_file(first.path);
   const auto later = make_records("late", 50, 16, 3);
   add_more(store, later, 5);  // five more changes after the first backup
   const backup_info second = take_backup(store);
-  const nlohmann::json at_second = dump_file(second.path);
   const auto last = make_records("last", 30, 16, 4);
   add_more(store, last, 3);  // three more changes after the second backup
   REQUIRE(first.records == d.alpha.size() + d.beta.size());
   REQUIRE(second.records == first.records + later.size());
-  REQUIRE(second.seq == first.seq + 5);
+  const std::size_t total = second.records + last.size();
+  const nlohmann::json undamaged = open_and_dump(store);
 
   store_options o;
   o.path = store;
-  flip_embedding(store, d.alpha[700]);
-  const std::string damaged = read_bytes(store);
   const auto ctx = context_for(store, o, "vecstore: test damage");
 
-  SECTION("the newest backup verifies: it is restored") {
+  SECTION("a damaged record comes from the newest backup; the records newer than it stay") {
+    flip_embedding(store, d.alpha[700]);
+    const std::string damaged = read_bytes(store);
     const auto before = listing(dir.path());
     const auto report = restore_backup_recovery::recover(ctx);
     CHECK(report.policy == "restore_backup_recovery");
     CHECK(report.action == "restored");
     CHECK(report.problem == "vecstore: test damage");
     CHECK(report.backup_used == second.path);
-    CHECK(report.rows_saved == second.records);
-    REQUIRE(report.changes_after_backup.has_value());
-    CHECK(*report.changes_after_backup == 3);
+    CHECK(report.rows_saved == total);
+    CHECK(report.rows_from_backup == 1);
+    CHECK(report.rows_lost == 0);
+    CHECK(report.lost_records.empty());
     CHECK(report.backups_skipped.empty());
-    CHECK_THAT(report.note, Catch::Contains("3 changes"));
+    CHECK_THAT(report.note, Catch::Contains(std::to_string(total) + " records kept") &&
+                                Catch::Contains("1 from the backup") && Catch::Contains("0 lost"));
     REQUIRE(fs::exists(report.quarantined));
     CHECK(read_bytes(report.quarantined) == damaged);
     check_nothing_deleted(before, dir.path(), store, report.quarantined);
     CHECK(fs::exists(second.path));  // the backup itself stays
     CHECK((fs::status(store).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
-    CHECK(open_and_dump(store) == at_second);
+    CHECK(open_and_dump(store) == undamaged);
   }
   SECTION("a corrupted newest backup is skipped for the next one") {
+    flip_embedding(store, d.alpha[700]);
     flip_embedding(second.path, later[10]);
     const auto report = restore_backup_recovery::recover(ctx);
     CHECK(report.backup_used == first.path);
     REQUIRE(report.backups_skipped.size() == 1);
     CHECK_THAT(report.backups_skipped[0],
                Catch::StartsWith(second.path.string()) && Catch::Contains("does not match its bytes"));
-    REQUIRE(report.changes_after_backup.has_value());
-    CHECK(*report.changes_after_backup == 8);
-    CHECK(read_bytes(report.quarantined) == damaged);
+    CHECK(report.rows_saved == total);
+    CHECK(report.rows_from_backup == 1);
     CHECK(fs::exists(second.path));  // skipped, not deleted
-    CHECK(open_and_dump(store) == at_first);
+    CHECK(open_and_dump(store) == undamaged);
   }
-  SECTION("a truncated newest backup is skipped too") {
-    fs::resize_file(second.path, fs::file_size(second.path) / 2);
+  SECTION("a record changed after the backup whose new version is damaged: the old one returns, named lost") {
+    {
+      auto db = open(o);
+      record changed = d.alpha[700];
+      changed.embedding = make_records("changed", 1, 16, 99)[0].embedding;
+      db->get_collection("alpha").update({changed});
+      db->close();
+      flip_embedding(store, changed);
+    }
     const auto report = restore_backup_recovery::recover(ctx);
-    CHECK(report.backup_used == first.path);
-    CHECK(report.backups_skipped.size() == 1);
-    CHECK(open_and_dump(store) == at_first);
+    CHECK(report.rows_saved == total);
+    CHECK(report.rows_from_backup == 1);
+    CHECK(report.rows_lost == 1);
+    CHECK(report.lost_records ==
+          std::vector<std::string>{"alpha/" + d.alpha[700].id + " (an older version came from the backup)"});
+    CHECK(open_and_dump(store) == undamaged);  // the record as the backup has it
   }
-  SECTION("the damaged file no longer tells its sequence: changes unknown") {
+  SECTION("the damaged file's header is gone: it is read with the header rebuilt") {
     write_at(store, 0, garbage(100, 7));
     const std::string header_damaged = read_bytes(store);
     const auto report = restore_backup_recovery::recover(ctx);
-    CHECK_FALSE(report.changes_after_backup.has_value());
-    CHECK_THAT(report.note, Catch::Contains("unknown"));
+    CHECK(report.rows_saved == total);
+    CHECK(report.rows_from_backup == 0);
     CHECK(read_bytes(report.quarantined) == header_damaged);
-    CHECK(open_and_dump(store) == at_second);
+    CHECK(open_and_dump(store) == undamaged);
+  }
+  SECTION("nothing of the damaged file reads: the backup as it is") {
+    write_at(store, 0, garbage(page_size_of(store), 7));
+    const auto report = restore_backup_recovery::recover(ctx);
+    CHECK(report.backup_used == second.path);
+    CHECK(report.rows_saved == second.records);
+    CHECK(report.rows_from_backup == second.records);
+    CHECK(open_and_dump(store) == dump_file(second.path));
   }
 }
 
-TEST_CASE("restore_backup_recovery without a usable backup throws and changes nothing", "[recovery][restore]") {
+TEST_CASE("the default recovery keeps records added after the newest backup", "[recovery][restore]") {
+  // 5,000 records and a backup, 100 more, then a page of garbage over old
+  // records: restoring the backup alone kept 5,000 and lost the 100.
+  temp_dir dir;
+  const fs::path store = dir / "store.db";
+  const auto old_records = make_records("old", 5000, 16, 11);
+  const auto new_records = make_records("new", 100, 16, 12);
+  {
+    store_options o;
+    o.path = store;
+    auto db = open(o);
+    auto c = db->create_collection("alpha", {16, metric::l2});
+    for (std::size_t i = 0; i < old_records.size(); i += 500) {
+      c.add(std::vector<record>(old_records.begin() + static_cast<std::ptrdiff_t>(i),
+                                old_records.begin() + static_cast<std::ptrdiff_t>(i + 500)));
+    }
+    db->backup();
+    c.add(new_records);
+    db->close();
+  }
+  const nlohmann::json undamaged = open_and_dump(store);
+  // The page that holds old record 2,500's embedding becomes garbage.
+  const std::string bytes = read_bytes(store);
+  const auto& victim = old_records[2500].embedding;
+  const auto at = bytes.find(std::string(reinterpret_cast<const char*>(victim.data()), victim.size() * sizeof(float)));
+  REQUIRE(at != std::string::npos);
+  const std::size_t page = page_size_of(store);
+  write_at(store, at / page * page, garbage(page, 5));
+
+  store_options o;
+  o.path = store;
+  o.create_if_missing = false;
+  auto db = open(o);  // the default policy runs at open
+  const auto report = db->last_recovery();
+  REQUIRE(report.has_value());
+  CHECK(report->policy == "restore_backup_recovery");
+  CHECK(report->rows_saved == 5100);
+  CHECK(report->rows_from_backup > 0);
+  CHECK(report->rows_lost == 0);
+  CHECK(db->get_collection("alpha").count() == 5100);
+  CHECK(vecstore_test::dump_store(*db) == undamaged);
+}
+
+TEST_CASE("restore_backup_recovery without a usable backup keeps what reads, or throws and changes nothing",
+          "[recovery][restore]") {
   temp_dir dir;
   const fs::path store = dir / "store.db";
   const fixture_data d;
   build_store(store, d);
+  const std::size_t total = d.alpha.size() + d.beta.size();
   store_options o;
   o.path = store;
 
@@ -317,19 +382,38 @@ TEST_CASE("restore_backup_recovery without a usable backup throws and changes no
     flip_embedding(b1.path, d.beta[3]);
     write_at(b2.path, 0, garbage(100, 9));
   }
+
   flip_embedding(store, d.alpha[10]);
   const std::string damaged = read_bytes(store);
+  const auto backups_before = detail::list_backups(store, {});
+  const auto report = restore_backup_recovery::recover(context_for(store, o, "damage"));
+  CHECK(report.action == "salvaged");
+  CHECK(report.backup_used.empty());
+  CHECK(report.backups_skipped.size() == backups_before.size());
+  CHECK(report.rows_saved == total - 1);
+  CHECK(report.rows_lost == 1);
+  CHECK(report.lost_records == std::vector<std::string>{"alpha/a-10"});
+  CHECK(read_bytes(report.quarantined) == damaged);
+}
+
+TEST_CASE("restore_backup_recovery with no backup and nothing readable throws and changes nothing",
+          "[recovery][restore]") {
+  temp_dir dir;
+  const fs::path store = dir / "store.db";
+  const fixture_data d;
+  build_store(store, d);
+  store_options o;
+  o.path = store;
+  write_at(store, 0, garbage(page_size_of(store), 29));  // sqlite_master is gone: nothing reads
+  const std::string damaged = read_bytes(store);
   const auto before = listing(dir.path());
-  std::map<std::string, std::string> backups_before;
-  for (const auto& b : detail::list_backups(store, {})) backups_before[b.path.string()] = read_bytes(b.path);
 
   CHECK_THROWS_AS(restore_backup_recovery::recover(context_for(store, o, "damage")), corruption_error);
   CHECK_THROWS_WITH(restore_backup_recovery::recover(context_for(store, o, "damage")),
                     Catch::Contains("cannot be restored") && Catch::Contains("Nothing was changed") &&
-                        Catch::Contains("salvage_recovery"));
+                        Catch::Contains("no backup"));
   CHECK(read_bytes(store) == damaged);
   CHECK(listing(dir.path()) == before);
-  for (const auto& [path, bytes] : backups_before) CHECK(read_bytes(path) == bytes);
 }
 
 TEST_CASE("reset_recovery quarantines and leaves an empty store", "[recovery][reset]") {
@@ -479,7 +563,7 @@ TEST_CASE("salvage_recovery keeps every record that reads and verifies", "[recov
 TEST_CASE("recovery time of each policy on 100,000 vectors of 768 dims", "[.perf][recovery]") {
   temp_dir dir;
   const fs::path original = dir / "big.db";
-  const std::size_t n = 100000, dim = 768;
+  const std::size_t n = 100000, dim = 768, newer = 5000;
   auto t0 = std::chrono::steady_clock::now();
   {
     store_options o;
@@ -489,6 +573,11 @@ TEST_CASE("recovery time of each policy on 100,000 vectors of 768 dims", "[.perf
     std::mt19937 rng(5);
     std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
     for (std::size_t i = 0; i < n; i += 1000) {
+      if (i == n - newer) {
+        const auto b = db->backup();
+        std::cout << "perf: backup " << b.bytes / (1 << 20) << " MiB in " << b.duration.count() << " ms, "
+                  << newer << " records added after it\n";
+      }
       std::vector<record> batch;
       for (std::size_t j = i; j < i + 1000; ++j) {
         record r;
@@ -505,9 +594,6 @@ TEST_CASE("recovery time of each policy on 100,000 vectors of 768 dims", "[.perf
   const auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
   std::cout << "perf: built " << n << "x" << dim << " (" << fs::file_size(original) / (1 << 20) << " MiB) in "
             << ms(std::chrono::steady_clock::now() - t0) << " ms\n";
-  t0 = std::chrono::steady_clock::now();
-  const auto b = take_backup(original);
-  std::cout << "perf: backup " << b.bytes / (1 << 20) << " MiB in " << b.duration.count() << " ms\n";
   const std::size_t page = page_size_of(original);
   const std::uintmax_t size = fs::file_size(original);
 
@@ -533,8 +619,8 @@ TEST_CASE("recovery time of each policy on 100,000 vectors of 768 dims", "[.perf
     std::size_t count = 0;
     for (const auto& c : db->list_collections()) count += c.count;
     db->close();
-    std::cout << "perf: " << policy << "_recovery " << took << " ms (saved " << report.rows_saved << ", lost "
-              << report.rows_lost << "); reopen " << ms(std::chrono::steady_clock::now() - t0) << " ms, " << count
+    std::cout << "perf: " << policy << "_recovery " << took << " ms (kept " << report.rows_saved << ", "
+              << report.rows_from_backup << " of them from the backup, lost " << report.rows_lost << "); reopen " << ms(std::chrono::steady_clock::now() - t0) << " ms, " << count
               << " records\n";
   }
 }

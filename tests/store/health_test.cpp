@@ -104,7 +104,16 @@ TEST_CASE("page damage outside the embeddings is caught at open", "[health][corr
   }
   store_options o;
   o.path = path;
+  o.auto_recover = false;
   CHECK_THROWS_AS(open(o), corruption_error);
+  // The default policy, with no backup, keeps what still reads.
+  o.auto_recover = true;
+  auto db = open(o);
+  const auto report = db->last_recovery();
+  REQUIRE(report.has_value());
+  CHECK(report->action == "salvaged");
+  CHECK(report->rows_saved + report->rows_lost == 400);
+  CHECK(db->get_collection("c").count() == report->rows_saved);
 }
 
 TEST_CASE("a process follows the store file when another process replaces it", "[health][multiprocess][identity]") {

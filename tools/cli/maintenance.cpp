@@ -56,7 +56,7 @@ int run_restore(const global_options& g, const restore_args& a) {
          {"backup_used", r.backup_used.string()},
          {"rows_saved", r.rows_saved},
          {"rows_lost", r.rows_lost},
-         {"changes_after_backup", r.changes_after_backup ? json_doc(*r.changes_after_backup) : json_doc(nullptr)},
+         {"rows_from_backup", r.rows_from_backup},
          {"backups_skipped", r.backups_skipped},
          {"note", r.note},
          {"duration_ms", r.duration.count()}}));

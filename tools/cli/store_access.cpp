@@ -19,8 +19,8 @@ void report_recovery(const vecstore::recovery_report& r) {
   std::string line = "vecstore: note: the store was damaged and " + r.policy + " " + r.action + " it";
   if (!r.backup_used.empty()) line += " from " + r.backup_used.string();
   line += " (" + std::to_string(r.rows_saved) + " records";
+  if (r.rows_from_backup) line += ", " + std::to_string(r.rows_from_backup) + " of them from the backup";
   if (r.rows_lost) line += ", " + std::to_string(r.rows_lost) + " lost";
-  if (r.changes_after_backup) line += ", " + std::to_string(*r.changes_after_backup) + " changes newer than the backup lost";
   line += ")";
   if (!r.quarantined.empty()) line += "; the damaged file is kept as " + r.quarantined.string();
   if (!r.problem.empty()) line += ". Problem found: " + r.problem;

@@ -4,9 +4,7 @@
 
 #include <chrono>
 #include <cstddef>
-#include <cstdint>
 #include <filesystem>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,23 +29,23 @@ struct recovery_report {
   std::string problem;              ///< what detection found
   std::filesystem::path quarantined;  ///< where the damaged file went, if it was moved
   std::filesystem::path backup_used;  ///< the backup restored, if any
-  /// Records in the store after recovery: restored from the backup, or
-  /// salvaged (each one verified against its checksum).
+  /// Records in the store after recovery: read from the damaged file (each
+  /// one verified against its checksum), taken from a backup, or both.
   std::size_t rows_saved = 0;
-  /// salvage and reset: records of the damaged store that are not in the
-  /// recovered one (unread, failing their checksum, or all of them). A lower
-  /// bound when the damaged file no longer says how many it held (see
-  /// `note`). restore: 0; `changes_after_backup` says what is missing.
+  /// Of rows_saved, the records taken from the backup because their copy in
+  /// the damaged file did not read or verify (restore_backup_recovery).
+  std::size_t rows_from_backup = 0;
+  /// Records of the damaged store whose latest version is not in the
+  /// recovered one (unread and in no backup, failing their checksum, older in
+  /// the backup, or all of them for reset). A lower bound when the damaged
+  /// file no longer says how many it held (see `note`). basic_store::restore:
+  /// the damaged file's records beyond the backup's count.
   std::size_t rows_lost = 0;
-  /// restore_backup_recovery: how many changes (the damaged file's store_meta
-  /// sequence minus the backup's) are newer than the backup and must be
-  /// replayed by the caller; nullopt when the damaged file no longer tells.
-  std::optional<std::int64_t> changes_after_backup;
   /// Newer backups that were skipped because they did not verify, as
   /// "<path>: <problem>".
   std::vector<std::string> backups_skipped;
-  /// salvage_recovery: the records not saved, as "<collection>/<id>" (or
-  /// "collection <n>/<id>", "rid <n>" when less is known); at most 1000.
+  /// The records lost, as "<collection>/<id>" (or "collection <n>/<id>" when
+  /// less is known); at most 1000.
   std::vector<std::string> lost_records;
   std::string note;                     ///< anything else a person should know, in a sentence or two
   std::chrono::milliseconds duration{0};  ///< time the recovery took

@@ -15,12 +15,47 @@
 
 // The policy's parts, each in a header of its own under recovery/salvage/:
 // range_reader.hpp (reading rows around the damage), rebuilt_header.hpp (a
-// readable copy of a file whose header alone is damaged) and salvager.hpp
-// (writing what verifies into the fresh store). This header is the policy:
-// the fresh store, its verification, and the swap that puts it in place.
+// readable copy of a file whose header alone is damaged), salvager.hpp
+// (writing what verifies into the fresh store) and backup_fill.hpp (what
+// restore_backup_recovery adds from a backup). This header is the policy and
+// salvage_in_place: the fresh store, its verification, and the swap that puts
+// it in place.
 
 namespace vecstore {
 inline namespace v0 {
+namespace detail {
+
+/// Salvages the damaged `ctx.file` into a fresh store beside it, lets
+/// `fill(fresh_connection, salvager)` add to it and complete the report,
+/// verifies the result (it must hold exactly report.rows_saved records),
+/// then moves the damaged file aside (quarantine) and the fresh one into its
+/// place. A failure before the swap leaves the damaged store where it was.
+/// Shared by salvage_recovery and restore_backup_recovery.
+template <class Fill>
+inline void salvage_in_place(const recovery_context& ctx, const store_options& options, recovery_report& report,
+                             Fill&& fill) {
+  temporary_file fresh(temporary_name(ctx.file.parent_path(), ctx.file.filename().string()));
+  {
+    auto out = open_fresh_store(fresh.path(), options);
+    salvager s(ctx.file, *out);
+    s.run(report);
+    fill(*out, s);
+    finish_fresh_store(out);
+  }
+  const verify_result check = verify_store_file(fresh.path(), false);
+  if (!check.ok || check.records != report.rows_saved) {
+    throw_error<io_error>("the salvaged store does not verify", fresh.path(),
+                          check.ok ? "it holds " + std::to_string(check.records) + " records, not " +
+                                         std::to_string(report.rows_saved)
+                                   : check.problem,
+                          "Nothing was changed; report this as a vecstore bug");
+  }
+  report.quarantined = quarantine(ctx.file);
+  install_store_file(fresh.path(), ctx.file, report.quarantined);
+  fresh.release();
+}
+
+}  // namespace detail
 
 /// Copies what still reads from a damaged store into a fresh one, then moves
 /// the damaged file to "<file>.corrupt-<UTC timestamp>" (with its -wal and
@@ -44,26 +79,9 @@ struct salvage_recovery {
     report.policy = "salvage_recovery";
     report.action = "salvaged";
     report.problem = ctx.problem;
-
-    detail::temporary_file fresh(detail::temporary_name(ctx.file.parent_path(), ctx.file.filename().string()));
-    {
-      auto out = detail::open_fresh_store(fresh.path(), options);
-      detail::salvager s(ctx.file, *out);
-      s.run(report);
-      report.lost_records = s.take_lost();
-      detail::finish_fresh_store(out);
-    }
-    const detail::verify_result check = detail::verify_store_file(fresh.path(), false);
-    if (!check.ok || check.records != report.rows_saved) {
-      detail::throw_error<io_error>(
-          "the salvaged store does not verify", fresh.path(),
-          check.ok ? "it holds " + std::to_string(check.records) + " records, not " + std::to_string(report.rows_saved)
-                   : check.problem,
-          "Nothing was changed; report this as a vecstore bug");
-    }
-    report.quarantined = detail::quarantine(ctx.file);
-    detail::install_store_file(fresh.path(), ctx.file, report.quarantined);
-    fresh.release();
+    detail::salvage_in_place(ctx, options, report, [&](detail::connection&, const detail::salvager& s) {
+      report.lost_records = detail::salvager::names(s.lost());
+    });
     report.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
     return report;
   }

@@ -41,6 +41,27 @@ namespace vecstore {
 inline namespace v0 {
 namespace detail {
 
+/// What a salvage could not settle, for restore_backup_recovery to take from
+/// a backup (recovery/salvage/backup_fill.hpp).
+struct salvage_gaps {
+  /// Row ids whose rows did not read (each single key the reader gave up on,
+  /// which may never have held a row) or read but did not verify. Sorted.
+  std::vector<std::int64_t> rids;
+  /// Collection ids whose rows did not read or verify. Sorted.
+  std::vector<std::int64_t> collections;
+  bool collections_unread = false;  ///< nothing of the collections table read
+  bool exhausted = false;           ///< the read budget ran out: rows past it were not read
+  /// Row ids the damaged file's tombstones say were deleted. Sorted.
+  std::vector<std::int64_t> tombstoned;
+};
+
+/// A record of the damaged store that the salvage did not keep.
+struct lost_record {
+  std::int64_t rid = 0;
+  std::string name;                 ///< "<collection>/<id>", or less when less is known
+  std::optional<std::int64_t> seq;  ///< its change sequence, when that read
+};
+
 /// The work of salvage_recovery: reads `damaged` through SQLite, read-only,
 /// and writes what verifies into `out` (a fresh store, same collection ids
 /// and row ids, so every checksum still matches).
@@ -70,7 +91,8 @@ class salvager {
       throw_error<io_error>("cannot read the damaged store", damaged_, "SQLite cannot open it",
                             "Check its permissions; nothing was changed");
     }
-    const std::optional<std::size_t> held = count_records(*src);
+    held_ = count_records(*src);
+    const std::optional<std::size_t>& held = held_;
     const std::optional<std::int64_t> damaged_seq = try_scalar(*src, "SELECT value FROM store_meta WHERE key = 'seq'");
     write_transaction tx(out_);
     try {
@@ -91,11 +113,13 @@ class salvager {
         }
         if (!collections_read) list_unread_from_index(*src);
         tx.commit();
+        gaps_.collections_unread = !collections_read;
         return;
       }
       copy_records(*src);
       copy_metadata(*src);
       list_unread_from_index(*src);
+      read_tombstones(*src);
       finish_bookkeeping(*src, damaged_seq);
       tx.commit();
     } catch (const SQLite::Exception& e) {
@@ -105,8 +129,7 @@ class salvager {
     std::size_t saved = 0;
     for (const auto& r : saved_) saved += r.kept ? 1 : 0;
     report.rows_saved = saved;
-    const std::size_t known_lost = rejected_ + unread_listed_;
-    report.rows_lost = held && *held > saved ? (std::max)(*held - saved, known_lost) : known_lost;
+    report.rows_lost = rows_lost(saved, rejected_ + unread_listed_);
     report.note = std::to_string(saved) + " records saved";
     if (held) report.note += " of the " + std::to_string(*held) + " the damaged store held";
     report.note += "; " + std::to_string(rejected_) + " read but rejected (checksum, type or metadata damage), " +
@@ -128,11 +151,12 @@ class salvager {
     std::int64_t rid;
     std::int64_t collection_id;
     std::string id;
+    std::int64_t seq;
     bool kept;
   };
 
-  void lost(std::string what) {
-    if (lost_.size() < max_lost_listed) lost_.push_back(std::move(what));
+  void add_lost(std::int64_t rid, std::string what, std::optional<std::int64_t> seq) {
+    lost_.push_back(lost_record{rid, std::move(what), seq});
   }
 
   std::string name_of(std::int64_t collection_id) const {
@@ -188,6 +212,7 @@ class salvager {
           }
           if (!valid) {
             ++collections_lost_;
+            gaps_.collections.push_back(id);
             return;
           }
           insert.reset();
@@ -198,12 +223,16 @@ class salvager {
           } catch (const SQLite::Exception& e) {
             if ((e.getErrorCode() & 0xff) != SQLITE_CONSTRAINT) throw;
             ++collections_lost_;  // a second collection of that name: damage
+            gaps_.collections.push_back(id);
             return;
           }
           collections_[id] = {r[1].bytes, static_cast<std::size_t>(r[2].integer)};
           max_seq_ = (std::max)(max_seq_, r[4].integer);
         },
-        [&](std::int64_t) { ++collections_lost_; });
+        [&](std::int64_t id) {
+          ++collections_lost_;
+          gaps_.collections.push_back(id);
+        });
     account(*reader);
     max_collection_id_ = (std::max)(max_collection_id_, hi);
     return !(collections_.empty() && reader->failed_keys() > 0);
@@ -237,10 +266,12 @@ class salvager {
                              stored_embedding_ok(r[1].integer, id, r[3].bytes.data(), r[3].bytes.size(),
                                                  r[5].is_integer(), r[5].integer, collection->second.second) &&
                              (r[4].is_null() || (r[4].is_text() && is_valid_utf8(r[4].bytes))) && r[6].is_integer();
+          const std::optional<std::int64_t> seq =
+              rows.size() == 1 && r[6].is_integer() ? std::optional<std::int64_t>(r[6].integer) : std::nullopt;
           if (!valid) {
             ++rejected_;
             rejected_rids_.push_back(rid);  // in row id order
-            lost(where);
+            add_lost(rid, where, seq);
             return;
           }
           insert.reset();
@@ -252,13 +283,13 @@ class salvager {
             if ((e.getErrorCode() & 0xff) != SQLITE_CONSTRAINT) throw;
             ++rejected_;  // the same (collection, id) twice: damage
             rejected_rids_.push_back(rid);
-            lost(where);
+            add_lost(rid, where, seq);
             return;
           }
-          saved_.push_back(saved_record{rid, r[1].integer, id, true});
+          saved_.push_back(saved_record{rid, r[1].integer, id, r[6].integer, true});
           max_seq_ = (std::max)(max_seq_, r[6].integer);
         },
-        [&](std::int64_t) {});
+        [&](std::int64_t rid) { gaps_.rids.push_back(rid); });
     account(reader);
   }
 
@@ -277,7 +308,7 @@ class salvager {
     del.exec();
     r.kept = false;
     ++rejected_;
-    lost(name_of(r.collection_id) + "/" + r.id);
+    add_lost(r.rid, name_of(r.collection_id) + "/" + r.id, r.seq);
   }
 
   void copy_metadata(SQLite::Database& src) {
@@ -346,7 +377,8 @@ class salvager {
         if (read_but_rejected(rid)) continue;
         ++unread_listed_;
         const std::string id = st.getColumn(2).getString();
-        lost(name_of(st.getColumn(1).getInt64()) + "/" + (is_valid_utf8(id) ? id : std::string("<damaged id>")));
+        add_lost(rid, name_of(st.getColumn(1).getInt64()) + "/" + (is_valid_utf8(id) ? id : std::string("<damaged id>")),
+             std::nullopt);
       }
     } catch (const SQLite::Exception&) {  // the index is damaged too: what it gave so far is listed
     }
@@ -382,11 +414,60 @@ class salvager {
   }
 
  public:
-  /// The lost records named so far, moved out.
-  std::vector<std::string> take_lost() { return std::move(lost_); }
+  /// How many records the damaged store said it held; nullopt when it no longer tells.
+  const std::optional<std::size_t>& held() const noexcept { return held_; }
+
+  /// The records not kept, in the order found.
+  const std::vector<lost_record>& lost() const noexcept { return lost_; }
+
+  /// What did not read or verify, for a backup to fill (call after run()).
+  salvage_gaps gaps() const {
+    salvage_gaps g = gaps_;
+    for (const auto& l : lost_) g.rids.push_back(l.rid);
+    g.exhausted = exhausted_;
+    for (auto* v : {&g.rids, &g.collections, &g.tombstoned}) {
+      std::sort(v->begin(), v->end());
+      v->erase(std::unique(v->begin(), v->end()), v->end());
+    }
+    return g;
+  }
+
+  /// rows_lost of a store that keeps `kept` records and knows of `known_lost`
+  /// records it lost: a lower bound when the damaged file no longer says
+  /// how many it held.
+  std::size_t rows_lost(std::size_t kept, std::size_t known_lost) const noexcept {
+    return held_ && *held_ > kept ? (std::max)(*held_ - kept, known_lost) : known_lost;
+  }
+
+  /// The first max_lost_listed names of `lost`, for a report.
+  static std::vector<std::string> names(const std::vector<lost_record>& lost) {
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < lost.size() && i < max_lost_listed; ++i) out.push_back(lost[i].name);
+    return out;
+  }
 
  private:
-  std::vector<std::string> lost_;
+  /// The row ids the damaged file's tombstones name: deleted records, which
+  /// a backup must not bring back. What reads is used; the rest is unknown.
+  void read_tombstones(SQLite::Database& src) {
+    try {
+      range_reader reader(src, "SELECT rowid, rid FROM tombstones WHERE rowid BETWEEN ? AND ? ORDER BY rowid",
+                          query_budget);
+      const std::int64_t hi = try_scalar(src, "SELECT max(rowid) FROM tombstones").value_or(0);
+      reader.read(
+          1, hi,
+          [&](std::int64_t, const std::vector<salvaged_row>& rows) {
+            if (rows.front()[1].is_integer()) gaps_.tombstoned.push_back(rows.front()[1].integer);
+          },
+          [](std::int64_t) {});
+      account(reader);
+    } catch (const SQLite::Exception&) {  // the table does not read at all
+    }
+  }
+
+  std::vector<lost_record> lost_;
+  salvage_gaps gaps_;
+  std::optional<std::size_t> held_;
   std::vector<std::int64_t> rejected_rids_;  // in row id order
   std::filesystem::path damaged_;
   std::unique_ptr<temporary_file> repaired_;  // a copy with a rebuilt header, deleted afterwards
