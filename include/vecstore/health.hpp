@@ -7,10 +7,13 @@
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include <vecstore/recovery/report.hpp>
 
 namespace vecstore {
 inline namespace v0 {
@@ -58,6 +61,9 @@ struct health_report {
   std::chrono::system_clock::time_point checked_at{};
   std::vector<health_check> checks;
   std::vector<collection_health> collections;
+  /// The last recovery of the store file, by any process, until an operator
+  /// clears it with acknowledge_recovery(); the "recovery" check is degraded meanwhile.
+  std::optional<recovery_report> last_recovery;
 
   /// Adds a check and lowers the overall status to the worst seen.
   void add(health_check c) {
@@ -69,7 +75,8 @@ struct health_report {
   /// {"status": "healthy"|"degraded"|"unhealthy", "path": "...",
   ///  "checked_at": "YYYY-MM-DDThh:mm:ssZ",
   ///  "checks": [{"name": "...", "status": "...", "detail": "...", "duration_ms": 0.12}],
-  ///  "collections": [{"name": "...", "records": 0, "embeddings": 0, "indexed": 0}]}
+  ///  "collections": [{"name": "...", "records": 0, "embeddings": 0, "indexed": 0}],
+  ///  "last_recovery": null or a recovery report (recovery/report.hpp's to_json)}
   nlohmann::json to_json() const {
     nlohmann::json j;
     j["status"] = to_string(status);
@@ -92,6 +99,7 @@ struct health_report {
       j["collections"].push_back(
           {{"name", c.name}, {"records", c.records}, {"embeddings", c.embeddings}, {"indexed", c.indexed}});
     }
+    j["last_recovery"] = last_recovery ? vecstore::to_json(*last_recovery) : nlohmann::json(nullptr);
     return j;
   }
 };

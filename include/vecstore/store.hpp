@@ -21,7 +21,6 @@
 #include <utility>
 #include <vector>
 
-#include <sys/stat.h>
 
 #include <vecstore/detail/detect.hpp>
 #include <vecstore/detail/validate.hpp>
@@ -34,12 +33,14 @@
 #include <vecstore/recovery/restore_backup.hpp>
 #include <vecstore/registry.hpp>
 #include <vecstore/storage/backup.hpp>
+#include <vecstore/storage/recovery_notice.hpp>
 #include <vecstore/storage/sqlite.hpp>
 #include <vecstore/store/collection.hpp>
 #include <vecstore/store/connection.hpp>
 #include <vecstore/store/health_checks.hpp>
 #include <vecstore/store/index_keeper.hpp>
 #include <vecstore/store/read_path.hpp>
+#include <vecstore/store/store_path.hpp>
 #include <vecstore/store/write_path.hpp>
 #include <vecstore/types.hpp>
 
@@ -81,7 +82,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// after resolving symlinks and relative parts).
   static std::shared_ptr<basic_store> open(store_options options) {
     check_options(options);
-    const std::filesystem::path file = canonical_store_path(options);
+    const std::filesystem::path file = detail::canonical_store_path(options);
     options.path = file;
     const side_files_before before(file);
     try {
@@ -161,6 +162,16 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   std::vector<collection_info> list_collections() { return reads_.list_collections(); }
 
   // --- health and backups ----------------------------------------------------------
+
+  /// Clears the record of the last recovery that health() shows, in every
+  /// process, once an operator has looked at it. Returns false when there
+  /// was none.
+  bool acknowledge_recovery() {
+    return writes_.exclusively("cannot clear the recovery notice", [&] {
+      keeper_.ensure_usable_locked();
+      return detail::clear_recovery_notice(conn_.get());
+    });
+  }
 
   /// Runs the health checks, or returns the last report if it is younger than
   /// `health_check_interval` (unless `force`).
@@ -297,53 +308,6 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     if (o.backups_to_keep < 1) bad("backups_to_keep is below 1", "Keep at least one backup");
   }
 
-  /// The canonical store path: symlinks and relative parts resolved, so every
-  /// spelling of one file maps to one registry entry and one lock file.
-  static std::filesystem::path canonical_store_path(const store_options& o) {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    const fs::path absolute = fs::absolute(o.path, ec);
-    const fs::path parent = absolute.parent_path();
-    if (!fs::is_directory(parent, ec)) {
-      detail::throw_error<io_error>("cannot open the store", o.path, "the folder " + parent.string() + " does not exist",
-                                    "Create the folder first");
-    }
-    if (fs::is_directory(absolute, ec)) {
-      detail::throw_error<invalid_argument>("cannot open the store", o.path, "the path is a directory",
-                                            "Give the path of the store file, e.g. " + (absolute / "store.db").string());
-    }
-    if (fs::exists(absolute, ec)) {
-      const fs::path file = fs::canonical(absolute);
-      check_single_link(file);
-      return file;
-    }
-    if (fs::is_symlink(fs::symlink_status(absolute, ec))) {
-      detail::throw_error<io_error>("cannot open the store", o.path,
-                                    "it is a symbolic link to " + fs::read_symlink(absolute, ec).string() +
-                                        ", which does not exist",
-                                    "Point the link at the store file, or give the store file's own path");
-    }
-    if (!o.create_if_missing) {
-      detail::throw_error<not_found>("cannot open the store", o.path, "the file does not exist",
-                                     "Set create_if_missing, or check the path");
-    }
-    return fs::canonical(parent) / absolute.filename();
-  }
-
-  /// A store file with a second name (a hard link) would get a second WAL,
-  /// lock file and registry entry, one per name: SQLite keeps its WAL by
-  /// name, so commits made through one name are lost to the other.
-  static void check_single_link(const std::filesystem::path& file) {
-    struct ::stat st {};
-    if (::stat(file.c_str(), &st) != 0 || st.st_nlink <= 1) return;
-    detail::throw_error<invalid_argument>(
-        "cannot open the store", file,
-        "the file has " + std::to_string(st.st_nlink) +
-            " hard links; SQLite keeps one write-ahead log per name, so writes through the other names would be lost",
-        "Keep one name and remove the other links (find " + file.parent_path().string() + " -samefile " +
-            file.string() + " lists those in the same folder)");
-  }
-
   /// Opens the connection, creates or checks the schema and loads every
   /// collection's index. Damage found on the way goes to the RecoveryPolicy
   /// (or straight to the caller with auto_recover off), and opening is tried
@@ -357,7 +321,9 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       recovery_context ctx{options_.path, &options_, e.what()};
       std::unique_lock<LockPolicy> writer = writes_.acquire_writer("cannot recover the store");
       last_recovery_ = RecoveryPolicy::recover(ctx);
+      last_recovery_->at = std::chrono::system_clock::now();
       open_and_load(true);
+      detail::write_recovery_notice(conn_.get(), *last_recovery_);
     }
   }
 

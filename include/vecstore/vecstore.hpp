@@ -12,6 +12,7 @@
 #include <vecstore/lock/file_lock.hpp>
 #include <vecstore/lock/named_mutex.hpp>
 #include <vecstore/lock/null_lock.hpp>
+#include <vecstore/maintenance.hpp>
 #include <vecstore/options.hpp>
 #include <vecstore/recovery/reset.hpp>
 #include <vecstore/recovery/restore_backup.hpp>

@@ -1597,10 +1597,401 @@ inline sql_fragment to_sql(const document_filter& f, std::string_view document_e
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+// #include <vecstore/recovery/report.hpp>
+// SPDX-License-Identifier: MIT
+// What a recovery policy is told (recovery_context) and what it reports back (recovery_report).
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+// #include <vecstore/detail/quarantine.hpp>
+// SPDX-License-Identifier: MIT
+// Moving a damaged store aside ("<file>.corrupt-<UTC timestamp>", with its -wal
+// and -shm), and the small file-system primitives that backups and recovery
+// share: UTC stamps, fsync of files and folders, rename without overwriting,
+// owner-only temporary files next to their destination.
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+// #include <vecstore/errors.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// "yyyymmddThhmmssZ", or with `millis` "yyyymmddThhmmss.mmmZ", in UTC.
+/// Sorts lexicographically in time order.
+inline std::string utc_stamp(std::chrono::system_clock::time_point t, bool millis) {
+  const auto since_epoch = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
+  const std::time_t seconds = static_cast<std::time_t>(since_epoch.count() / 1000);
+  const int ms = static_cast<int>(since_epoch.count() % 1000);
+  std::tm tm{};
+  ::gmtime_r(&seconds, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%S", &tm);
+  std::string out = buf;
+  if (millis) {
+    char frac[8];
+    std::snprintf(frac, sizeof frac, ".%03d", ms);
+    out += frac;
+  }
+  return out + "Z";
+}
+
+/// Parses what `utc_stamp(t, true)` wrote; false unless the text is exactly
+/// "yyyymmddThhmmss.mmmZ" with in-range fields.
+inline bool parse_utc_stamp(std::string_view s, std::chrono::system_clock::time_point& out) {
+  if (s.size() != 20 || s[8] != 'T' || s[15] != '.' || s[19] != 'Z') return false;
+  const auto digits = [&](std::size_t at, std::size_t n, int& value) {
+    value = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      value = value * 10 + (s[i] - '0');
+    }
+    return true;
+  };
+  int year, month, day, hour, minute, second, ms;
+  if (!digits(0, 4, year) || !digits(4, 2, month) || !digits(6, 2, day) || !digits(9, 2, hour) ||
+      !digits(11, 2, minute) || !digits(13, 2, second) || !digits(16, 3, ms)) {
+    return false;
+  }
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return false;
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  const std::time_t seconds = ::timegm(&tm);
+  out = std::chrono::system_clock::time_point(std::chrono::seconds(seconds)) + std::chrono::milliseconds(ms);
+  return true;
+}
+
+/// The path with `suffix` appended to its file name ("store.db" + "-wal").
+inline std::filesystem::path with_suffix(const std::filesystem::path& p, std::string_view suffix) {
+  return std::filesystem::path(p.string() + std::string(suffix));
+}
+
+/// fsync of a file this process has no SQLite connection to (closing the
+/// descriptor would otherwise drop that connection's POSIX locks).
+inline void fsync_file(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    throw_error<io_error>("cannot flush a file to disk", file, std::strerror(err),
+                          "Check the disk and the file system; nothing was replaced");
+  }
+  ::close(fd);
+}
+
+/// fsync of a folder, so that a rename or a new file in it survives a power loss.
+inline void fsync_directory(const std::filesystem::path& dir) {
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    throw_error<io_error>("cannot flush a folder to disk", dir, std::strerror(err),
+                          "Check the disk and the file system");
+  }
+  ::close(fd);
+}
+
+/// Renames `from` to `to` atomically, failing with EEXIST instead of
+/// replacing an existing `to`. Returns 0 or an errno value.
+inline int rename_no_replace(const std::filesystem::path& from, const std::filesystem::path& to) noexcept {
+#if defined(RENAME_NOREPLACE)
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return errno;
+#endif
+  // File systems without RENAME_NOREPLACE: a hard link fails on an existing
+  // name, then the old name goes. Callers hold the store's writer lock, so
+  // nobody else creates the destination meanwhile.
+  if (::link(from.c_str(), to.c_str()) != 0) return errno;
+  if (::unlink(from.c_str()) != 0) return errno;
+  return 0;
+}
+
+/// Creates `file` empty, owner-only (0600) and exclusively: never follows a
+/// symlink nor reuses an existing file. Throws io_error.
+inline void create_private_file(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    throw_error<io_error>("cannot create a file", file, std::strerror(errno),
+                          "Check that the folder exists and is writable by this user");
+  }
+  ::fchmod(fd, 0600);  // the umask may have removed bits, never added any; be explicit
+  ::close(fd);
+}
+
+/// "<dir>/.<name>.tmp-<pid>-<UTC stamp>": where backups and recovery build a
+/// file before renaming it into place. Such a file is ours; when the pid in
+/// its name is no longer alive, remove_stale_temporaries() may delete it.
+inline std::filesystem::path temporary_name(const std::filesystem::path& dir, const std::string& name) {
+  for (;;) {
+    std::filesystem::path p = dir / ("." + name + ".tmp-" + std::to_string(::getpid()) + "-" +
+                                     utc_stamp(std::chrono::system_clock::now(), true));
+    std::error_code ec;
+    if (!std::filesystem::exists(std::filesystem::symlink_status(p, ec))) return p;
+    ::usleep(1000);  // one made in this millisecond already
+  }
+}
+
+/// The side files SQLite keeps beside a database, moved together with it.
+inline constexpr const char* sqlite_side_suffixes[] = {"-wal", "-shm", "-journal"};
+
+/// Moves the damaged store `store_file` and, together, its -wal, -shm and
+/// -journal to "<file>.corrupt-<UTC yyyymmddThhmmssZ>" (+ the same suffixes),
+/// adding "-2", "-3", ... to the stamp when that name is taken. Never deletes
+/// and never overwrites anything. The side files go first and the database
+/// last, so a crash in between never leaves the database paired with a
+/// stranger's WAL. Returns the new database path (empty when there was no
+/// database file to move).
+///
+/// Requires: the caller holds the store's writer lock and has no connection
+/// open on the file (renaming under a live connection of this process would
+/// leave it writing into the quarantined file).
+inline std::filesystem::path quarantine(const std::filesystem::path& store_file) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const std::string stamp = utc_stamp(std::chrono::system_clock::now(), false);
+  const auto taken = [&](const fs::path& base) {
+    if (fs::exists(fs::symlink_status(base, ec))) return true;
+    for (const char* s : sqlite_side_suffixes) {
+      if (fs::exists(fs::symlink_status(with_suffix(base, s), ec))) return true;
+    }
+    return false;
+  };
+  fs::path target = with_suffix(store_file, ".corrupt-" + stamp);
+  for (int n = 2; taken(target); ++n) target = with_suffix(store_file, ".corrupt-" + stamp + "-" + std::to_string(n));
+
+  const auto move = [&](const fs::path& from, const fs::path& to) {
+    if (!fs::exists(fs::symlink_status(from, ec))) return false;
+    if (const int err = rename_no_replace(from, to); err != 0) {
+      throw_error<io_error>("cannot move the damaged store aside", from,
+                            "renaming it to " + to.string() + " failed: " + std::strerror(err),
+                            "Nothing was deleted; check that the folder is writable by this user");
+    }
+    return true;
+  };
+  for (const char* s : sqlite_side_suffixes) move(with_suffix(store_file, s), with_suffix(target, s));
+  const bool moved = move(store_file, target);
+  fsync_directory(store_file.parent_path());
+  return moved ? target : fs::path();
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/options.hpp>
+// SPDX-License-Identifier: MIT
+// Options of a store and of a collection; field names are part of the API contract.
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <thread>
+
+#include <string>
+#include <vector>
+
+// #include <vecstore/filter.hpp>
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+struct store_options {
+  std::filesystem::path path;  ///< the store file (SQLite database)
+  bool create_if_missing = true;
+  open_mode mode = open_mode::shared;
+  int max_retries = 3;                                ///< retries of a busy database or lock
+  std::chrono::milliseconds retry_delay{1000};        ///< backoff base, doubled per retry
+  std::chrono::milliseconds lock_timeout{10000};      ///< wait for the writer lock per attempt
+  std::chrono::seconds health_check_interval{300};    ///< how long health() is cached
+  bool auto_recover = true;  ///< let the RecoveryPolicy act; false: detect and report only
+  durability sync = durability::full;
+  std::filesystem::path backup_dir;  ///< default: "<store>.backups" beside the store
+  int backups_to_keep = 5;
+  /// health() reports "degraded" when the newest backup is older than this,
+  /// or when there is none; 0 (the default) expects no backups.
+  std::chrono::hours backup_max_age{0};
+  /// Deletes are kept as tombstones so other processes can apply them as a
+  /// delta; past twice this many the oldest are dropped, and a process that
+  /// had not caught up with them rebuilds its indexes from the file instead.
+  std::size_t tombstones_to_keep = 10000;
+
+  /// A store whose indexes hold at least this many bytes of vectors keeps
+  /// them also in "<store>.vectors", a file derived from the store that
+  /// opening maps instead of reading every embedding from SQLite: every
+  /// process of the store shares one copy of those pages, and opening a
+  /// large store takes about as long as reading that file once. The file is
+  /// written at an open that had to read SQLite (or found the file well
+  /// behind), checked against the store at every open, and ignored when it
+  /// does not match. Index policies without `adopt` (ivf_index) never use it.
+  /// `no_vectors_file` turns it off: nothing is written, and an existing
+  /// file is not read.
+  std::size_t vectors_file_min_bytes = std::size_t{64} << 20;
+  static constexpr std::size_t no_vectors_file = static_cast<std::size_t>(-1);
+};
+
+struct collection_options {
+  std::size_t dim = 0;
+  metric space = metric::cosine;
+};
+
+/// What `collection::get` selects and returns. With `ids` empty, every
+/// record matching the filters, in insertion order; with `ids`, those ids
+/// (in the order given, absent ones skipped) that also match the filters.
+struct get_options {
+  std::vector<std::string> ids;
+  filter where;
+  document_filter where_document;
+  std::size_t limit = 0;  ///< 0: no limit
+  std::size_t offset = 0;
+  include fields = include::documents | include::metadatas;
+};
+
+/// What `collection::query` searches and returns.
+struct query_options {
+  std::size_t k = 10;  ///< neighbours per query, 1 to limits::max_k
+  filter where;
+  document_filter where_document;
+  include fields = include::documents | include::metadatas;
+};
+
+}  // namespace v0
+}  // namespace vecstore
+
+
+namespace vecstore {
+inline namespace v0 {
+
+/// Handed to `RecoveryPolicy::recover` when a store is found damaged. The
+/// store has closed its connection and holds the writer lock meanwhile.
+struct recovery_context {
+  std::filesystem::path file;  ///< the damaged store file
+  const store_options* options = nullptr;
+  std::string problem;  ///< what detection found (the corruption_error's message)
+};
+
+/// What a recovery did. Nothing is ever deleted: a replaced file is moved to
+/// `quarantined` (with its -wal and -shm beside it, same name plus suffix).
+struct recovery_report {
+  std::string policy;               ///< e.g. "strict_recovery"
+  std::string action;               ///< "none", "restored", "salvaged", "reset"
+  std::string problem;              ///< what detection found
+  std::filesystem::path quarantined;  ///< where the damaged file went, if it was moved
+  std::filesystem::path backup_used;  ///< the backup restored, if any
+  /// Records in the store after recovery: read from the damaged file (each
+  /// one verified against its checksum), taken from a backup, or both.
+  std::size_t rows_saved = 0;
+  /// Of rows_saved, the records taken from the backup because their copy in
+  /// the damaged file did not read or verify (restore_backup_recovery).
+  std::size_t rows_from_backup = 0;
+  /// Records of the damaged store whose latest version is not in the
+  /// recovered one (unread and in no backup, failing their checksum, older in
+  /// the backup, or all of them for reset). A lower bound when the damaged
+  /// file no longer says how many it held (see `note`). basic_store::restore:
+  /// the damaged file's records beyond the backup's count.
+  std::size_t rows_lost = 0;
+  /// Newer backups that were skipped because they did not verify, as
+  /// "<path>: <problem>".
+  std::vector<std::string> backups_skipped;
+  /// The records lost, as "<collection>/<id>" (or "collection <n>/<id>" when
+  /// less is known); at most 1000.
+  std::vector<std::string> lost_records;
+  std::string note;                     ///< anything else a person should know, in a sentence or two
+  std::chrono::milliseconds duration{0};  ///< time the recovery took
+  std::chrono::system_clock::time_point at{};  ///< when it ran (set by the store, not the policy)
+};
+
+/// The stable JSON shape of a report, as health() shows the last recovery
+/// and the CLI prints one (docs/operations.md): every field by its name,
+/// paths as strings, "duration_ms", and "at" as "yyyymmddThhmmss.mmmZ" (UTC).
+inline nlohmann::json to_json(const recovery_report& r) {
+  return {{"policy", r.policy},
+          {"action", r.action},
+          {"problem", r.problem},
+          {"quarantined", r.quarantined.string()},
+          {"backup_used", r.backup_used.string()},
+          {"rows_saved", r.rows_saved},
+          {"rows_from_backup", r.rows_from_backup},
+          {"rows_lost", r.rows_lost},
+          {"backups_skipped", r.backups_skipped},
+          {"lost_records", r.lost_records},
+          {"note", r.note},
+          {"duration_ms", r.duration.count()},
+          {"at", detail::utc_stamp(r.at, true)}};
+}
+
+/// Reads what to_json() wrote; a field that is missing or of another type
+/// keeps its default.
+inline recovery_report recovery_report_from_json(const nlohmann::json& j) {
+  recovery_report r;
+  if (!j.is_object()) return r;
+  const auto get = [&](const char* key, auto& field) {
+    using T = std::decay_t<decltype(field)>;
+    const auto it = j.find(key);
+    if (it == j.end()) return;
+    try {
+      field = it->template get<T>();
+    } catch (const nlohmann::json::exception&) {  // another type: the default stays
+    }
+  };
+  std::string quarantined, backup_used, at;
+  std::int64_t duration_ms = 0;
+  get("policy", r.policy);
+  get("action", r.action);
+  get("problem", r.problem);
+  get("quarantined", quarantined);
+  get("backup_used", backup_used);
+  get("rows_saved", r.rows_saved);
+  get("rows_from_backup", r.rows_from_backup);
+  get("rows_lost", r.rows_lost);
+  get("backups_skipped", r.backups_skipped);
+  get("lost_records", r.lost_records);
+  get("note", r.note);
+  get("duration_ms", duration_ms);
+  get("at", at);
+  r.quarantined = quarantined;
+  r.backup_used = backup_used;
+  r.duration = std::chrono::milliseconds(duration_ms);
+  detail::parse_utc_stamp(at, r.at);
+  return r;
+}
+
+}  // namespace v0
+}  // namespace vecstore
+
 
 namespace vecstore {
 inline namespace v0 {
@@ -1648,6 +2039,9 @@ struct health_report {
   std::chrono::system_clock::time_point checked_at{};
   std::vector<health_check> checks;
   std::vector<collection_health> collections;
+  /// The last recovery of the store file, by any process, until an operator
+  /// clears it with acknowledge_recovery(); the "recovery" check is degraded meanwhile.
+  std::optional<recovery_report> last_recovery;
 
   /// Adds a check and lowers the overall status to the worst seen.
   void add(health_check c) {
@@ -1659,7 +2053,8 @@ struct health_report {
   /// {"status": "healthy"|"degraded"|"unhealthy", "path": "...",
   ///  "checked_at": "YYYY-MM-DDThh:mm:ssZ",
   ///  "checks": [{"name": "...", "status": "...", "detail": "...", "duration_ms": 0.12}],
-  ///  "collections": [{"name": "...", "records": 0, "embeddings": 0, "indexed": 0}]}
+  ///  "collections": [{"name": "...", "records": 0, "embeddings": 0, "indexed": 0}],
+  ///  "last_recovery": null or a recovery report (recovery/report.hpp's to_json)}
   nlohmann::json to_json() const {
     nlohmann::json j;
     j["status"] = to_string(status);
@@ -1682,6 +2077,7 @@ struct health_report {
       j["collections"].push_back(
           {{"name", c.name}, {"records", c.records}, {"embeddings", c.embeddings}, {"indexed", c.indexed}});
     }
+    j["last_recovery"] = last_recovery ? vecstore::to_json(*last_recovery) : nlohmann::json(nullptr);
     return j;
   }
 };
@@ -6046,347 +6442,578 @@ class null_lock {
 }  // namespace v0
 }  // namespace vecstore
 
-// #include <vecstore/options.hpp>
+// #include <vecstore/maintenance.hpp>
 // SPDX-License-Identifier: MIT
-// Options of a store and of a collection; field names are part of the API contract.
+// restore() and recover(): repairs of a store file made without opening it,
+// so that they also work on a store that no longer opens (a damaged header,
+// a missing file). `vecstore restore` and `vecstore recover` run them.
 
 #include <chrono>
-#include <cstddef>
 #include <filesystem>
-#include <thread>
-
+#include <mutex>
 #include <string>
-#include <vector>
+#include <utility>
 
-// #include <vecstore/filter.hpp>
+// #include <vecstore/detail/open_lock.hpp>
+// SPDX-License-Identifier: MIT
+// open_lock: who has a store open, for open_mode::exclusive. Every instance
+// holds a shared fcntl lock on "<store>.open" for its lifetime; an exclusive
+// instance holds it exclusively, so either side learns of the other at once.
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+// #include <vecstore/errors.hpp>
 // #include <vecstore/types.hpp>
 
 namespace vecstore {
 inline namespace v0 {
+namespace detail {
 
-struct store_options {
-  std::filesystem::path path;  ///< the store file (SQLite database)
-  bool create_if_missing = true;
-  open_mode mode = open_mode::shared;
-  int max_retries = 3;                                ///< retries of a busy database or lock
-  std::chrono::milliseconds retry_delay{1000};        ///< backoff base, doubled per retry
-  std::chrono::milliseconds lock_timeout{10000};      ///< wait for the writer lock per attempt
-  std::chrono::seconds health_check_interval{300};    ///< how long health() is cached
-  bool auto_recover = true;  ///< let the RecoveryPolicy act; false: detect and report only
-  durability sync = durability::full;
-  std::filesystem::path backup_dir;  ///< default: "<store>.backups" beside the store
-  int backups_to_keep = 5;
-  /// health() reports "degraded" when the newest backup is older than this,
-  /// or when there is none; 0 (the default) expects no backups.
-  std::chrono::hours backup_max_age{0};
-  /// Deletes are kept as tombstones so other processes can apply them as a
-  /// delta; past twice this many the oldest are dropped, and a process that
-  /// had not caught up with them rebuilds its indexes from the file instead.
-  std::size_t tombstones_to_keep = 10000;
+/// A whole-file fcntl lock on a side file of its own: the writer lock's file
+/// is locked whole by boost::interprocess::file_lock, and fcntl locks of one
+/// process on one file would interfere. The descriptor is the only one this
+/// process opens on the file (closing another would drop the lock) and is
+/// close-on-exec. The kernel drops the lock when the process dies; a forked
+/// child does not inherit it (it releases its copy of the descriptor, which
+/// leaves the parent's lock alone, and acquires its own).
+class open_lock {
+ public:
+  explicit open_lock(std::filesystem::path file) : file_(std::move(file)) {}
+  open_lock(const open_lock&) = delete;
+  open_lock& operator=(const open_lock&) = delete;
+  ~open_lock() { release(); }
 
-  /// A store whose indexes hold at least this many bytes of vectors keeps
-  /// them also in "<store>.vectors", a file derived from the store that
-  /// opening maps instead of reading every embedding from SQLite: every
-  /// process of the store shares one copy of those pages, and opening a
-  /// large store takes about as long as reading that file once. The file is
-  /// written at an open that had to read SQLite (or found the file well
-  /// behind), checked against the store at every open, and ignored when it
-  /// does not match. Index policies without `adopt` (ivf_index) never use it.
-  /// `no_vectors_file` turns it off: nothing is written, and an existing
-  /// file is not read.
-  std::size_t vectors_file_min_bytes = std::size_t{64} << 20;
-  static constexpr std::size_t no_vectors_file = static_cast<std::size_t>(-1);
+  /// Takes the lock without waiting: shared for open_mode::shared, exclusive
+  /// for open_mode::exclusive. Returns the pid of a process in the way, or
+  /// nullopt on success. Throws io_error when the file cannot be opened.
+  std::optional<long> try_acquire(open_mode mode) {
+    if (fd_ < 0) {
+      fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+      if (fd_ < 0) {
+        throw_error<io_error>("cannot open the store's open-lock file", file_, std::strerror(errno),
+                              "Check that the folder is writable by this user");
+      }
+    }
+    struct flock request = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
+    if (::fcntl(fd_, F_SETLK, &request) == 0) return std::nullopt;
+    struct flock probe = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
+    if (::fcntl(fd_, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) return static_cast<long>(probe.l_pid);
+    return 0L;  // in the way, but gone before we could ask who it was
+  }
+
+  /// Releases the lock (closing the only descriptor drops it).
+  void release() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  static struct flock whole_file(short type) {
+    struct flock l {};
+    l.l_type = type;
+    l.l_whence = SEEK_SET;
+    l.l_start = 0;
+    l.l_len = 0;
+    return l;
+  }
+
+  std::filesystem::path file_;
+  int fd_ = -1;
 };
 
-struct collection_options {
-  std::size_t dim = 0;
-  metric space = metric::cosine;
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/errors.hpp>
+// #include <vecstore/lock/file_lock.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/recovery/report.hpp>
+// #include <vecstore/recovery/requirements.hpp>
+// SPDX-License-Identifier: MIT
+// The RecoveryPolicy contract, its trait and its compile-time check.
+
+#include <type_traits>
+#include <utility>
+
+// #include <vecstore/detail/detect.hpp>
+// #include <vecstore/recovery/report.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+/// A RecoveryPolicy decides what happens when a store is found damaged (at
+/// open, by a health check, or by a failing read) and `auto_recover` is on.
+/// It is stateless: an empty struct with static members.
+///
+///  - `static recovery_report recover(const recovery_context& ctx)`
+///      Called with the store's connection closed and its writer lock held.
+///      Either repairs (and reports what it did) or throws corruption_error.
+///      Must never delete a file: a replaced store is moved to
+///      "<file>.corrupt-<UTC timestamp>" together with its -wal and -shm.
+///  - `static constexpr bool replaces_file`
+///      True when `recover` may move the store file aside. Such a policy needs
+///      a cross-process LockPolicy, since another process could otherwise
+///      keep writing into the moved file.
+///
+/// Shipped, one per file: `strict_recovery` (strict.hpp: touch nothing, throw),
+/// `restore_backup_recovery` (restore_backup.hpp: the newest backup that
+/// verifies), `salvage_recovery` (salvage.hpp: every record that still reads
+/// and whose checksum matches, into a fresh file), `reset_recovery`
+/// (reset.hpp: an empty store). The three that replace the file quarantine
+/// the damaged one first (detail/quarantine.hpp) and build the replacement
+/// under a temporary name beside it, so a failure part-way leaves the
+/// damaged store where it was.
+namespace detail {
+template <class R>
+using recovery_recover_t = decltype(R::recover(std::declval<const recovery_context&>()));
+template <class R> using recovery_replaces_file_t = decltype(R::replaces_file);
+}  // namespace detail
+
+template <class R>
+struct is_recovery_policy
+    : std::bool_constant<detail::is_detected_exact_v<recovery_report, detail::recovery_recover_t, R> &&
+                         detail::is_detected_exact_v<const bool, detail::recovery_replaces_file_t, R>> {};
+
+template <class R>
+inline constexpr bool is_recovery_policy_v = is_recovery_policy<R>::value;
+
+template <class R>
+struct recovery_requirements {
+  static_assert(detail::is_detected_exact_v<recovery_report, detail::recovery_recover_t, R>,
+                "vecstore: RecoveryPolicy lacks static recovery_report recover(const recovery_context&)");
+  static_assert(detail::is_detected_exact_v<const bool, detail::recovery_replaces_file_t, R>,
+                "vecstore: RecoveryPolicy lacks static constexpr bool replaces_file");
 };
 
-/// What `collection::get` selects and returns. With `ids` empty, every
-/// record matching the filters, in insertion order; with `ids`, those ids
-/// (in the order given, absent ones skipped) that also match the filters.
-struct get_options {
-  std::vector<std::string> ids;
-  filter where;
-  document_filter where_document;
-  std::size_t limit = 0;  ///< 0: no limit
-  std::size_t offset = 0;
-  include fields = include::documents | include::metadatas;
-};
-
-/// What `collection::query` searches and returns.
-struct query_options {
-  std::size_t k = 10;  ///< neighbours per query, 1 to limits::max_k
-  filter where;
-  document_filter where_document;
-  include fields = include::documents | include::metadatas;
-};
+#if defined(__cpp_concepts)
+template <class R>
+concept recovery_policy = is_recovery_policy<R>::value;
+#endif
 
 }  // namespace v0
 }  // namespace vecstore
 
-// #include <vecstore/recovery/reset.hpp>
+// #include <vecstore/recovery/restore_backup.hpp>
 // SPDX-License-Identifier: MIT
-// reset_recovery: the RecoveryPolicy that moves a damaged store aside and
-// starts an empty one (the "reset on corruption" users wrote by hand).
+// restore_backup_recovery: the default RecoveryPolicy, which keeps what still
+// reads in a damaged store and takes what does not from the newest backup.
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 // #include <vecstore/detail/quarantine.hpp>
+// #include <vecstore/errors.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/recovery/report.hpp>
+// #include <vecstore/recovery/salvage.hpp>
 // SPDX-License-Identifier: MIT
-// Moving a damaged store aside ("<file>.corrupt-<UTC timestamp>", with its -wal
-// and -shm), and the small file-system primitives that backups and recovery
-// share: UTC stamps, fsync of files and folders, rename without overwriting,
-// owner-only temporary files next to their destination.
+// salvage_recovery: the RecoveryPolicy that copies every record that still
+// reads, and whose checksum matches, from a damaged store into a fresh one.
 
-#include <cerrno>
 #include <chrono>
+#include <string>
+
+// #include <vecstore/detail/quarantine.hpp>
+// #include <vecstore/errors.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/recovery/report.hpp>
+// #include <vecstore/recovery/salvage/salvager.hpp>
+// SPDX-License-Identifier: MIT
+// Writing the salvaged store: the salvager reads a damaged store through
+// SQLite, read-only (by range_reader, or through a copy with its header
+// rebuilt), and writes into a fresh store what verifies: collections that are
+// well formed, records whose embedding checksum matches, metadata that is well
+// typed, and the bookkeeping that keeps sequence numbers and row ids from being
+// handed out again. It also counts and names what was lost. It is the work of
+// salvage_recovery (recovery/salvage.hpp), which owns the files: the fresh
+// store, its verification and the swap into place.
+
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
-#include <ctime>
 #include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <sqlite3.h>
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+
+// #include <vecstore/detail/checksum.hpp>
+// #include <vecstore/detail/quarantine.hpp>
+// #include <vecstore/detail/utf8.hpp>
+// #include <vecstore/detail/validate.hpp>
+// SPDX-License-Identifier: MIT
+// Input validation, run before any lock is taken or any write starts, so bad
+// input never changes a store. Every message names the offending item.
+
+#include <cmath>
+#include <cstddef>
 #include <string>
 #include <string_view>
-#include <system_error>
+#include <unordered_set>
+#include <vector>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+// #include <vecstore/detail/utf8.hpp>
 // #include <vecstore/errors.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/types.hpp>
 
 namespace vecstore {
 inline namespace v0 {
 namespace detail {
 
-/// "yyyymmddThhmmssZ", or with `millis` "yyyymmddThhmmss.mmmZ", in UTC.
-/// Sorts lexicographically in time order.
-inline std::string utc_stamp(std::chrono::system_clock::time_point t, bool millis) {
-  const auto since_epoch = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
-  const std::time_t seconds = static_cast<std::time_t>(since_epoch.count() / 1000);
-  const int ms = static_cast<int>(since_epoch.count() % 1000);
-  std::tm tm{};
-  ::gmtime_r(&seconds, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H%M%S", &tm);
-  std::string out = buf;
-  if (millis) {
-    char frac[8];
-    std::snprintf(frac, sizeof frac, ".%03d", ms);
-    out += frac;
-  }
-  return out + "Z";
+/// "record 3 (id "abc")": how messages point into a batch.
+inline std::string batch_item(std::size_t index, std::string_view id) {
+  std::string s = "record " + std::to_string(index);
+  if (!id.empty() && is_valid_utf8(id) && id.size() <= 64) s += " (id \"" + std::string(id) + "\")";
+  return s;
 }
 
-/// Parses what `utc_stamp(t, true)` wrote; false unless the text is exactly
-/// "yyyymmddThhmmss.mmmZ" with in-range fields.
-inline bool parse_utc_stamp(std::string_view s, std::chrono::system_clock::time_point& out) {
-  if (s.size() != 20 || s[8] != 'T' || s[15] != '.' || s[19] != 'Z') return false;
-  const auto digits = [&](std::size_t at, std::size_t n, int& value) {
-    value = 0;
-    for (std::size_t i = at; i < at + n; ++i) {
-      if (s[i] < '0' || s[i] > '9') return false;
-      value = value * 10 + (s[i] - '0');
-    }
-    return true;
+inline void check_utf8(std::string_view text, const std::string& what, const std::string& where) {
+  const std::size_t bad = first_invalid_utf8(text);
+  if (bad != std::string_view::npos) {
+    throw_error<invalid_argument>(what, {}, where + " is not valid UTF-8 (first bad byte at offset " +
+                                                std::to_string(bad) + ")",
+                                  "Encode text as UTF-8");
+  }
+}
+
+inline void check_collection_name(std::string_view name) {
+  const auto bad = [&](const std::string& why) {
+    throw_error<invalid_argument>("invalid collection name", {}, why,
+                                  "Use 1 to " + std::to_string(limits::max_name_bytes) +
+                                      " characters from [A-Za-z0-9._-], starting with a letter or digit");
   };
-  int year, month, day, hour, minute, second, ms;
-  if (!digits(0, 4, year) || !digits(4, 2, month) || !digits(6, 2, day) || !digits(9, 2, hour) ||
-      !digits(11, 2, minute) || !digits(13, 2, second) || !digits(16, 3, ms)) {
-    return false;
+  if (name.empty()) bad("the name is empty");
+  if (name.size() > limits::max_name_bytes) {
+    bad("the name is " + std::to_string(name.size()) + " bytes long, the limit is " +
+        std::to_string(limits::max_name_bytes));
   }
-  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return false;
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  const std::time_t seconds = ::timegm(&tm);
-  out = std::chrono::system_clock::time_point(std::chrono::seconds(seconds)) + std::chrono::milliseconds(ms);
-  return true;
-}
-
-/// The path with `suffix` appended to its file name ("store.db" + "-wal").
-inline std::filesystem::path with_suffix(const std::filesystem::path& p, std::string_view suffix) {
-  return std::filesystem::path(p.string() + std::string(suffix));
-}
-
-/// fsync of a file this process has no SQLite connection to (closing the
-/// descriptor would otherwise drop that connection's POSIX locks).
-inline void fsync_file(const std::filesystem::path& file) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0 || ::fsync(fd) != 0) {
-    const int err = errno;
-    if (fd >= 0) ::close(fd);
-    throw_error<io_error>("cannot flush a file to disk", file, std::strerror(err),
-                          "Check the disk and the file system; nothing was replaced");
-  }
-  ::close(fd);
-}
-
-/// fsync of a folder, so that a rename or a new file in it survives a power loss.
-inline void fsync_directory(const std::filesystem::path& dir) {
-  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0 || ::fsync(fd) != 0) {
-    const int err = errno;
-    if (fd >= 0) ::close(fd);
-    throw_error<io_error>("cannot flush a folder to disk", dir, std::strerror(err),
-                          "Check the disk and the file system");
-  }
-  ::close(fd);
-}
-
-/// Renames `from` to `to` atomically, failing with EEXIST instead of
-/// replacing an existing `to`. Returns 0 or an errno value.
-inline int rename_no_replace(const std::filesystem::path& from, const std::filesystem::path& to) noexcept {
-#if defined(RENAME_NOREPLACE)
-  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
-  if (errno != EINVAL && errno != ENOSYS) return errno;
-#endif
-  // File systems without RENAME_NOREPLACE: a hard link fails on an existing
-  // name, then the old name goes. Callers hold the store's writer lock, so
-  // nobody else creates the destination meanwhile.
-  if (::link(from.c_str(), to.c_str()) != 0) return errno;
-  if (::unlink(from.c_str()) != 0) return errno;
-  return 0;
-}
-
-/// Creates `file` empty, owner-only (0600) and exclusively: never follows a
-/// symlink nor reuses an existing file. Throws io_error.
-inline void create_private_file(const std::filesystem::path& file) {
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    throw_error<io_error>("cannot create a file", file, std::strerror(errno),
-                          "Check that the folder exists and is writable by this user");
-  }
-  ::fchmod(fd, 0600);  // the umask may have removed bits, never added any; be explicit
-  ::close(fd);
-}
-
-/// "<dir>/.<name>.tmp-<pid>-<UTC stamp>": where backups and recovery build a
-/// file before renaming it into place. Such a file is ours; when the pid in
-/// its name is no longer alive, remove_stale_temporaries() may delete it.
-inline std::filesystem::path temporary_name(const std::filesystem::path& dir, const std::string& name) {
-  for (;;) {
-    std::filesystem::path p = dir / ("." + name + ".tmp-" + std::to_string(::getpid()) + "-" +
-                                     utc_stamp(std::chrono::system_clock::now(), true));
-    std::error_code ec;
-    if (!std::filesystem::exists(std::filesystem::symlink_status(p, ec))) return p;
-    ::usleep(1000);  // one made in this millisecond already
-  }
-}
-
-/// The side files SQLite keeps beside a database, moved together with it.
-inline constexpr const char* sqlite_side_suffixes[] = {"-wal", "-shm", "-journal"};
-
-/// Moves the damaged store `store_file` and, together, its -wal, -shm and
-/// -journal to "<file>.corrupt-<UTC yyyymmddThhmmssZ>" (+ the same suffixes),
-/// adding "-2", "-3", ... to the stamp when that name is taken. Never deletes
-/// and never overwrites anything. The side files go first and the database
-/// last, so a crash in between never leaves the database paired with a
-/// stranger's WAL. Returns the new database path (empty when there was no
-/// database file to move).
-///
-/// Requires: the caller holds the store's writer lock and has no connection
-/// open on the file (renaming under a live connection of this process would
-/// leave it writing into the quarantined file).
-inline std::filesystem::path quarantine(const std::filesystem::path& store_file) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const std::string stamp = utc_stamp(std::chrono::system_clock::now(), false);
-  const auto taken = [&](const fs::path& base) {
-    if (fs::exists(fs::symlink_status(base, ec))) return true;
-    for (const char* s : sqlite_side_suffixes) {
-      if (fs::exists(fs::symlink_status(with_suffix(base, s), ec))) return true;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (i == 0 && !alnum) bad("\"" + std::string(name.substr(0, 64)) + "\" does not start with a letter or digit");
+    if (!alnum && c != '.' && c != '_' && c != '-') {
+      bad("\"" + (is_valid_utf8(name) ? std::string(name.substr(0, 64)) : std::string("<not UTF-8>")) +
+          "\" has the character at offset " + std::to_string(i) + " that is not allowed");
     }
-    return false;
-  };
-  fs::path target = with_suffix(store_file, ".corrupt-" + stamp);
-  for (int n = 2; taken(target); ++n) target = with_suffix(store_file, ".corrupt-" + stamp + "-" + std::to_string(n));
+  }
+}
 
-  const auto move = [&](const fs::path& from, const fs::path& to) {
-    if (!fs::exists(fs::symlink_status(from, ec))) return false;
-    if (const int err = rename_no_replace(from, to); err != 0) {
-      throw_error<io_error>("cannot move the damaged store aside", from,
-                            "renaming it to " + to.string() + " failed: " + std::strerror(err),
-                            "Nothing was deleted; check that the folder is writable by this user");
+inline void check_collection_options(const collection_options& o) {
+  if (o.dim == 0) {
+    throw_error<invalid_argument>("invalid collection options", {}, "dim is 0",
+                                  "Give the length of the embeddings the collection will hold");
+  }
+  if (o.dim > limits::max_dim) {
+    throw_error<invalid_argument>("invalid collection options", {},
+                                  "dim is " + std::to_string(o.dim) + ", the limit is " +
+                                      std::to_string(limits::max_dim),
+                                  "Check the dimension; embeddings that long are not supported");
+  }
+}
+
+inline void check_id(std::string_view id, const std::string& where) {
+  if (id.empty()) {
+    throw_error<invalid_argument>("invalid id", {}, where + " has an empty id", "Give every record a non-empty id");
+  }
+  if (id.size() > limits::max_id_bytes) {
+    throw_error<invalid_argument>("invalid id", {},
+                                  where + " has an id of " + std::to_string(id.size()) + " bytes, the limit is " +
+                                      std::to_string(limits::max_id_bytes),
+                                  "Use shorter ids (a hash of a long key works)");
+  }
+  check_utf8(id, "invalid id", where + "'s id");
+}
+
+/// Checks one embedding: the collection's length, finite values, and for
+/// cosine a non-zero norm (a zero vector has no direction to compare).
+inline void check_embedding(const float* v, std::size_t size, std::size_t dim, metric space, const std::string& where) {
+  if (size != dim) {
+    throw_error<dimension_mismatch>("wrong embedding dimension", {},
+                                    where + " has " + std::to_string(size) + " values, the collection's dim is " +
+                                        std::to_string(dim),
+                                    "Embed with the model the collection was created for");
+  }
+  double norm = 0.0;
+  for (std::size_t i = 0; i < size; ++i) {
+    if (!std::isfinite(v[i])) {
+      throw_error<invalid_argument>("invalid embedding", {},
+                                    where + " has a non-finite value (" + std::to_string(v[i]) + ") at position " +
+                                        std::to_string(i),
+                                    "Replace NaN and infinite values before storing");
     }
-    return true;
-  };
-  for (const char* s : sqlite_side_suffixes) move(with_suffix(store_file, s), with_suffix(target, s));
-  const bool moved = move(store_file, target);
-  fsync_directory(store_file.parent_path());
-  return moved ? target : fs::path();
+    norm += static_cast<double>(v[i]) * v[i];
+  }
+  if (space == metric::cosine && norm == 0.0) {
+    throw_error<invalid_argument>("invalid embedding", {}, where + " is all zeros, which has no cosine direction",
+                                  "Store a non-zero vector, or use the l2 or inner product metric");
+  }
+}
+
+inline void check_metadata(const metadata& meta, const std::string& where) {
+  for (const auto& [key, value] : meta) {
+    if (key.empty()) {
+      throw_error<invalid_argument>("invalid metadata", {}, where + " has an empty metadata key",
+                                    "Give every metadata value a non-empty key");
+    }
+    if (key.size() > limits::max_key_bytes) {
+      throw_error<invalid_argument>("invalid metadata", {},
+                                    where + " has a metadata key of " + std::to_string(key.size()) +
+                                        " bytes, the limit is " + std::to_string(limits::max_key_bytes),
+                                    "Use shorter keys");
+    }
+    check_utf8(key, "invalid metadata", where + "'s metadata key");
+    if (key[0] == '$') {
+      throw_error<invalid_argument>("invalid metadata", {},
+                                    where + " has the metadata key \"" + key + "\", which starts with '$'",
+                                    "Keys starting with '$' are reserved for filter operators; rename the key");
+    }
+    if (const auto* d = std::get_if<double>(&value); d && !std::isfinite(*d)) {
+      throw_error<invalid_argument>("invalid metadata", {},
+                                    where + "'s metadata \"" + key + "\" is not finite (" + std::to_string(*d) + ")",
+                                    "Store finite numbers only");
+    }
+    if (const auto* s = std::get_if<std::string>(&value)) check_utf8(*s, "invalid metadata", where + "'s metadata \"" + key + "\"");
+  }
+}
+
+/// Checks a whole batch before any write: ids, unique ids, embeddings,
+/// documents, metadata. `embedding_required` is false for update, where an
+/// empty embedding means "keep the stored one".
+inline void check_batch(const std::vector<record>& batch, const collection_options& c) {
+  std::unordered_set<std::string_view> seen;
+  seen.reserve(batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const record& r = batch[i];
+    const std::string where = batch_item(i, r.id);
+    check_id(r.id, where);
+    if (!seen.insert(r.id).second) {
+      throw_error<duplicate_id>("duplicate id in batch", {}, where + " repeats an id given earlier in the same batch",
+                                "Give each record of a batch its own id");
+    }
+    if (!r.embedding.empty()) check_embedding(r.embedding.data(), r.embedding.size(), c.dim, c.space, where);
+    if (r.document) check_utf8(*r.document, "invalid document", where + "'s document");
+    check_metadata(r.meta, where);
+  }
+}
+
+inline void check_ids(const std::vector<std::string>& ids) {
+  for (std::size_t i = 0; i < ids.size(); ++i) check_id(ids[i], "id " + std::to_string(i));
+}
+
+inline void check_k(std::size_t k) {
+  if (k == 0) {
+    throw_error<invalid_argument>("invalid query", {}, "k is 0", "Ask for at least one neighbour");
+  }
+  if (k > limits::max_k) {
+    throw_error<invalid_argument>("invalid query", {},
+                                  "k is " + std::to_string(k) + ", the limit is " + std::to_string(limits::max_k),
+                                  "Ask for fewer neighbours, or page through get() instead");
+  }
 }
 
 }  // namespace detail
 }  // namespace v0
 }  // namespace vecstore
 
-// #include <vecstore/options.hpp>
+// #include <vecstore/errors.hpp>
 // #include <vecstore/recovery/report.hpp>
+// #include <vecstore/recovery/salvage/range_reader.hpp>
 // SPDX-License-Identifier: MIT
-// What a recovery policy is told (recovery_context) and what it reports back (recovery_report).
+// Reading what still reads from a damaged store: rows copied out value by value
+// (salvaged_value), and range_reader, which reads a table by key ranges and
+// bisects around the ranges SQLite fails on, handing over only keys whose rows
+// all read. It only reads, through a connection the caller opened, and knows
+// nothing of vecstore's tables, so the salvager (salvage/salvager.hpp) uses
+// one for each table it copies.
 
-#include <chrono>
 #include <cstddef>
-#include <filesystem>
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
-// #include <vecstore/options.hpp>
+#include <sqlite3.h>
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
 
 namespace vecstore {
 inline namespace v0 {
+namespace detail {
 
-/// Handed to `RecoveryPolicy::recover` when a store is found damaged. The
-/// store has closed its connection and holds the writer lock meanwhile.
-struct recovery_context {
-  std::filesystem::path file;  ///< the damaged store file
-  const store_options* options = nullptr;
-  std::string problem;  ///< what detection found (the corruption_error's message)
+/// One value copied out of a row of a damaged file.
+struct salvaged_value {
+  int type = SQLITE_NULL;
+  std::int64_t integer = 0;
+  double real = 0;
+  std::string bytes;  ///< TEXT or BLOB
+
+  static salvaged_value of(const SQLite::Column& c) {
+    salvaged_value v;
+    v.type = c.getType();
+    switch (v.type) {
+      case SQLITE_INTEGER: v.integer = c.getInt64(); break;
+      case SQLITE_FLOAT: v.real = c.getDouble(); break;
+      case SQLITE_TEXT:
+      case SQLITE_BLOB:
+        v.bytes.assign(static_cast<const char*>(c.getBlob()), static_cast<std::size_t>(c.getBytes()));
+        break;
+      default: break;
+    }
+    return v;
+  }
+  bool is_integer() const noexcept { return type == SQLITE_INTEGER; }
+  bool is_text() const noexcept { return type == SQLITE_TEXT; }
+  bool is_null() const noexcept { return type == SQLITE_NULL; }
+
+  void bind(SQLite::Statement& st, int index) const {
+    switch (type) {
+      case SQLITE_INTEGER: st.bind(index, integer); break;
+      case SQLITE_FLOAT: st.bind(index, real); break;
+      case SQLITE_TEXT: st.bind(index, bytes); break;
+      case SQLITE_BLOB: st.bind(index, bytes.data(), static_cast<int>(bytes.size())); break;
+      default: st.bind(index); break;
+    }
+  }
+};
+using salvaged_row = std::vector<salvaged_value>;
+
+/// Reads `SELECT key, ... WHERE key BETWEEN ?1 AND ?2 ORDER BY key` from a
+/// damaged file and hands over each key's rows once all of them have read.
+/// A range that fails (SQLITE_CORRUPT, a short read, rows out of order) is
+/// resumed after the last complete key, and otherwise split in two, down to
+/// single keys, which are then given up (Debian's SQLite has no .recover, so
+/// reading around the damage is all there is). `budget` caps the number of
+/// queries.
+class range_reader {
+ public:
+  range_reader(SQLite::Database& db, const std::string& sql, std::size_t budget) : st_(db, sql), budget_(budget) {}
+
+  /// `on_group(key, rows)` for every key whose rows all read, in key order;
+  /// `on_failed(key)` for every single key that could not be read.
+  template <class OnGroup, class OnFailed>
+  void read(std::int64_t lo, std::int64_t hi, OnGroup&& on_group, OnFailed&& on_failed) {
+    while (lo <= hi) {
+      if (queries_ >= budget_) {
+        exhausted_ = true;
+        return;
+      }
+      ++queries_;
+      std::int64_t done = lo - 1;  // every key up to here was delivered
+      std::int64_t key = 0;
+      bool have = false, failed = false;
+      salvaged_row row;
+      std::vector<salvaged_row> group;
+      try {
+        st_.reset();
+        st_.bind(1, lo);
+        st_.bind(2, hi);
+        while (st_.executeStep()) {
+          const SQLite::Column k = st_.getColumn(0);
+          const std::int64_t next = k.getInt64();
+          if (!k.isInteger() || next < lo || next > hi || (have && next < key)) {
+            failed = true;
+            break;
+          }
+          if (have && next != key) {
+            flush(key, group, on_group);
+            done = key;
+          }
+          key = next;
+          have = true;
+          row.clear();
+          for (int i = 0; i < st_.getColumnCount(); ++i) row.push_back(salvaged_value::of(st_.getColumn(i)));
+          group.push_back(std::move(row));
+        }
+      } catch (const SQLite::Exception&) {
+        failed = true;
+      }
+      try {
+        st_.reset();
+      } catch (const SQLite::Exception&) {  // reset repeats the step's error
+      }
+      if (!failed) {
+        if (have) flush(key, group, on_group);
+        return;
+      }
+      if (done >= lo) {  // progress: the damage lies after `done`
+        lo = done + 1;
+        continue;
+      }
+      if (lo == hi) {
+        ++failed_keys_;
+        on_failed(lo);
+        return;
+      }
+      const std::int64_t mid = lo + (hi - lo) / 2;
+      read(lo, mid, on_group, on_failed);
+      lo = mid + 1;
+    }
+  }
+
+  std::size_t queries() const noexcept { return queries_; }
+  std::size_t failed_keys() const noexcept { return failed_keys_; }
+  bool exhausted() const noexcept { return exhausted_; }
+
+ private:
+  template <class OnGroup>
+  static void flush(std::int64_t key, std::vector<salvaged_row>& group, OnGroup& on_group) {
+    on_group(key, group);
+    group.clear();
+  }
+
+  SQLite::Statement st_;
+  std::size_t budget_;
+  std::size_t queries_ = 0;
+  std::size_t failed_keys_ = 0;
+  bool exhausted_ = false;
 };
 
-/// What a recovery did. Nothing is ever deleted: a replaced file is moved to
-/// `quarantined` (with its -wal and -shm beside it, same name plus suffix).
-struct recovery_report {
-  std::string policy;               ///< e.g. "strict_recovery"
-  std::string action;               ///< "none", "restored", "salvaged", "reset"
-  std::string problem;              ///< what detection found
-  std::filesystem::path quarantined;  ///< where the damaged file went, if it was moved
-  std::filesystem::path backup_used;  ///< the backup restored, if any
-  /// Records in the store after recovery: read from the damaged file (each
-  /// one verified against its checksum), taken from a backup, or both.
-  std::size_t rows_saved = 0;
-  /// Of rows_saved, the records taken from the backup because their copy in
-  /// the damaged file did not read or verify (restore_backup_recovery).
-  std::size_t rows_from_backup = 0;
-  /// Records of the damaged store whose latest version is not in the
-  /// recovered one (unread and in no backup, failing their checksum, older in
-  /// the backup, or all of them for reset). A lower bound when the damaged
-  /// file no longer says how many it held (see `note`). basic_store::restore:
-  /// the damaged file's records beyond the backup's count.
-  std::size_t rows_lost = 0;
-  /// Newer backups that were skipped because they did not verify, as
-  /// "<path>: <problem>".
-  std::vector<std::string> backups_skipped;
-  /// The records lost, as "<collection>/<id>" (or "collection <n>/<id>" when
-  /// less is known); at most 1000.
-  std::vector<std::string> lost_records;
-  std::string note;                     ///< anything else a person should know, in a sentence or two
-  std::chrono::milliseconds duration{0};  ///< time the recovery took
-};
-
+}  // namespace detail
 }  // namespace v0
 }  // namespace vecstore
+
+// #include <vecstore/recovery/salvage/rebuilt_header.hpp>
+// SPDX-License-Identifier: MIT
+// A damaged store whose 100-byte SQLite header alone is damaged, which SQLite
+// then refuses whole as "not a database": copy_with_rebuilt_header makes a
+// copy with the header written anew from what vecstore always writes and a
+// page size that the file's own b-tree pages agree on. It works on the bytes
+// of the file, beside SQLite rather than through it, so it sits apart from the
+// reading and writing of records; the salvager (salvage/salvager.hpp) reads
+// the copy instead, and never writes the damaged file itself.
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include <fcntl.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
 
 // #include <vecstore/storage/backup.hpp>
 // SPDX-License-Identifier: MIT
@@ -7479,464 +8106,6 @@ inline void install_store_file(const std::filesystem::path& from, const std::fil
 }  // namespace v0
 }  // namespace vecstore
 
-
-namespace vecstore {
-inline namespace v0 {
-
-/// Moves the damaged store to "<file>.corrupt-<UTC timestamp>" (with its -wal
-/// and -shm) and puts an empty store in its place. Nothing is deleted: the
-/// old data stays in the quarantined file for a person (or salvage_recovery
-/// run on a copy) to look at. The report counts the records left behind
-/// when the damaged file still says how many it held.
-struct reset_recovery {
-  static constexpr bool replaces_file = true;
-
-  static recovery_report recover(const recovery_context& ctx) {
-    const auto started = std::chrono::steady_clock::now();
-    const store_options defaults;
-    const store_options& options = ctx.options ? *ctx.options : defaults;
-
-    recovery_report report;
-    report.policy = "reset_recovery";
-    report.action = "reset";
-    report.problem = ctx.problem;
-
-    const auto held = detail::read_record_count(ctx.file);
-    // The empty store is made first, so a failure leaves the damaged one in place.
-    detail::temporary_file fresh(detail::temporary_name(ctx.file.parent_path(), ctx.file.filename().string()));
-    auto c = detail::open_fresh_store(fresh.path(), options);
-    detail::finish_fresh_store(c);
-    report.quarantined = detail::quarantine(ctx.file);
-    detail::install_store_file(fresh.path(), ctx.file, report.quarantined);
-    fresh.release();
-
-    report.rows_lost = held.value_or(0);
-    report.note = (held ? "the damaged store held " + std::to_string(*held) + " records"
-                        : std::string("the damaged store no longer says how many records it held")) +
-                  "; they remain in " + report.quarantined.string() + " and the store is now empty";
-    report.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-    return report;
-  }
-};
-
-}  // namespace v0
-}  // namespace vecstore
-
-// #include <vecstore/recovery/restore_backup.hpp>
-// SPDX-License-Identifier: MIT
-// restore_backup_recovery: the default RecoveryPolicy, which keeps what still
-// reads in a damaged store and takes what does not from the newest backup.
-
-#include <chrono>
-#include <cstdint>
-#include <filesystem>
-#include <optional>
-#include <string>
-#include <utility>
-#include <vector>
-
-// #include <vecstore/detail/quarantine.hpp>
-// #include <vecstore/errors.hpp>
-// #include <vecstore/options.hpp>
-// #include <vecstore/recovery/report.hpp>
-// #include <vecstore/recovery/salvage.hpp>
-// SPDX-License-Identifier: MIT
-// salvage_recovery: the RecoveryPolicy that copies every record that still
-// reads, and whose checksum matches, from a damaged store into a fresh one.
-
-#include <chrono>
-#include <string>
-
-// #include <vecstore/detail/quarantine.hpp>
-// #include <vecstore/errors.hpp>
-// #include <vecstore/options.hpp>
-// #include <vecstore/recovery/report.hpp>
-// #include <vecstore/recovery/salvage/salvager.hpp>
-// SPDX-License-Identifier: MIT
-// Writing the salvaged store: the salvager reads a damaged store through
-// SQLite, read-only (by range_reader, or through a copy with its header
-// rebuilt), and writes into a fresh store what verifies: collections that are
-// well formed, records whose embedding checksum matches, metadata that is well
-// typed, and the bookkeeping that keeps sequence numbers and row ids from being
-// handed out again. It also counts and names what was lost. It is the work of
-// salvage_recovery (recovery/salvage.hpp), which owns the files: the fresh
-// store, its verification and the swap into place.
-
-#include <algorithm>
-#include <cstddef>
-#include <cstdint>
-#include <filesystem>
-#include <memory>
-#include <optional>
-#include <string>
-#include <unordered_map>
-#include <utility>
-#include <vector>
-
-#include <sqlite3.h>
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Exception.h>
-#include <SQLiteCpp/Statement.h>
-
-// #include <vecstore/detail/checksum.hpp>
-// #include <vecstore/detail/quarantine.hpp>
-// #include <vecstore/detail/utf8.hpp>
-// #include <vecstore/detail/validate.hpp>
-// SPDX-License-Identifier: MIT
-// Input validation, run before any lock is taken or any write starts, so bad
-// input never changes a store. Every message names the offending item.
-
-#include <cmath>
-#include <cstddef>
-#include <string>
-#include <string_view>
-#include <unordered_set>
-#include <vector>
-
-// #include <vecstore/detail/utf8.hpp>
-// #include <vecstore/errors.hpp>
-// #include <vecstore/options.hpp>
-// #include <vecstore/types.hpp>
-
-namespace vecstore {
-inline namespace v0 {
-namespace detail {
-
-/// "record 3 (id "abc")": how messages point into a batch.
-inline std::string batch_item(std::size_t index, std::string_view id) {
-  std::string s = "record " + std::to_string(index);
-  if (!id.empty() && is_valid_utf8(id) && id.size() <= 64) s += " (id \"" + std::string(id) + "\")";
-  return s;
-}
-
-inline void check_utf8(std::string_view text, const std::string& what, const std::string& where) {
-  const std::size_t bad = first_invalid_utf8(text);
-  if (bad != std::string_view::npos) {
-    throw_error<invalid_argument>(what, {}, where + " is not valid UTF-8 (first bad byte at offset " +
-                                                std::to_string(bad) + ")",
-                                  "Encode text as UTF-8");
-  }
-}
-
-inline void check_collection_name(std::string_view name) {
-  const auto bad = [&](const std::string& why) {
-    throw_error<invalid_argument>("invalid collection name", {}, why,
-                                  "Use 1 to " + std::to_string(limits::max_name_bytes) +
-                                      " characters from [A-Za-z0-9._-], starting with a letter or digit");
-  };
-  if (name.empty()) bad("the name is empty");
-  if (name.size() > limits::max_name_bytes) {
-    bad("the name is " + std::to_string(name.size()) + " bytes long, the limit is " +
-        std::to_string(limits::max_name_bytes));
-  }
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (i == 0 && !alnum) bad("\"" + std::string(name.substr(0, 64)) + "\" does not start with a letter or digit");
-    if (!alnum && c != '.' && c != '_' && c != '-') {
-      bad("\"" + (is_valid_utf8(name) ? std::string(name.substr(0, 64)) : std::string("<not UTF-8>")) +
-          "\" has the character at offset " + std::to_string(i) + " that is not allowed");
-    }
-  }
-}
-
-inline void check_collection_options(const collection_options& o) {
-  if (o.dim == 0) {
-    throw_error<invalid_argument>("invalid collection options", {}, "dim is 0",
-                                  "Give the length of the embeddings the collection will hold");
-  }
-  if (o.dim > limits::max_dim) {
-    throw_error<invalid_argument>("invalid collection options", {},
-                                  "dim is " + std::to_string(o.dim) + ", the limit is " +
-                                      std::to_string(limits::max_dim),
-                                  "Check the dimension; embeddings that long are not supported");
-  }
-}
-
-inline void check_id(std::string_view id, const std::string& where) {
-  if (id.empty()) {
-    throw_error<invalid_argument>("invalid id", {}, where + " has an empty id", "Give every record a non-empty id");
-  }
-  if (id.size() > limits::max_id_bytes) {
-    throw_error<invalid_argument>("invalid id", {},
-                                  where + " has an id of " + std::to_string(id.size()) + " bytes, the limit is " +
-                                      std::to_string(limits::max_id_bytes),
-                                  "Use shorter ids (a hash of a long key works)");
-  }
-  check_utf8(id, "invalid id", where + "'s id");
-}
-
-/// Checks one embedding: the collection's length, finite values, and for
-/// cosine a non-zero norm (a zero vector has no direction to compare).
-inline void check_embedding(const float* v, std::size_t size, std::size_t dim, metric space, const std::string& where) {
-  if (size != dim) {
-    throw_error<dimension_mismatch>("wrong embedding dimension", {},
-                                    where + " has " + std::to_string(size) + " values, the collection's dim is " +
-                                        std::to_string(dim),
-                                    "Embed with the model the collection was created for");
-  }
-  double norm = 0.0;
-  for (std::size_t i = 0; i < size; ++i) {
-    if (!std::isfinite(v[i])) {
-      throw_error<invalid_argument>("invalid embedding", {},
-                                    where + " has a non-finite value (" + std::to_string(v[i]) + ") at position " +
-                                        std::to_string(i),
-                                    "Replace NaN and infinite values before storing");
-    }
-    norm += static_cast<double>(v[i]) * v[i];
-  }
-  if (space == metric::cosine && norm == 0.0) {
-    throw_error<invalid_argument>("invalid embedding", {}, where + " is all zeros, which has no cosine direction",
-                                  "Store a non-zero vector, or use the l2 or inner product metric");
-  }
-}
-
-inline void check_metadata(const metadata& meta, const std::string& where) {
-  for (const auto& [key, value] : meta) {
-    if (key.empty()) {
-      throw_error<invalid_argument>("invalid metadata", {}, where + " has an empty metadata key",
-                                    "Give every metadata value a non-empty key");
-    }
-    if (key.size() > limits::max_key_bytes) {
-      throw_error<invalid_argument>("invalid metadata", {},
-                                    where + " has a metadata key of " + std::to_string(key.size()) +
-                                        " bytes, the limit is " + std::to_string(limits::max_key_bytes),
-                                    "Use shorter keys");
-    }
-    check_utf8(key, "invalid metadata", where + "'s metadata key");
-    if (key[0] == '$') {
-      throw_error<invalid_argument>("invalid metadata", {},
-                                    where + " has the metadata key \"" + key + "\", which starts with '$'",
-                                    "Keys starting with '$' are reserved for filter operators; rename the key");
-    }
-    if (const auto* d = std::get_if<double>(&value); d && !std::isfinite(*d)) {
-      throw_error<invalid_argument>("invalid metadata", {},
-                                    where + "'s metadata \"" + key + "\" is not finite (" + std::to_string(*d) + ")",
-                                    "Store finite numbers only");
-    }
-    if (const auto* s = std::get_if<std::string>(&value)) check_utf8(*s, "invalid metadata", where + "'s metadata \"" + key + "\"");
-  }
-}
-
-/// Checks a whole batch before any write: ids, unique ids, embeddings,
-/// documents, metadata. `embedding_required` is false for update, where an
-/// empty embedding means "keep the stored one".
-inline void check_batch(const std::vector<record>& batch, const collection_options& c) {
-  std::unordered_set<std::string_view> seen;
-  seen.reserve(batch.size());
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    const record& r = batch[i];
-    const std::string where = batch_item(i, r.id);
-    check_id(r.id, where);
-    if (!seen.insert(r.id).second) {
-      throw_error<duplicate_id>("duplicate id in batch", {}, where + " repeats an id given earlier in the same batch",
-                                "Give each record of a batch its own id");
-    }
-    if (!r.embedding.empty()) check_embedding(r.embedding.data(), r.embedding.size(), c.dim, c.space, where);
-    if (r.document) check_utf8(*r.document, "invalid document", where + "'s document");
-    check_metadata(r.meta, where);
-  }
-}
-
-inline void check_ids(const std::vector<std::string>& ids) {
-  for (std::size_t i = 0; i < ids.size(); ++i) check_id(ids[i], "id " + std::to_string(i));
-}
-
-inline void check_k(std::size_t k) {
-  if (k == 0) {
-    throw_error<invalid_argument>("invalid query", {}, "k is 0", "Ask for at least one neighbour");
-  }
-  if (k > limits::max_k) {
-    throw_error<invalid_argument>("invalid query", {},
-                                  "k is " + std::to_string(k) + ", the limit is " + std::to_string(limits::max_k),
-                                  "Ask for fewer neighbours, or page through get() instead");
-  }
-}
-
-}  // namespace detail
-}  // namespace v0
-}  // namespace vecstore
-
-// #include <vecstore/errors.hpp>
-// #include <vecstore/recovery/report.hpp>
-// #include <vecstore/recovery/salvage/range_reader.hpp>
-// SPDX-License-Identifier: MIT
-// Reading what still reads from a damaged store: rows copied out value by value
-// (salvaged_value), and range_reader, which reads a table by key ranges and
-// bisects around the ranges SQLite fails on, handing over only keys whose rows
-// all read. It only reads, through a connection the caller opened, and knows
-// nothing of vecstore's tables, so the salvager (salvage/salvager.hpp) uses
-// one for each table it copies.
-
-#include <cstddef>
-#include <cstdint>
-#include <string>
-#include <utility>
-#include <vector>
-
-#include <sqlite3.h>
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Exception.h>
-#include <SQLiteCpp/Statement.h>
-
-namespace vecstore {
-inline namespace v0 {
-namespace detail {
-
-/// One value copied out of a row of a damaged file.
-struct salvaged_value {
-  int type = SQLITE_NULL;
-  std::int64_t integer = 0;
-  double real = 0;
-  std::string bytes;  ///< TEXT or BLOB
-
-  static salvaged_value of(const SQLite::Column& c) {
-    salvaged_value v;
-    v.type = c.getType();
-    switch (v.type) {
-      case SQLITE_INTEGER: v.integer = c.getInt64(); break;
-      case SQLITE_FLOAT: v.real = c.getDouble(); break;
-      case SQLITE_TEXT:
-      case SQLITE_BLOB:
-        v.bytes.assign(static_cast<const char*>(c.getBlob()), static_cast<std::size_t>(c.getBytes()));
-        break;
-      default: break;
-    }
-    return v;
-  }
-  bool is_integer() const noexcept { return type == SQLITE_INTEGER; }
-  bool is_text() const noexcept { return type == SQLITE_TEXT; }
-  bool is_null() const noexcept { return type == SQLITE_NULL; }
-
-  void bind(SQLite::Statement& st, int index) const {
-    switch (type) {
-      case SQLITE_INTEGER: st.bind(index, integer); break;
-      case SQLITE_FLOAT: st.bind(index, real); break;
-      case SQLITE_TEXT: st.bind(index, bytes); break;
-      case SQLITE_BLOB: st.bind(index, bytes.data(), static_cast<int>(bytes.size())); break;
-      default: st.bind(index); break;
-    }
-  }
-};
-using salvaged_row = std::vector<salvaged_value>;
-
-/// Reads `SELECT key, ... WHERE key BETWEEN ?1 AND ?2 ORDER BY key` from a
-/// damaged file and hands over each key's rows once all of them have read.
-/// A range that fails (SQLITE_CORRUPT, a short read, rows out of order) is
-/// resumed after the last complete key, and otherwise split in two, down to
-/// single keys, which are then given up (Debian's SQLite has no .recover, so
-/// reading around the damage is all there is). `budget` caps the number of
-/// queries.
-class range_reader {
- public:
-  range_reader(SQLite::Database& db, const std::string& sql, std::size_t budget) : st_(db, sql), budget_(budget) {}
-
-  /// `on_group(key, rows)` for every key whose rows all read, in key order;
-  /// `on_failed(key)` for every single key that could not be read.
-  template <class OnGroup, class OnFailed>
-  void read(std::int64_t lo, std::int64_t hi, OnGroup&& on_group, OnFailed&& on_failed) {
-    while (lo <= hi) {
-      if (queries_ >= budget_) {
-        exhausted_ = true;
-        return;
-      }
-      ++queries_;
-      std::int64_t done = lo - 1;  // every key up to here was delivered
-      std::int64_t key = 0;
-      bool have = false, failed = false;
-      salvaged_row row;
-      std::vector<salvaged_row> group;
-      try {
-        st_.reset();
-        st_.bind(1, lo);
-        st_.bind(2, hi);
-        while (st_.executeStep()) {
-          const SQLite::Column k = st_.getColumn(0);
-          const std::int64_t next = k.getInt64();
-          if (!k.isInteger() || next < lo || next > hi || (have && next < key)) {
-            failed = true;
-            break;
-          }
-          if (have && next != key) {
-            flush(key, group, on_group);
-            done = key;
-          }
-          key = next;
-          have = true;
-          row.clear();
-          for (int i = 0; i < st_.getColumnCount(); ++i) row.push_back(salvaged_value::of(st_.getColumn(i)));
-          group.push_back(std::move(row));
-        }
-      } catch (const SQLite::Exception&) {
-        failed = true;
-      }
-      try {
-        st_.reset();
-      } catch (const SQLite::Exception&) {  // reset repeats the step's error
-      }
-      if (!failed) {
-        if (have) flush(key, group, on_group);
-        return;
-      }
-      if (done >= lo) {  // progress: the damage lies after `done`
-        lo = done + 1;
-        continue;
-      }
-      if (lo == hi) {
-        ++failed_keys_;
-        on_failed(lo);
-        return;
-      }
-      const std::int64_t mid = lo + (hi - lo) / 2;
-      read(lo, mid, on_group, on_failed);
-      lo = mid + 1;
-    }
-  }
-
-  std::size_t queries() const noexcept { return queries_; }
-  std::size_t failed_keys() const noexcept { return failed_keys_; }
-  bool exhausted() const noexcept { return exhausted_; }
-
- private:
-  template <class OnGroup>
-  static void flush(std::int64_t key, std::vector<salvaged_row>& group, OnGroup& on_group) {
-    on_group(key, group);
-    group.clear();
-  }
-
-  SQLite::Statement st_;
-  std::size_t budget_;
-  std::size_t queries_ = 0;
-  std::size_t failed_keys_ = 0;
-  bool exhausted_ = false;
-};
-
-}  // namespace detail
-}  // namespace v0
-}  // namespace vecstore
-
-// #include <vecstore/recovery/salvage/rebuilt_header.hpp>
-// SPDX-License-Identifier: MIT
-// A damaged store whose 100-byte SQLite header alone is damaged, which SQLite
-// then refuses whole as "not a database": copy_with_rebuilt_header makes a
-// copy with the header written anew from what vecstore always writes and a
-// page size that the file's own b-tree pages agree on. It works on the bytes
-// of the file, beside SQLite rather than through it, so it sits apart from the
-// reading and writing of records; the salvager (salvage/salvager.hpp) reads
-// the copy instead, and never writes the damaged file itself.
-
-#include <cstdint>
-#include <cstring>
-#include <filesystem>
-#include <system_error>
-
-#include <fcntl.h>
-#include <sys/types.h>
-#include <unistd.h>
-
-#include <sqlite3.h>
-
-// #include <vecstore/storage/backup.hpp>
 // #include <vecstore/version.hpp>
 
 namespace vecstore {
@@ -8844,477 +9013,70 @@ struct restore_backup_recovery {
 }  // namespace v0
 }  // namespace vecstore
 
-// #include <vecstore/recovery/salvage.hpp>
-// #include <vecstore/recovery/strict.hpp>
-// SPDX-License-Identifier: MIT
-// strict_recovery: the RecoveryPolicy that touches nothing and reports damage as corruption_error.
-
-// #include <vecstore/errors.hpp>
-// #include <vecstore/recovery/report.hpp>
-
-namespace vecstore {
-inline namespace v0 {
-
-/// Leaves a damaged store exactly as it is and throws `corruption_error`
-/// naming what was found. For deployments where a person decides what to
-/// restore, or where another system owns the backups.
-struct strict_recovery {
-  /// True when the policy may move the store file aside and create another.
-  static constexpr bool replaces_file = false;
-
-  [[noreturn]] static recovery_report recover(const recovery_context& ctx) {
-    throw corruption_error(ctx.problem + " [strict_recovery: nothing was changed]", ctx.file);
-  }
-};
-
-}  // namespace v0
-}  // namespace vecstore
-
 // #include <vecstore/storage/backup.hpp>
-// #include <vecstore/store.hpp>
+// #include <vecstore/storage/recovery_notice.hpp>
 // SPDX-License-Identifier: MIT
-// basic_store, the policy-composed store: it opens and closes the store and
-// composes the parts in store/ that do the work (docs/architecture.md):
-//   store/connection.hpp     the SQLite connection's life: open, close, fork, a replaced file
-//   store/index_keeper.hpp   the in-memory indexes, kept in step through the change sequence
-//   store/vectors_cache.hpp  the indexes' vectors file, mapped at open
-//   store/write_path.hpp     writes: one transaction each under the writer lock
-//   store/read_path.hpp      reads and searches
-//   store/health_checks.hpp  what health() and verify() check
-//   store/collection.hpp     basic_collection, the handle to one collection
+// The recovery notice: the report of the last recovery, kept in the store
+// file itself (store_meta "last_recovery", as JSON) so that every process's
+// health() shows that a recovery happened until an operator clears it.
 
-#include <chrono>
-#include <filesystem>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <string_view>
-#include <system_error>
-#include <utility>
-#include <vector>
 
-#include <sys/stat.h>
+#include <nlohmann/json.hpp>
+#include <SQLiteCpp/Exception.h>
 
-// #include <vecstore/detail/detect.hpp>
-// #include <vecstore/detail/validate.hpp>
-// #include <vecstore/errors.hpp>
-// #include <vecstore/health.hpp>
-// #include <vecstore/index/requirements.hpp>
-// #include <vecstore/lock/requirements.hpp>
-// SPDX-License-Identifier: MIT
-// The LockPolicy contract, its trait and its compile-time check.
-
-#include <chrono>
-#include <filesystem>
-#include <optional>
-#include <type_traits>
-#include <utility>
-
-// #include <vecstore/detail/detect.hpp>
-
-namespace vecstore {
-inline namespace v0 {
-
-/// A LockPolicy excludes writers of one store from each other, across the
-/// threads of a process and, where it says so, across processes. The store
-/// takes it around every write transaction (and for its lifetime in
-/// `open_mode::exclusive`). Members, named as the standard's Lockable so
-/// `std::unique_lock` works with them:
-///
-///  - `explicit L(const std::filesystem::path& lock_file)`
-///      Prepares the lock for the store whose lock file is `lock_file`
-///      ("<store>.lock"). May create that file; must never open the database.
-///  - `void lock()` / `bool try_lock()` / `void unlock()`
-///      Exclusive ownership. `unlock` only by the thread that locked.
-///  - `bool try_lock_for(std::chrono::milliseconds timeout)`
-///      Waits at most `timeout`; false when it timed out.
-///  - `std::optional<long> holder_pid() const`
-///      After a failed try_lock*, the process that held the lock, if known;
-///      used in lock_timeout and store_locked messages.
-///  - `static constexpr bool cross_process`
-///      True when other processes are excluded too.
-///  - `static constexpr bool crash_safe`
-///      True when a holder that dies (even by SIGKILL) releases the lock.
-///
-/// Shipped: `file_lock` (default), `named_mutex`, `null_lock`.
-template <class L>
-struct is_lock_policy;
-
-namespace detail {
-template <class L> using lock_lock_t = decltype(std::declval<L&>().lock());
-template <class L> using lock_try_lock_t = decltype(std::declval<L&>().try_lock());
-template <class L> using lock_unlock_t = decltype(std::declval<L&>().unlock());
-template <class L>
-using lock_try_lock_for_t = decltype(std::declval<L&>().try_lock_for(std::declval<std::chrono::milliseconds>()));
-template <class L> using lock_holder_pid_t = decltype(std::declval<const L&>().holder_pid());
-template <class L> using lock_cross_process_t = decltype(L::cross_process);
-template <class L> using lock_crash_safe_t = decltype(L::crash_safe);
-}  // namespace detail
-
-template <class L>
-struct is_lock_policy
-    : std::bool_constant<std::is_constructible<L, const std::filesystem::path&>::value &&
-                         detail::is_detected_exact_v<void, detail::lock_lock_t, L> &&
-                         detail::is_detected_exact_v<bool, detail::lock_try_lock_t, L> &&
-                         detail::is_detected_exact_v<void, detail::lock_unlock_t, L> &&
-                         detail::is_detected_exact_v<bool, detail::lock_try_lock_for_t, L> &&
-                         detail::is_detected_exact_v<std::optional<long>, detail::lock_holder_pid_t, L> &&
-                         detail::is_detected_exact_v<const bool, detail::lock_cross_process_t, L> &&
-                         detail::is_detected_exact_v<const bool, detail::lock_crash_safe_t, L>> {};
-
-template <class L>
-inline constexpr bool is_lock_policy_v = is_lock_policy<L>::value;
-
-/// One readable message per missing member; instantiated by basic_store.
-template <class L>
-struct lock_requirements {
-  static_assert(std::is_constructible<L, const std::filesystem::path&>::value,
-                "vecstore: LockPolicy must be constructible from the path of the .lock file");
-  static_assert(detail::is_detected_exact_v<void, detail::lock_lock_t, L>, "vecstore: LockPolicy lacks void lock()");
-  static_assert(detail::is_detected_exact_v<bool, detail::lock_try_lock_t, L>,
-                "vecstore: LockPolicy lacks bool try_lock()");
-  static_assert(detail::is_detected_exact_v<void, detail::lock_unlock_t, L>, "vecstore: LockPolicy lacks void unlock()");
-  static_assert(detail::is_detected_exact_v<bool, detail::lock_try_lock_for_t, L>,
-                "vecstore: LockPolicy lacks bool try_lock_for(std::chrono::milliseconds)");
-  static_assert(detail::is_detected_exact_v<std::optional<long>, detail::lock_holder_pid_t, L>,
-                "vecstore: LockPolicy lacks std::optional<long> holder_pid() const");
-  static_assert(detail::is_detected_exact_v<const bool, detail::lock_cross_process_t, L>,
-                "vecstore: LockPolicy lacks static constexpr bool cross_process");
-  static_assert(detail::is_detected_exact_v<const bool, detail::lock_crash_safe_t, L>,
-                "vecstore: LockPolicy lacks static constexpr bool crash_safe");
-};
-
-#if defined(__cpp_concepts)
-/// The same requirements as a concept, for users' own templates.
-template <class L>
-concept lock_policy = is_lock_policy<L>::value;
-#endif
-
-}  // namespace v0
-}  // namespace vecstore
-
-// #include <vecstore/options.hpp>
-// #include <vecstore/recovery/requirements.hpp>
-// SPDX-License-Identifier: MIT
-// The RecoveryPolicy contract, its trait and its compile-time check.
-
-#include <type_traits>
-#include <utility>
-
-// #include <vecstore/detail/detect.hpp>
 // #include <vecstore/recovery/report.hpp>
-
-namespace vecstore {
-inline namespace v0 {
-
-/// A RecoveryPolicy decides what happens when a store is found damaged (at
-/// open, by a health check, or by a failing read) and `auto_recover` is on.
-/// It is stateless: an empty struct with static members.
-///
-///  - `static recovery_report recover(const recovery_context& ctx)`
-///      Called with the store's connection closed and its writer lock held.
-///      Either repairs (and reports what it did) or throws corruption_error.
-///      Must never delete a file: a replaced store is moved to
-///      "<file>.corrupt-<UTC timestamp>" together with its -wal and -shm.
-///  - `static constexpr bool replaces_file`
-///      True when `recover` may move the store file aside. Such a policy needs
-///      a cross-process LockPolicy, since another process could otherwise
-///      keep writing into the moved file.
-///
-/// Shipped, one per file: `strict_recovery` (strict.hpp: touch nothing, throw),
-/// `restore_backup_recovery` (restore_backup.hpp: the newest backup that
-/// verifies), `salvage_recovery` (salvage.hpp: every record that still reads
-/// and whose checksum matches, into a fresh file), `reset_recovery`
-/// (reset.hpp: an empty store). The three that replace the file quarantine
-/// the damaged one first (detail/quarantine.hpp) and build the replacement
-/// under a temporary name beside it, so a failure part-way leaves the
-/// damaged store where it was.
-namespace detail {
-template <class R>
-using recovery_recover_t = decltype(R::recover(std::declval<const recovery_context&>()));
-template <class R> using recovery_replaces_file_t = decltype(R::replaces_file);
-}  // namespace detail
-
-template <class R>
-struct is_recovery_policy
-    : std::bool_constant<detail::is_detected_exact_v<recovery_report, detail::recovery_recover_t, R> &&
-                         detail::is_detected_exact_v<const bool, detail::recovery_replaces_file_t, R>> {};
-
-template <class R>
-inline constexpr bool is_recovery_policy_v = is_recovery_policy<R>::value;
-
-template <class R>
-struct recovery_requirements {
-  static_assert(detail::is_detected_exact_v<recovery_report, detail::recovery_recover_t, R>,
-                "vecstore: RecoveryPolicy lacks static recovery_report recover(const recovery_context&)");
-  static_assert(detail::is_detected_exact_v<const bool, detail::recovery_replaces_file_t, R>,
-                "vecstore: RecoveryPolicy lacks static constexpr bool replaces_file");
-};
-
-#if defined(__cpp_concepts)
-template <class R>
-concept recovery_policy = is_recovery_policy<R>::value;
-#endif
-
-}  // namespace v0
-}  // namespace vecstore
-
-// #include <vecstore/recovery/restore_backup.hpp>
-// #include <vecstore/registry.hpp>
-// SPDX-License-Identifier: MIT
-// The process-wide registry that makes `open` return one instance per store file.
-
-#include <filesystem>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <typeindex>
-#include <utility>
-#include <vector>
-
-#include <pthread.h>
-
-namespace vecstore {
-inline namespace v0 {
-namespace detail {
-
-/// What the registry calls around fork() on every open store. SQLite state
-/// must not cross fork() (howtocorrupt.html §2.6): before it, each store
-/// closes its connection with all its mutexes held; after it, parent and
-/// child release the mutexes and reconnect on next use.
-class fork_aware {
- public:
-  virtual void before_fork() noexcept = 0;
-  virtual void after_fork(bool in_child) noexcept = 0;
-
- protected:
-  ~fork_aware() = default;
-};
-
-/// One open store per canonical path per process. Two instances of one file
-/// in a process would hold two lock objects, and closing either one's
-/// descriptor drops the fcntl locks of both (POSIX fcntl semantics; see
-/// docs/architecture.md, "Files of a store").
-class registry {
- public:
-  /// Created on first use and never destroyed: a store held by a
-  /// namespace-scope or static shared_ptr, or by a thread still running at
-  /// exit, closes through the registry whatever the order of static
-  /// destruction, so the registry must outlive them all.
-  static registry& instance() {
-    static registry* const r = new registry();
-    return *r;
-  }
-
-  registry(const registry&) = delete;
-  registry& operator=(const registry&) = delete;
-
-  /// Returns the live instance for `path` if one of type `Store` exists,
-  /// otherwise builds one with `make()` and records it. Holding the registry
-  /// mutex while building makes concurrent first opens of one path build once.
-  /// Throws via `on_type_clash` when the path is open as another composition.
-  /// `Store` must derive from fork_aware.
-  template <class Store, class Make, class Clash>
-  std::shared_ptr<Store> find_or_open(const std::filesystem::path& path, Make&& make, Clash&& on_type_clash) {
-    std::lock_guard<std::mutex> guard(mutex_);
-    auto it = open_.find(path);
-    if (it != open_.end()) {
-      if (std::shared_ptr<void> live = it->second.instance.lock()) {
-        if (it->second.type != std::type_index(typeid(Store))) on_type_clash();
-        return std::static_pointer_cast<Store>(live);
-      }
-    }
-    std::shared_ptr<Store> made = make();
-    open_.insert_or_assign(path, entry{made, std::type_index(typeid(Store)), static_cast<fork_aware*>(made.get())});
-    return made;
-  }
-
-  /// Runs `teardown` (closing the connection and the lock file) and forgets
-  /// `path`, under the registry mutex: a concurrent open of the same path
-  /// waits, so the old instance's descriptors are closed before the new
-  /// instance opens and locks its own.
-  template <class Teardown>
-  void close(const std::filesystem::path& path, const void* instance, Teardown&& teardown) {
-    std::lock_guard<std::mutex> guard(mutex_);
-    teardown();
-    auto it = open_.find(path);
-    if (it == open_.end()) return;
-    const std::shared_ptr<void> live = it->second.instance.lock();
-    if (!live || live.get() == instance) open_.erase(it);
-  }
-
- private:
-  registry() { ::pthread_atfork(&registry::prepare, &registry::parent, &registry::child); }
-
-  // pthread_atfork handlers: the registry mutex and every store's mutexes are
-  // held across fork() so no other thread is inside a store when it happens.
-  static void prepare() {
-    registry& r = instance();
-    r.mutex_.lock();
-    for (auto& [path, e] : r.open_) {
-      if (std::shared_ptr<void> live = e.instance.lock()) {
-        e.hooks->before_fork();
-        r.forking_.emplace_back(std::move(live), e.hooks);
-      }
-    }
-  }
-  static void parent() { instance().finish_fork(false); }
-  static void child() { instance().finish_fork(true); }
-
-  void finish_fork(bool in_child) {
-    for (auto& [live, hooks] : forking_) hooks->after_fork(in_child);
-    std::vector<std::pair<std::shared_ptr<void>, fork_aware*>> release;
-    release.swap(forking_);
-    mutex_.unlock();
-    // Dropping the references may run a destructor, which takes mutex_.
-    release.clear();
-  }
-
-  struct entry {
-    entry(std::weak_ptr<void> i, std::type_index t, fork_aware* h) : instance(std::move(i)), type(t), hooks(h) {}
-    std::weak_ptr<void> instance;
-    std::type_index type;
-    fork_aware* hooks;
-  };
-  std::mutex mutex_;
-  std::map<std::filesystem::path, entry> open_;
-  std::vector<std::pair<std::shared_ptr<void>, fork_aware*>> forking_;  // stores kept alive across a fork
-};
-
-}  // namespace detail
-}  // namespace v0
-}  // namespace vecstore
-
-// #include <vecstore/storage/backup.hpp>
 // #include <vecstore/storage/sqlite.hpp>
-// #include <vecstore/store/collection.hpp>
-// SPDX-License-Identifier: MIT
-// basic_collection, the handle through which one collection's records are
-// written, read and searched, and collection_ref, what the store's parts know of it.
-
-#include <cstddef>
-#include <cstdint>
-#include <filesystem>
-#include <memory>
-#include <string>
-#include <string_view>
-#include <utility>
-#include <vector>
-
-// #include <vecstore/errors.hpp>
-// #include <vecstore/filter.hpp>
-// #include <vecstore/options.hpp>
-// #include <vecstore/types.hpp>
 
 namespace vecstore {
 inline namespace v0 {
 namespace detail {
 
-/// One collection as a handle names it: its row id in the store, its name
-/// and its options. The id tells a collection from a namesake created after
-/// it was deleted.
-struct collection_ref {
-  std::int64_t id = 0;
-  std::string name;
-  collection_options options;
-};
-
-/// What a write does to existing ids: `add` refuses them, `upsert` replaces
-/// them, `update` changes the given fields (and refuses unknown ids).
-enum class write_kind { add, upsert, update };
-
-[[noreturn]] inline void throw_unknown_collection(const std::filesystem::path& file, std::string_view name) {
-  throw_error<not_found>("unknown collection", file, "there is no collection named \"" + std::string(name) + "\"",
-                         "Create it first, or check the name with list_collections()");
+/// Writes `report` as the store's recovery notice, in its own transaction.
+/// The caller holds the writer lock.
+inline void write_recovery_notice(connection& c, const recovery_report& report) {
+  try {
+    write_transaction tx(c);
+    auto st = c.statement("INSERT OR REPLACE INTO store_meta (key, value) VALUES ('last_recovery', ?)");
+    st->bind(1, to_json(report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    st->exec();
+    tx.commit();
+  } catch (const SQLite::Exception& e) {
+    rethrow_sqlite(e, c.file(), "cannot record the recovery in the store");
+  }
 }
 
-/// The collection a handle was made for is gone. When `name_taken`, it was
-/// deleted and another of the same name created since: that one is not the
-/// handle's, and the message says so rather than "create it first".
-[[noreturn]] inline void throw_collection_gone(const std::filesystem::path& file, const collection_ref& c,
-                                               bool name_taken) {
-  if (!name_taken) throw_unknown_collection(file, c.name);
-  throw_error<not_found>("unknown collection", file,
-                         "the collection \"" + c.name + "\" this handle was made for was deleted, and another "
-                         "collection of that name was created since",
-                         "Get a handle to the new one with get_collection(\"" + c.name + "\")");
+/// The store's recovery notice, if one is set. A notice that no longer
+/// parses still says that a recovery happened.
+inline std::optional<recovery_report> read_recovery_notice(connection& c) {
+  auto st = c.statement("SELECT value FROM store_meta WHERE key = 'last_recovery'");
+  if (!st->executeStep()) return std::nullopt;
+  const std::string text = st->getColumn(0).getString();
+  recovery_report report = recovery_report_from_json(nlohmann::json::parse(text, nullptr, false));
+  if (report.policy.empty()) report.note = "the recorded report does not read: " + text.substr(0, 200);
+  return report;
+}
+
+/// Clears the notice; true when there was one. The caller holds the writer lock.
+inline bool clear_recovery_notice(connection& c) {
+  try {
+    write_transaction tx(c);
+    auto st = c.statement("DELETE FROM store_meta WHERE key = 'last_recovery'");
+    const bool had = st->exec() > 0;
+    tx.commit();
+    return had;
+  } catch (const SQLite::Exception& e) {
+    rethrow_sqlite(e, c.file(), "cannot clear the recovery notice");
+  }
 }
 
 }  // namespace detail
-
-/// A handle to one collection of a store. Cheap to copy; it keeps the store
-/// open. Every call checks that the collection still exists (another process
-/// may have deleted it) and throws `not_found` otherwise.
-template <class Store>
-class basic_collection {
- public:
-  const std::string& name() const noexcept { return ref_.name; }
-  std::size_t dim() const noexcept { return ref_.options.dim; }
-  metric space() const noexcept { return ref_.options.space; }
-
-  /// Adds new records, all or none. A record whose id exists is an error
-  /// (`duplicate_id`), as is an id repeated within the batch.
-  void add(const std::vector<record>& records) { store_->writes().write(ref_, records, detail::write_kind::add); }
-  /// Adds records, or replaces existing ones entirely (embedding, document
-  /// and metadata; what the new record lacks is removed).
-  void upsert(const std::vector<record>& records) { store_->writes().write(ref_, records, detail::write_kind::upsert); }
-  /// Changes existing records: the embedding if given (non-empty), the
-  /// document if set, and the metadata keys given (other keys are kept).
-  /// An id that does not exist is an error (`not_found`); nothing is written.
-  void update(const std::vector<record>& records) { store_->writes().write(ref_, records, detail::write_kind::update); }
-
-  /// Removes the records with these ids; absent ids are ignored. Returns how many were removed.
-  std::size_t remove(const std::vector<std::string>& ids) { return store_->writes().remove(ref_, ids); }
-  /// Removes every record matching the filters; at least one must be non-empty.
-  std::size_t remove(const filter& where, const document_filter& where_document = {}) {
-    return store_->writes().remove_matching(ref_, where, where_document);
-  }
-
-  /// Reads records by id (in the order given; absent ids are skipped).
-  std::vector<record> get(const std::vector<std::string>& ids,
-                          include fields = include::documents | include::metadatas) {
-    get_options o;
-    o.ids = ids;
-    o.fields = fields;
-    return store_->reads().get(ref_, o);
-  }
-  /// Reads records by ids and/or filters, with limit and offset.
-  std::vector<record> get(const get_options& options) { return store_->reads().get(ref_, options); }
-
-  /// Number of records (with or without an embedding).
-  std::size_t count() { return store_->reads().count(ref_); }
-
-  /// The given ids that have no stored embedding: absent, or stored without
-  /// one. What an ingestion job embeds next ("fill missing embeddings").
-  std::vector<std::string> missing(const std::vector<std::string>& ids) { return store_->reads().missing(ref_, ids); }
-
-  /// The k nearest records to one embedding, nearest first.
-  std::vector<hit> query(const std::vector<float>& embedding, const query_options& options = {}) {
-    return std::move(store_->reads().query(ref_, {&embedding}, options).front());
-  }
-  /// The k nearest records to each embedding: one list of hits per query.
-  std::vector<std::vector<hit>> query(const std::vector<std::vector<float>>& embeddings,
-                                      const query_options& options = {}) {
-    std::vector<const std::vector<float>*> queries;
-    queries.reserve(embeddings.size());
-    for (const auto& e : embeddings) queries.push_back(&e);
-    return store_->reads().query(ref_, queries, options);
-  }
-
- private:
-  friend Store;
-
-  basic_collection(std::shared_ptr<Store> store, detail::collection_ref ref)
-      : store_(std::move(store)), ref_(std::move(ref)) {}
-
-  std::shared_ptr<Store> store_;
-  detail::collection_ref ref_;
-};
-
 }  // namespace v0
 }  // namespace vecstore
 
+// #include <vecstore/storage/schema.hpp>
+// #include <vecstore/storage/sqlite.hpp>
 // #include <vecstore/store/connection.hpp>
 // SPDX-License-Identifier: MIT
 // store_connection: the life of a store's SQLite connection in one process
@@ -9334,83 +9096,6 @@ class basic_collection {
 #include <unistd.h>
 
 // #include <vecstore/detail/open_lock.hpp>
-// SPDX-License-Identifier: MIT
-// open_lock: who has a store open, for open_mode::exclusive. Every instance
-// holds a shared fcntl lock on "<store>.open" for its lifetime; an exclusive
-// instance holds it exclusively, so either side learns of the other at once.
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-#include <optional>
-#include <string>
-
-#include <fcntl.h>
-#include <unistd.h>
-
-// #include <vecstore/errors.hpp>
-// #include <vecstore/types.hpp>
-
-namespace vecstore {
-inline namespace v0 {
-namespace detail {
-
-/// A whole-file fcntl lock on a side file of its own: the writer lock's file
-/// is locked whole by boost::interprocess::file_lock, and fcntl locks of one
-/// process on one file would interfere. The descriptor is the only one this
-/// process opens on the file (closing another would drop the lock) and is
-/// close-on-exec. The kernel drops the lock when the process dies; a forked
-/// child does not inherit it (it releases its copy of the descriptor, which
-/// leaves the parent's lock alone, and acquires its own).
-class open_lock {
- public:
-  explicit open_lock(std::filesystem::path file) : file_(std::move(file)) {}
-  open_lock(const open_lock&) = delete;
-  open_lock& operator=(const open_lock&) = delete;
-  ~open_lock() { release(); }
-
-  /// Takes the lock without waiting: shared for open_mode::shared, exclusive
-  /// for open_mode::exclusive. Returns the pid of a process in the way, or
-  /// nullopt on success. Throws io_error when the file cannot be opened.
-  std::optional<long> try_acquire(open_mode mode) {
-    if (fd_ < 0) {
-      fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-      if (fd_ < 0) {
-        throw_error<io_error>("cannot open the store's open-lock file", file_, std::strerror(errno),
-                              "Check that the folder is writable by this user");
-      }
-    }
-    struct flock request = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
-    if (::fcntl(fd_, F_SETLK, &request) == 0) return std::nullopt;
-    struct flock probe = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
-    if (::fcntl(fd_, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK) return static_cast<long>(probe.l_pid);
-    return 0L;  // in the way, but gone before we could ask who it was
-  }
-
-  /// Releases the lock (closing the only descriptor drops it).
-  void release() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  static struct flock whole_file(short type) {
-    struct flock l {};
-    l.l_type = type;
-    l.l_whence = SEEK_SET;
-    l.l_start = 0;
-    l.l_len = 0;
-    return l;
-  }
-
-  std::filesystem::path file_;
-  int fd_ = -1;
-};
-
-}  // namespace detail
-}  // namespace v0
-}  // namespace vecstore
-
 // #include <vecstore/errors.hpp>
 // #include <vecstore/options.hpp>
 // #include <vecstore/storage/backup.hpp>
@@ -10259,6 +9944,642 @@ class store_connection {
 }  // namespace v0
 }  // namespace vecstore
 
+// #include <vecstore/store/store_path.hpp>
+// SPDX-License-Identifier: MIT
+// The store file a path names: resolved once, so that every spelling of one
+// file maps to one registry entry and one lock file, and checked for what
+// SQLite cannot tell (a missing folder, a directory, a dangling symlink, a
+// second hard link).
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <string>
+#include <system_error>
+// #include <vecstore/errors.hpp>
+// #include <vecstore/options.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// A store file with a second name (a hard link) would get a second WAL,
+/// lock file and registry entry, one per name: SQLite keeps its WAL by
+/// name, so commits made through one name are lost to the other.
+inline void check_single_link(const std::filesystem::path& file) {
+  struct ::stat st {};
+  if (::stat(file.c_str(), &st) != 0 || st.st_nlink <= 1) return;
+  throw_error<invalid_argument>("cannot open the store", file,
+                                "the file has " + std::to_string(st.st_nlink) +
+                                    " hard links; SQLite keeps one write-ahead log per name, so writes "
+                                    "through the other names would be lost",
+                                "Keep one name and remove the other links (find " + file.parent_path().string() +
+                                    " -samefile " + file.string() + " lists those in the same folder)");
+}
+
+/// The canonical store path: symlinks and relative parts resolved, so every
+/// spelling of one file maps to one registry entry and one lock file.
+inline std::filesystem::path canonical_store_path(const store_options& o) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(o.path, ec);
+  const fs::path parent = absolute.parent_path();
+  if (!fs::is_directory(parent, ec)) {
+    throw_error<io_error>("cannot open the store", o.path, "the folder " + parent.string() + " does not exist",
+                          "Create the folder first");
+  }
+  if (fs::is_directory(absolute, ec)) {
+    throw_error<invalid_argument>("cannot open the store", o.path, "the path is a directory",
+                                  "Give the path of the store file, e.g. " + (absolute / "store.db").string());
+  }
+  if (fs::exists(absolute, ec)) {
+    const fs::path file = fs::canonical(absolute);
+    check_single_link(file);
+    return file;
+  }
+  if (fs::is_symlink(fs::symlink_status(absolute, ec))) {
+    throw_error<io_error>(
+        "cannot open the store", o.path,
+        "it is a symbolic link to " + fs::read_symlink(absolute, ec).string() + ", which does not exist",
+        "Point the link at the store file, or give the store file's own path");
+  }
+  if (!o.create_if_missing) {
+    throw_error<not_found>("cannot open the store", o.path, "the file does not exist",
+                           "Set create_if_missing, or check the path");
+  }
+  return fs::canonical(parent) / absolute.filename();
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// Runs `body()` holding the store's writer lock (`LockPolicy` on
+/// "<store>.lock", as every writer takes it) and its open lock shared, so
+/// that no process holds the store exclusively meanwhile. Processes that
+/// have the store open follow the replaced file at their next read or write
+/// (store/connection.hpp, follow_replaced_file).
+template <class LockPolicy, class Body>
+auto holding_store_locks(const store_options& options, const std::string& what, Body&& body) {
+  open_lock opened(side_file(options.path, ".open"));
+  if (const auto holder = opened.try_acquire(open_mode::shared)) {
+    throw_error<store_locked>(what, options.path,
+                              (*holder > 0 ? "process " + std::to_string(*holder) : std::string("another process")) +
+                                  " holds it exclusively",
+                              "Close it there first");
+  }
+  LockPolicy lock(side_file(options.path, ".lock"));
+  if (!lock.try_lock_for(options.lock_timeout)) {
+    const auto holder = lock.holder_pid();
+    throw_error<lock_timeout>(what, options.path,
+                              "the writer lock stayed busy for " + std::to_string(options.lock_timeout.count()) +
+                                  " ms" + (holder ? ", held by process " + std::to_string(*holder) : std::string()),
+                              "Retry when that process has finished its write, or raise lock_timeout");
+  }
+  std::lock_guard<LockPolicy> writer(lock, std::adopt_lock);
+  return body();
+}
+
+}  // namespace detail
+
+/// Replaces the store at `store_path` with a copy of `backup` (a file made
+/// by backup()), without opening the store: it works when the store no
+/// longer opens, or is missing. The backup is verified first
+/// (integrity_check, schema, every checksum) and nothing changes if it
+/// fails; then the current file, if any, is moved to
+/// "<file>.corrupt-<time>" with its -wal and -shm (never deleted) and the
+/// copy put in its place, under the writer lock. `options` supplies the lock
+/// timeout; its path is ignored. `LockPolicy` must be the one the store's
+/// users open it with.
+template <class LockPolicy = file_lock>
+recovery_report restore(const std::filesystem::path& store_path, const std::filesystem::path& backup,
+                        store_options options = {}) {
+  static_assert(LockPolicy::cross_process, "vecstore: restore() needs a cross-process LockPolicy");
+  const auto started = std::chrono::steady_clock::now();
+  options.path = store_path;
+  options.create_if_missing = true;  // a missing store file is restored too
+  options.path = detail::canonical_store_path(options);
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(backup, ec)) {
+    detail::throw_error<not_found>("cannot restore the store", backup, "the backup file does not exist",
+                                   "List the store's backups (vecstore backups, or the <store>.backups folder)");
+  }
+  const detail::verify_result verified = detail::verify_store_file(backup, true);
+  if (!verified.ok) {
+    detail::throw_error<corruption_error>("cannot restore from this backup", backup, verified.problem,
+                                          "Nothing was changed; pick another backup");
+  }
+  return detail::holding_store_locks<LockPolicy>(options, "cannot restore the store", [&] {
+    recovery_report report;
+    report.policy = "restore";
+    report.action = "restored";
+    detail::install_verified_backup(backup, verified, options.path, report);
+    report.at = std::chrono::system_clock::now();
+    report.duration =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    return report;
+  });
+}
+
+/// Runs `RecoveryPolicy` on the store at `options.path` on purpose, without
+/// opening it first: for a store that health() or verify() found damaged
+/// while processes had it open, or one that does not open. The default
+/// (restore_backup_recovery) keeps every record that still reads and takes
+/// the rest from the newest backup. The report is recorded in the recovered
+/// store, where health() shows it until acknowledge_recovery().
+template <class RecoveryPolicy = restore_backup_recovery, class LockPolicy = file_lock>
+recovery_report recover(store_options options, std::string why = "recovery asked for by an operator") {
+  static_assert(detail::checked<recovery_requirements<RecoveryPolicy>>);
+  static_assert(LockPolicy::cross_process, "vecstore: recover() needs a cross-process LockPolicy");
+  options.create_if_missing = false;
+  options.path = detail::canonical_store_path(options);
+  return detail::holding_store_locks<LockPolicy>(options, "cannot recover the store", [&] {
+    recovery_context ctx{options.path, &options, std::move(why)};
+    recovery_report report = RecoveryPolicy::recover(ctx);
+    report.at = std::chrono::system_clock::now();
+    detail::connection recovered(options.path, options);
+    detail::prepare_schema(recovered);
+    detail::write_recovery_notice(recovered, report);
+    return report;
+  });
+}
+
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/options.hpp>
+// #include <vecstore/recovery/reset.hpp>
+// SPDX-License-Identifier: MIT
+// reset_recovery: the RecoveryPolicy that moves a damaged store aside and
+// starts an empty one (the "reset on corruption" users wrote by hand).
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+// #include <vecstore/detail/quarantine.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/recovery/report.hpp>
+// #include <vecstore/storage/backup.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+/// Moves the damaged store to "<file>.corrupt-<UTC timestamp>" (with its -wal
+/// and -shm) and puts an empty store in its place. Nothing is deleted: the
+/// old data stays in the quarantined file for a person (or salvage_recovery
+/// run on a copy) to look at. The report counts the records left behind
+/// when the damaged file still says how many it held.
+struct reset_recovery {
+  static constexpr bool replaces_file = true;
+
+  static recovery_report recover(const recovery_context& ctx) {
+    const auto started = std::chrono::steady_clock::now();
+    const store_options defaults;
+    const store_options& options = ctx.options ? *ctx.options : defaults;
+
+    recovery_report report;
+    report.policy = "reset_recovery";
+    report.action = "reset";
+    report.problem = ctx.problem;
+
+    const auto held = detail::read_record_count(ctx.file);
+    // The empty store is made first, so a failure leaves the damaged one in place.
+    detail::temporary_file fresh(detail::temporary_name(ctx.file.parent_path(), ctx.file.filename().string()));
+    auto c = detail::open_fresh_store(fresh.path(), options);
+    detail::finish_fresh_store(c);
+    report.quarantined = detail::quarantine(ctx.file);
+    detail::install_store_file(fresh.path(), ctx.file, report.quarantined);
+    fresh.release();
+
+    report.rows_lost = held.value_or(0);
+    report.note = (held ? "the damaged store held " + std::to_string(*held) + " records"
+                        : std::string("the damaged store no longer says how many records it held")) +
+                  "; they remain in " + report.quarantined.string() + " and the store is now empty";
+    report.duration = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+    return report;
+  }
+};
+
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/recovery/restore_backup.hpp>
+// #include <vecstore/recovery/salvage.hpp>
+// #include <vecstore/recovery/strict.hpp>
+// SPDX-License-Identifier: MIT
+// strict_recovery: the RecoveryPolicy that touches nothing and reports damage as corruption_error.
+
+// #include <vecstore/errors.hpp>
+// #include <vecstore/recovery/report.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+/// Leaves a damaged store exactly as it is and throws `corruption_error`
+/// naming what was found. For deployments where a person decides what to
+/// restore, or where another system owns the backups.
+struct strict_recovery {
+  /// True when the policy may move the store file aside and create another.
+  static constexpr bool replaces_file = false;
+
+  [[noreturn]] static recovery_report recover(const recovery_context& ctx) {
+    throw corruption_error(ctx.problem + " [strict_recovery: nothing was changed]", ctx.file);
+  }
+};
+
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/storage/backup.hpp>
+// #include <vecstore/store.hpp>
+// SPDX-License-Identifier: MIT
+// basic_store, the policy-composed store: it opens and closes the store and
+// composes the parts in store/ that do the work (docs/architecture.md):
+//   store/connection.hpp     the SQLite connection's life: open, close, fork, a replaced file
+//   store/index_keeper.hpp   the in-memory indexes, kept in step through the change sequence
+//   store/vectors_cache.hpp  the indexes' vectors file, mapped at open
+//   store/write_path.hpp     writes: one transaction each under the writer lock
+//   store/read_path.hpp      reads and searches
+//   store/health_checks.hpp  what health() and verify() check
+//   store/collection.hpp     basic_collection, the handle to one collection
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+
+// #include <vecstore/detail/detect.hpp>
+// #include <vecstore/detail/validate.hpp>
+// #include <vecstore/errors.hpp>
+// #include <vecstore/health.hpp>
+// #include <vecstore/index/requirements.hpp>
+// #include <vecstore/lock/requirements.hpp>
+// SPDX-License-Identifier: MIT
+// The LockPolicy contract, its trait and its compile-time check.
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+// #include <vecstore/detail/detect.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+/// A LockPolicy excludes writers of one store from each other, across the
+/// threads of a process and, where it says so, across processes. The store
+/// takes it around every write transaction (and for its lifetime in
+/// `open_mode::exclusive`). Members, named as the standard's Lockable so
+/// `std::unique_lock` works with them:
+///
+///  - `explicit L(const std::filesystem::path& lock_file)`
+///      Prepares the lock for the store whose lock file is `lock_file`
+///      ("<store>.lock"). May create that file; must never open the database.
+///  - `void lock()` / `bool try_lock()` / `void unlock()`
+///      Exclusive ownership. `unlock` only by the thread that locked.
+///  - `bool try_lock_for(std::chrono::milliseconds timeout)`
+///      Waits at most `timeout`; false when it timed out.
+///  - `std::optional<long> holder_pid() const`
+///      After a failed try_lock*, the process that held the lock, if known;
+///      used in lock_timeout and store_locked messages.
+///  - `static constexpr bool cross_process`
+///      True when other processes are excluded too.
+///  - `static constexpr bool crash_safe`
+///      True when a holder that dies (even by SIGKILL) releases the lock.
+///
+/// Shipped: `file_lock` (default), `named_mutex`, `null_lock`.
+template <class L>
+struct is_lock_policy;
+
+namespace detail {
+template <class L> using lock_lock_t = decltype(std::declval<L&>().lock());
+template <class L> using lock_try_lock_t = decltype(std::declval<L&>().try_lock());
+template <class L> using lock_unlock_t = decltype(std::declval<L&>().unlock());
+template <class L>
+using lock_try_lock_for_t = decltype(std::declval<L&>().try_lock_for(std::declval<std::chrono::milliseconds>()));
+template <class L> using lock_holder_pid_t = decltype(std::declval<const L&>().holder_pid());
+template <class L> using lock_cross_process_t = decltype(L::cross_process);
+template <class L> using lock_crash_safe_t = decltype(L::crash_safe);
+}  // namespace detail
+
+template <class L>
+struct is_lock_policy
+    : std::bool_constant<std::is_constructible<L, const std::filesystem::path&>::value &&
+                         detail::is_detected_exact_v<void, detail::lock_lock_t, L> &&
+                         detail::is_detected_exact_v<bool, detail::lock_try_lock_t, L> &&
+                         detail::is_detected_exact_v<void, detail::lock_unlock_t, L> &&
+                         detail::is_detected_exact_v<bool, detail::lock_try_lock_for_t, L> &&
+                         detail::is_detected_exact_v<std::optional<long>, detail::lock_holder_pid_t, L> &&
+                         detail::is_detected_exact_v<const bool, detail::lock_cross_process_t, L> &&
+                         detail::is_detected_exact_v<const bool, detail::lock_crash_safe_t, L>> {};
+
+template <class L>
+inline constexpr bool is_lock_policy_v = is_lock_policy<L>::value;
+
+/// One readable message per missing member; instantiated by basic_store.
+template <class L>
+struct lock_requirements {
+  static_assert(std::is_constructible<L, const std::filesystem::path&>::value,
+                "vecstore: LockPolicy must be constructible from the path of the .lock file");
+  static_assert(detail::is_detected_exact_v<void, detail::lock_lock_t, L>, "vecstore: LockPolicy lacks void lock()");
+  static_assert(detail::is_detected_exact_v<bool, detail::lock_try_lock_t, L>,
+                "vecstore: LockPolicy lacks bool try_lock()");
+  static_assert(detail::is_detected_exact_v<void, detail::lock_unlock_t, L>, "vecstore: LockPolicy lacks void unlock()");
+  static_assert(detail::is_detected_exact_v<bool, detail::lock_try_lock_for_t, L>,
+                "vecstore: LockPolicy lacks bool try_lock_for(std::chrono::milliseconds)");
+  static_assert(detail::is_detected_exact_v<std::optional<long>, detail::lock_holder_pid_t, L>,
+                "vecstore: LockPolicy lacks std::optional<long> holder_pid() const");
+  static_assert(detail::is_detected_exact_v<const bool, detail::lock_cross_process_t, L>,
+                "vecstore: LockPolicy lacks static constexpr bool cross_process");
+  static_assert(detail::is_detected_exact_v<const bool, detail::lock_crash_safe_t, L>,
+                "vecstore: LockPolicy lacks static constexpr bool crash_safe");
+};
+
+#if defined(__cpp_concepts)
+/// The same requirements as a concept, for users' own templates.
+template <class L>
+concept lock_policy = is_lock_policy<L>::value;
+#endif
+
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/options.hpp>
+// #include <vecstore/recovery/requirements.hpp>
+// #include <vecstore/recovery/restore_backup.hpp>
+// #include <vecstore/registry.hpp>
+// SPDX-License-Identifier: MIT
+// The process-wide registry that makes `open` return one instance per store file.
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <typeindex>
+#include <utility>
+#include <vector>
+
+#include <pthread.h>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// What the registry calls around fork() on every open store. SQLite state
+/// must not cross fork() (howtocorrupt.html §2.6): before it, each store
+/// closes its connection with all its mutexes held; after it, parent and
+/// child release the mutexes and reconnect on next use.
+class fork_aware {
+ public:
+  virtual void before_fork() noexcept = 0;
+  virtual void after_fork(bool in_child) noexcept = 0;
+
+ protected:
+  ~fork_aware() = default;
+};
+
+/// One open store per canonical path per process. Two instances of one file
+/// in a process would hold two lock objects, and closing either one's
+/// descriptor drops the fcntl locks of both (POSIX fcntl semantics; see
+/// docs/architecture.md, "Files of a store").
+class registry {
+ public:
+  /// Created on first use and never destroyed: a store held by a
+  /// namespace-scope or static shared_ptr, or by a thread still running at
+  /// exit, closes through the registry whatever the order of static
+  /// destruction, so the registry must outlive them all.
+  static registry& instance() {
+    static registry* const r = new registry();
+    return *r;
+  }
+
+  registry(const registry&) = delete;
+  registry& operator=(const registry&) = delete;
+
+  /// Returns the live instance for `path` if one of type `Store` exists,
+  /// otherwise builds one with `make()` and records it. Holding the registry
+  /// mutex while building makes concurrent first opens of one path build once.
+  /// Throws via `on_type_clash` when the path is open as another composition.
+  /// `Store` must derive from fork_aware.
+  template <class Store, class Make, class Clash>
+  std::shared_ptr<Store> find_or_open(const std::filesystem::path& path, Make&& make, Clash&& on_type_clash) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    auto it = open_.find(path);
+    if (it != open_.end()) {
+      if (std::shared_ptr<void> live = it->second.instance.lock()) {
+        if (it->second.type != std::type_index(typeid(Store))) on_type_clash();
+        return std::static_pointer_cast<Store>(live);
+      }
+    }
+    std::shared_ptr<Store> made = make();
+    open_.insert_or_assign(path, entry{made, std::type_index(typeid(Store)), static_cast<fork_aware*>(made.get())});
+    return made;
+  }
+
+  /// Runs `teardown` (closing the connection and the lock file) and forgets
+  /// `path`, under the registry mutex: a concurrent open of the same path
+  /// waits, so the old instance's descriptors are closed before the new
+  /// instance opens and locks its own.
+  template <class Teardown>
+  void close(const std::filesystem::path& path, const void* instance, Teardown&& teardown) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    teardown();
+    auto it = open_.find(path);
+    if (it == open_.end()) return;
+    const std::shared_ptr<void> live = it->second.instance.lock();
+    if (!live || live.get() == instance) open_.erase(it);
+  }
+
+ private:
+  registry() { ::pthread_atfork(&registry::prepare, &registry::parent, &registry::child); }
+
+  // pthread_atfork handlers: the registry mutex and every store's mutexes are
+  // held across fork() so no other thread is inside a store when it happens.
+  static void prepare() {
+    registry& r = instance();
+    r.mutex_.lock();
+    for (auto& [path, e] : r.open_) {
+      if (std::shared_ptr<void> live = e.instance.lock()) {
+        e.hooks->before_fork();
+        r.forking_.emplace_back(std::move(live), e.hooks);
+      }
+    }
+  }
+  static void parent() { instance().finish_fork(false); }
+  static void child() { instance().finish_fork(true); }
+
+  void finish_fork(bool in_child) {
+    for (auto& [live, hooks] : forking_) hooks->after_fork(in_child);
+    std::vector<std::pair<std::shared_ptr<void>, fork_aware*>> release;
+    release.swap(forking_);
+    mutex_.unlock();
+    // Dropping the references may run a destructor, which takes mutex_.
+    release.clear();
+  }
+
+  struct entry {
+    entry(std::weak_ptr<void> i, std::type_index t, fork_aware* h) : instance(std::move(i)), type(t), hooks(h) {}
+    std::weak_ptr<void> instance;
+    std::type_index type;
+    fork_aware* hooks;
+  };
+  std::mutex mutex_;
+  std::map<std::filesystem::path, entry> open_;
+  std::vector<std::pair<std::shared_ptr<void>, fork_aware*>> forking_;  // stores kept alive across a fork
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/storage/backup.hpp>
+// #include <vecstore/storage/recovery_notice.hpp>
+// #include <vecstore/storage/sqlite.hpp>
+// #include <vecstore/store/collection.hpp>
+// SPDX-License-Identifier: MIT
+// basic_collection, the handle through which one collection's records are
+// written, read and searched, and collection_ref, what the store's parts know of it.
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// #include <vecstore/errors.hpp>
+// #include <vecstore/filter.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// One collection as a handle names it: its row id in the store, its name
+/// and its options. The id tells a collection from a namesake created after
+/// it was deleted.
+struct collection_ref {
+  std::int64_t id = 0;
+  std::string name;
+  collection_options options;
+};
+
+/// What a write does to existing ids: `add` refuses them, `upsert` replaces
+/// them, `update` changes the given fields (and refuses unknown ids).
+enum class write_kind { add, upsert, update };
+
+[[noreturn]] inline void throw_unknown_collection(const std::filesystem::path& file, std::string_view name) {
+  throw_error<not_found>("unknown collection", file, "there is no collection named \"" + std::string(name) + "\"",
+                         "Create it first, or check the name with list_collections()");
+}
+
+/// The collection a handle was made for is gone. When `name_taken`, it was
+/// deleted and another of the same name created since: that one is not the
+/// handle's, and the message says so rather than "create it first".
+[[noreturn]] inline void throw_collection_gone(const std::filesystem::path& file, const collection_ref& c,
+                                               bool name_taken) {
+  if (!name_taken) throw_unknown_collection(file, c.name);
+  throw_error<not_found>("unknown collection", file,
+                         "the collection \"" + c.name + "\" this handle was made for was deleted, and another "
+                         "collection of that name was created since",
+                         "Get a handle to the new one with get_collection(\"" + c.name + "\")");
+}
+
+}  // namespace detail
+
+/// A handle to one collection of a store. Cheap to copy; it keeps the store
+/// open. Every call checks that the collection still exists (another process
+/// may have deleted it) and throws `not_found` otherwise.
+template <class Store>
+class basic_collection {
+ public:
+  const std::string& name() const noexcept { return ref_.name; }
+  std::size_t dim() const noexcept { return ref_.options.dim; }
+  metric space() const noexcept { return ref_.options.space; }
+
+  /// Adds new records, all or none. A record whose id exists is an error
+  /// (`duplicate_id`), as is an id repeated within the batch.
+  void add(const std::vector<record>& records) { store_->writes().write(ref_, records, detail::write_kind::add); }
+  /// Adds records, or replaces existing ones entirely (embedding, document
+  /// and metadata; what the new record lacks is removed).
+  void upsert(const std::vector<record>& records) { store_->writes().write(ref_, records, detail::write_kind::upsert); }
+  /// Changes existing records: the embedding if given (non-empty), the
+  /// document if set, and the metadata keys given (other keys are kept).
+  /// An id that does not exist is an error (`not_found`); nothing is written.
+  void update(const std::vector<record>& records) { store_->writes().write(ref_, records, detail::write_kind::update); }
+
+  /// Removes the records with these ids; absent ids are ignored. Returns how many were removed.
+  std::size_t remove(const std::vector<std::string>& ids) { return store_->writes().remove(ref_, ids); }
+  /// Removes every record matching the filters; at least one must be non-empty.
+  std::size_t remove(const filter& where, const document_filter& where_document = {}) {
+    return store_->writes().remove_matching(ref_, where, where_document);
+  }
+
+  /// Reads records by id (in the order given; absent ids are skipped).
+  std::vector<record> get(const std::vector<std::string>& ids,
+                          include fields = include::documents | include::metadatas) {
+    get_options o;
+    o.ids = ids;
+    o.fields = fields;
+    return store_->reads().get(ref_, o);
+  }
+  /// Reads records by ids and/or filters, with limit and offset.
+  std::vector<record> get(const get_options& options) { return store_->reads().get(ref_, options); }
+
+  /// Number of records (with or without an embedding).
+  std::size_t count() { return store_->reads().count(ref_); }
+
+  /// The given ids that have no stored embedding: absent, or stored without
+  /// one. What an ingestion job embeds next ("fill missing embeddings").
+  std::vector<std::string> missing(const std::vector<std::string>& ids) { return store_->reads().missing(ref_, ids); }
+
+  /// The k nearest records to one embedding, nearest first.
+  std::vector<hit> query(const std::vector<float>& embedding, const query_options& options = {}) {
+    return std::move(store_->reads().query(ref_, {&embedding}, options).front());
+  }
+  /// The k nearest records to each embedding: one list of hits per query.
+  std::vector<std::vector<hit>> query(const std::vector<std::vector<float>>& embeddings,
+                                      const query_options& options = {}) {
+    std::vector<const std::vector<float>*> queries;
+    queries.reserve(embeddings.size());
+    for (const auto& e : embeddings) queries.push_back(&e);
+    return store_->reads().query(ref_, queries, options);
+  }
+
+ private:
+  friend Store;
+
+  basic_collection(std::shared_ptr<Store> store, detail::collection_ref ref)
+      : store_(std::move(store)), ref_(std::move(ref)) {}
+
+  std::shared_ptr<Store> store_;
+  detail::collection_ref ref_;
+};
+
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/store/connection.hpp>
 // #include <vecstore/store/health_checks.hpp>
 // SPDX-License-Identifier: MIT
 // run_health_checks: what health() and verify() check, each check timed and
@@ -11385,6 +11706,7 @@ class index_keeper {
 
 // #include <vecstore/storage/backup.hpp>
 // #include <vecstore/storage/records.hpp>
+// #include <vecstore/storage/recovery_notice.hpp>
 // #include <vecstore/storage/schema.hpp>
 // #include <vecstore/storage/sqlite.hpp>
 
@@ -11408,8 +11730,8 @@ health_check timed_check(const std::string& name, Check&& check) {
   return c;
 }
 
-/// Every check, in order: the writer lock, the connection, the schema, the
-/// pages (quick_check; integrity_check and every checksum when `deep`), the
+/// Every check, in order: the writer lock, the connection, the schema, a
+/// recovery not yet acknowledged, the pages (quick_check; integrity_check and every checksum when `deep`), the
 /// index counts against SQLite's, the WAL's size, the newest backup, the
 /// free disk space (docs/operations.md describes each).
 template <class LockPolicy, class IndexPolicy>
@@ -11446,6 +11768,21 @@ health_report run_health_checks(bool deep, const store_options& options, LockPol
       c.status = health_status::unhealthy;
       c.detail += ", differs from the expected schema version " + std::to_string(schema_version);
     }
+  }));
+  report.add(timed_check("recovery", [&](health_check& c) {
+    report.last_recovery = read_recovery_notice(conn.get());
+    if (!report.last_recovery) {
+      c.detail = "none recorded";
+      return;
+    }
+    const recovery_report& r = *report.last_recovery;
+    c.status = health_status::degraded;
+    c.detail = r.policy + " " + r.action + " the store at " + utc_stamp(r.at, false) + ": " +
+               std::to_string(r.rows_saved) + " records kept (" + std::to_string(r.rows_from_backup) +
+               " from a backup), " + std::to_string(r.rows_lost) + " lost" +
+               (r.quarantined.empty() ? std::string() : "; the damaged file is " + r.quarantined.string()) +
+               ". Check the store, then clear this with acknowledge_recovery() "
+               "(vecstore health --acknowledge-recovery)";
   }));
   // The pages are read through a connection of their own: this process's
   // connection keeps pages cached while no commit changes the file, so a page
@@ -11735,6 +12072,7 @@ class read_path {
 }  // namespace v0
 }  // namespace vecstore
 
+// #include <vecstore/store/store_path.hpp>
 // #include <vecstore/store/write_path.hpp>
 // SPDX-License-Identifier: MIT
 // write_path: every write of a store, one transaction under the writer lock,
@@ -12086,7 +12424,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// after resolving symlinks and relative parts).
   static std::shared_ptr<basic_store> open(store_options options) {
     check_options(options);
-    const std::filesystem::path file = canonical_store_path(options);
+    const std::filesystem::path file = detail::canonical_store_path(options);
     options.path = file;
     const side_files_before before(file);
     try {
@@ -12166,6 +12504,16 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   std::vector<collection_info> list_collections() { return reads_.list_collections(); }
 
   // --- health and backups ----------------------------------------------------------
+
+  /// Clears the record of the last recovery that health() shows, in every
+  /// process, once an operator has looked at it. Returns false when there
+  /// was none.
+  bool acknowledge_recovery() {
+    return writes_.exclusively("cannot clear the recovery notice", [&] {
+      keeper_.ensure_usable_locked();
+      return detail::clear_recovery_notice(conn_.get());
+    });
+  }
 
   /// Runs the health checks, or returns the last report if it is younger than
   /// `health_check_interval` (unless `force`).
@@ -12302,53 +12650,6 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     if (o.backups_to_keep < 1) bad("backups_to_keep is below 1", "Keep at least one backup");
   }
 
-  /// The canonical store path: symlinks and relative parts resolved, so every
-  /// spelling of one file maps to one registry entry and one lock file.
-  static std::filesystem::path canonical_store_path(const store_options& o) {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    const fs::path absolute = fs::absolute(o.path, ec);
-    const fs::path parent = absolute.parent_path();
-    if (!fs::is_directory(parent, ec)) {
-      detail::throw_error<io_error>("cannot open the store", o.path, "the folder " + parent.string() + " does not exist",
-                                    "Create the folder first");
-    }
-    if (fs::is_directory(absolute, ec)) {
-      detail::throw_error<invalid_argument>("cannot open the store", o.path, "the path is a directory",
-                                            "Give the path of the store file, e.g. " + (absolute / "store.db").string());
-    }
-    if (fs::exists(absolute, ec)) {
-      const fs::path file = fs::canonical(absolute);
-      check_single_link(file);
-      return file;
-    }
-    if (fs::is_symlink(fs::symlink_status(absolute, ec))) {
-      detail::throw_error<io_error>("cannot open the store", o.path,
-                                    "it is a symbolic link to " + fs::read_symlink(absolute, ec).string() +
-                                        ", which does not exist",
-                                    "Point the link at the store file, or give the store file's own path");
-    }
-    if (!o.create_if_missing) {
-      detail::throw_error<not_found>("cannot open the store", o.path, "the file does not exist",
-                                     "Set create_if_missing, or check the path");
-    }
-    return fs::canonical(parent) / absolute.filename();
-  }
-
-  /// A store file with a second name (a hard link) would get a second WAL,
-  /// lock file and registry entry, one per name: SQLite keeps its WAL by
-  /// name, so commits made through one name are lost to the other.
-  static void check_single_link(const std::filesystem::path& file) {
-    struct ::stat st {};
-    if (::stat(file.c_str(), &st) != 0 || st.st_nlink <= 1) return;
-    detail::throw_error<invalid_argument>(
-        "cannot open the store", file,
-        "the file has " + std::to_string(st.st_nlink) +
-            " hard links; SQLite keeps one write-ahead log per name, so writes through the other names would be lost",
-        "Keep one name and remove the other links (find " + file.parent_path().string() + " -samefile " +
-            file.string() + " lists those in the same folder)");
-  }
-
   /// Opens the connection, creates or checks the schema and loads every
   /// collection's index. Damage found on the way goes to the RecoveryPolicy
   /// (or straight to the caller with auto_recover off), and opening is tried
@@ -12362,7 +12663,9 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       recovery_context ctx{options_.path, &options_, e.what()};
       std::unique_lock<LockPolicy> writer = writes_.acquire_writer("cannot recover the store");
       last_recovery_ = RecoveryPolicy::recover(ctx);
+      last_recovery_->at = std::chrono::system_clock::now();
       open_and_load(true);
+      detail::write_recovery_notice(conn_.get(), *last_recovery_);
     }
   }
 

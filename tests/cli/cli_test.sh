@@ -370,6 +370,10 @@ vs 0 count dam.db docs                    # the recovery policy restores the bac
 [ "$(cat out)" = "30" ] || fail "count after automatic recovery is $(cat out), expected 30"
 err_has "note: the store was damaged and restore_backup_recovery restored it from"
 ls dam.db.corrupt-* >/dev/null 2>&1 || fail "the damaged file was not kept as dam.db.corrupt-*"
+vs 1 health dam.db                        # degraded: the recovery is shown until acknowledged
+check "health shows the automatic recovery" "d['last_recovery']['policy'] == 'restore_backup_recovery'"
+vs 1 verify dam.db
+vs 1 health dam.db --acknowledge-recovery
 vs 0 health dam.db
 vs 0 verify dam.db
 
@@ -408,6 +412,30 @@ vs 7 restore s.db a.npy                   # not a backup: refused, nothing chang
 one_error_line
 vs 0 count s.db vec
 [ "$(cat out)" = "21" ] || fail "a refused restore changed the store"
+
+step "restore and recover a store that does not open"
+cp s.db broken.db
+python3 -c "
+f = open('broken.db', 'r+b')
+f.write(bytes(4096))  # page 1, with the schema, is gone: nothing of the file reads"
+vs 7 count broken.db vec                  # no backup of broken.db and nothing reads: refused
+one_error_line
+vs 0 --json restore broken.db "$BACKUP"   # works without opening the store
+check "restore of a store that does not open" \
+  "d['action'] == 'restored' and d['rows_saved'] == 72 and d['quarantined'].startswith('$T/broken.db.corrupt-')"
+vs 0 count broken.db vec
+[ "$(cat out)" = "21" ] || fail "count after restoring broken.db is $(cat out), expected 21"
+vs 0 --json recover broken.db --policy salvage
+# The three records without an embedding have nothing that vouches for them yet.
+check "recover report" "d['policy'] == 'salvage_recovery' and d['rows_saved'] == 69 and d['rows_lost'] == 3"
+vs 1 health broken.db                     # degraded until acknowledged
+check "health shows the recovery" \
+  "d['last_recovery']['policy'] == 'salvage_recovery' and any(c['name'] == 'recovery' and c['status'] == 'degraded' for c in d['checks'])"
+vs 1 health broken.db --acknowledge-recovery
+vs 0 health broken.db
+check "the recovery was acknowledged" "d['last_recovery'] is None"
+vs 3 recover broken.db --policy nonsense
+vs 4 recover missing.db
 
 # --- import-chroma ----------------------------------------------------------------------
 step "import-chroma"

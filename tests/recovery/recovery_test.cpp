@@ -22,6 +22,7 @@
 #include <vecstore/vecstore.hpp>
 
 #include "support/dump.hpp"
+#include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace vecstore;
@@ -363,6 +364,88 @@ TEST_CASE("the default recovery keeps records added after the newest backup", "[
   CHECK(report->rows_lost == 0);
   CHECK(db->get_collection("alpha").count() == 5100);
   CHECK(vecstore_test::dump_store(*db) == undamaged);
+  // health() says so until an operator acknowledges it.
+  const auto shown = db->health(true).to_json();
+  CHECK(shown["status"] == "degraded");
+  CHECK(shown["last_recovery"]["rows_saved"] == 5100);
+  CHECK(shown["last_recovery"]["rows_lost"] == 0);
+}
+
+TEST_CASE("restore() puts a backup in place of a store that does not open", "[recovery][restore]") {
+  temp_dir dir;
+  const fs::path store = dir / "store.db";
+  const fixture_data d;
+  build_store(store, d);
+  const backup_info b = take_backup(store);
+  const nlohmann::json at_backup = dump_file(b.path);
+  add_more(store, make_records("late", 20, 16, 3), 2);
+
+  SECTION("page 1 is garbage: no policy reads it") {
+    write_at(store, 0, garbage(page_size_of(store), 31));
+    const std::string damaged = read_bytes(store);
+    store_options strict;
+    strict.path = store;
+    strict.auto_recover = false;
+    CHECK_THROWS_AS(open(strict), corruption_error);
+    const recovery_report report = vecstore::restore(store, b.path);
+    CHECK(report.action == "restored");
+    CHECK(report.backup_used == b.path);
+    CHECK(report.rows_saved == b.records);
+    REQUIRE(fs::exists(report.quarantined));
+    CHECK(read_bytes(report.quarantined) == damaged);
+    CHECK(open_and_dump(store) == at_backup);
+  }
+  SECTION("the store file is gone") {
+    for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(detail::with_suffix(store, suffix));
+    const recovery_report report = vecstore::restore(store, b.path);
+    CHECK(report.quarantined.empty());
+    CHECK(open_and_dump(store) == at_backup);
+  }
+  SECTION("a backup that does not verify changes nothing") {
+    const nlohmann::json current = open_and_dump(store);
+    const std::string bytes = read_bytes(store);
+    flip_embedding(b.path, d.beta[3]);
+    CHECK_THROWS_WITH(vecstore::restore(store, b.path),
+                      Catch::Contains("cannot restore from this backup") && Catch::Contains("Nothing was changed"));
+    CHECK(read_bytes(store) == bytes);
+    CHECK_THROWS_AS(vecstore::restore(store, dir / "no-such.backup"), not_found);
+    CHECK(open_and_dump(store) == current);
+  }
+  SECTION("a process that holds the store exclusively keeps it") {
+    vecstore_test::repl_child holder;
+    REQUIRE(nlohmann::json::parse(holder.ask("open " + store.string() + " exclusive"))["ok"] == true);
+    const std::string bytes = read_bytes(store);
+    CHECK_THROWS_WITH(vecstore::restore(store, b.path), Catch::Contains("holds it exclusively"));
+    CHECK_THROWS_AS(vecstore::restore(store, b.path), store_locked);
+    CHECK(read_bytes(store) == bytes);
+  }
+}
+
+TEST_CASE("recover() runs a recovery policy on purpose and records it in the store", "[recovery]") {
+  temp_dir dir;
+  const fs::path store = dir / "store.db";
+  const fixture_data d;
+  build_store(store, d);
+  flip_embedding(store, d.alpha[321]);
+  store_options o;
+  o.path = store;
+  const recovery_report report = vecstore::recover<salvage_recovery>(o, "found by verify()");
+  CHECK(report.policy == "salvage_recovery");
+  CHECK(report.problem == "found by verify()");
+  CHECK(report.lost_records == std::vector<std::string>{"alpha/a-321"});
+  auto db = open(o);
+  CHECK_FALSE(db->last_recovery().has_value());  // not this instance's: it opened a sound store
+  const auto health = db->health(true);
+  REQUIRE(health.last_recovery.has_value());
+  CHECK(health.last_recovery->policy == "salvage_recovery");
+  CHECK(health.last_recovery->rows_lost == 1);
+  CHECK(health.last_recovery->lost_records == report.lost_records);
+  CHECK(db->acknowledge_recovery());
+  CHECK_FALSE(db->health(true).last_recovery.has_value());
+  db->close();
+  o.create_if_missing = false;
+  o.path = dir / "missing.db";
+  CHECK_THROWS_AS(vecstore::recover(o), not_found);
 }
 
 TEST_CASE("restore_backup_recovery without a usable backup keeps what reads, or throws and changes nothing",

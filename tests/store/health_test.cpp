@@ -318,8 +318,8 @@ TEST_CASE("a page damaged from outside while the store is open is found by healt
     f.seekp(static_cast<std::streamoff>(page_size * (pages / 2)));
     f.write(std::string(page_size, '\x5a').data(), static_cast<std::streamsize>(page_size));
   }
-  // A fresh process sees it.
-  const auto fresh = vecstore_test::run_child({"dump", path.string()});
+  // A fresh process sees it (and, told to leave it, changes nothing).
+  const auto fresh = vecstore_test::run_child({"dump", path.string(), "report-only"});
   CHECK(fresh.exit_code == 3);
 
   // So does this one, which had the file open all along.
@@ -344,4 +344,59 @@ TEST_CASE("damage met by a running process points to what works there: opening t
   CHECK_THROWS_WITH(c.get({"b"}, include::embeddings),
                     Catch::Contains("Close the store and open it again") &&
                         !Catch::Contains("open the store with a recovery policy"));
+}
+
+TEST_CASE("a recovery shows in every process's health until an operator acknowledges it", "[health][recovery]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  {
+    auto db = open_at(path);
+    auto c = db->create_collection("c", {2, metric::l2});
+    c.add({{"a", {1, 0}, std::nullopt, {}}, {"b", {0, 1}, std::nullopt, {}}});
+    db->backup();
+    c.add({{"newer", {1, 1}, std::nullopt, {}}});
+    db->close();
+  }
+  repl_child worker;
+  REQUIRE(nlohmann::json::parse(worker.ask("open " + path.string() + " shared"))["ok"] == true);
+  const auto worker_recovery = [&] {
+    const auto answer = nlohmann::json::parse(worker.ask("health"));
+    REQUIRE(answer["ok"] == true);
+    return answer["health"];
+  };
+  CHECK(worker_recovery()["last_recovery"].is_null());
+
+  // An operator runs the default recovery on purpose while the worker has the store open.
+  store_options o;
+  o.path = path;
+  const recovery_report report = vecstore::recover(o);
+  CHECK(report.policy == "restore_backup_recovery");
+  CHECK(report.rows_saved == 3);  // the record newer than the backup stays
+  CHECK(report.rows_lost == 0);
+
+  const auto seen = worker_recovery();
+  CHECK(seen["status"] == "degraded");
+  CHECK(seen["last_recovery"]["policy"] == "restore_backup_recovery");
+  CHECK(seen["last_recovery"]["rows_saved"] == 3);
+  CHECK(seen["last_recovery"]["quarantined"] == report.quarantined.string());
+
+  auto db = open_at(path);
+  auto mine = db->health(true);
+  CHECK(mine.status == health_status::degraded);
+  const health_check* check = find_check(mine, "recovery");
+  REQUIRE(check != nullptr);
+  CHECK(check->status == health_status::degraded);
+  CHECK_THAT(check->detail, Catch::Contains("restore_backup_recovery restored the store at") &&
+                                Catch::Contains("3 records kept") && Catch::Contains("acknowledge_recovery()"));
+  REQUIRE(mine.last_recovery.has_value());
+  CHECK(mine.last_recovery->at.time_since_epoch().count() > 0);
+
+  // Acknowledged in the worker: gone for everyone.
+  CHECK(nlohmann::json::parse(worker.ask("acknowledge-recovery"))["had"] == true);
+  mine = db->health(true);
+  CHECK(mine.status == health_status::healthy);
+  CHECK(find_check(mine, "recovery")->detail == "none recorded");
+  CHECK_FALSE(mine.last_recovery.has_value());
+  CHECK(worker_recovery()["status"] == "healthy");
+  CHECK_FALSE(db->acknowledge_recovery());
 }

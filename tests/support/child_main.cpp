@@ -83,6 +83,8 @@ nlohmann::json run(std::shared_ptr<vecstore::store>& db, std::istringstream& wor
     return {{"ok", true}};
   }
   if (!db) return {{"ok", false}, {"code", "usage"}, {"error", "open a store first"}};
+  if (command == "health") return {{"ok", true}, {"health", db->health(true).to_json()}};
+  if (command == "acknowledge-recovery") return {{"ok", true}, {"had", db->acknowledge_recovery()}};
   if (command == "stress") {
     double seconds = 0;
     unsigned seed = 0;
@@ -226,7 +228,7 @@ int main(int argc, char** argv) {
   const std::string command = argc > 1 ? argv[1] : "";
   if (command == "repl") return repl();
   if (argc < 3) {
-    std::cerr << "usage: vecstore_test_child dump <store> | repl\n";
+    std::cerr << "usage: vecstore_test_child dump <store> [report-only] | repl\n";
     return 2;
   }
   vecstore::store_options options;
@@ -246,7 +248,8 @@ int main(int argc, char** argv) {
     if (command == "exit-holding" && argc == 4) {
       return exit_holding(argv[2], argv[3]);
     }
-    if (command == "dump") {
+    if (command == "dump") {  // dump <store> [report-only]: "report-only" leaves damage to the caller
+      options.auto_recover = !(argc > 3 && std::string(argv[3]) == "report-only");
       auto db = vecstore::open(options);
       std::cout << vecstore_test::dump_store(*db).dump() << "\n";
       return 0;

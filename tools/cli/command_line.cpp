@@ -114,6 +114,8 @@ parsed_command_line parse_command_line(int argc, char** argv, const library_fact
   auto* c_health = app.add_subcommand("health", "Health report as JSON; exit 0 healthy, 1 degraded, 2 unhealthy");
   c_health->add_option("store", health.store, "Store file")->required();
   c_health->add_flag("--force", health.force, "Run the checks even if a cached report is recent");
+  c_health->add_flag("--acknowledge-recovery", health.acknowledge_recovery,
+                     "Clear the record of the last recovery (shown until then) after printing the report");
 
   health_args verify;
   verify.force = verify.deep = true;
@@ -125,9 +127,19 @@ parsed_command_line parse_command_line(int argc, char** argv, const library_fact
   c_backup->add_option("store", backup.store, "Store file")->required();
 
   restore_args restore;
-  auto* c_restore = app.add_subcommand("restore", "Replace the store's contents with a backup");
+  auto* c_restore =
+      app.add_subcommand("restore", "Replace the store with a verified backup (works on a store that does not open)");
   c_restore->add_option("store", restore.store, "Store file")->required();
   c_restore->add_option("backup-file", restore.backup_file, "Backup file")->required();
+
+  recover_args recover;
+  auto* c_recover = app.add_subcommand(
+      "recover", "Run a recovery policy now, without opening the store (works on a store that does not open)");
+  c_recover->add_option("store", recover.store, "Store file")->required();
+  c_recover->add_option("--policy", recover.policy,
+                        "restore_backup (default: keep what reads, the rest from the newest backup), salvage "
+                        "(keep what reads) or reset (start empty); the damaged file is kept aside")
+      ->check(CLI::IsMember({"restore_backup", "salvage", "reset"}));
 
   compact_args compact;
   auto* c_compact = app.add_subcommand("compact", "Rewrite the store without free pages; prints the size before and after");
@@ -202,6 +214,8 @@ parsed_command_line parse_command_line(int argc, char** argv, const library_fact
     out.to_run = backup;
   } else if (*c_restore) {
     out.to_run = restore;
+  } else if (*c_recover) {
+    out.to_run = recover;
   } else if (*c_compact) {
     out.to_run = compact;
   } else if (*c_chroma) {

@@ -25,7 +25,7 @@ namespace vecstore_cli {
 
 /// Every command's arguments; health_args serves health and verify.
 using command = std::variant<create_args, import_args, export_args, get_args, query_args, count_args, stats_args,
-                             health_args, backup_args, restore_args, compact_args, chroma_args>;
+                             health_args, backup_args, restore_args, recover_args, compact_args, chroma_args>;
 
 /// The library's limits and version, which options are checked against and
 /// --version prints.

@@ -89,8 +89,9 @@ int run_health(const global_options& g, const health_args& a) {
       report = s->verify();
       bar.finish();
     } else {
-      report = s->health(a.force);
+      report = s->health(a.force || a.acknowledge_recovery);
     }
+    if (a.acknowledge_recovery) s->acknowledge_recovery();
   } catch (const vecstore::error& e) {
     // A store too damaged to open is an unhealthy store, not a crash of
     // the check: print a report, so health checks see exit status 2.

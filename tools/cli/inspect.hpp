@@ -18,6 +18,7 @@ struct health_args {
   fs::path store;
   bool force = false;  ///< run the checks even if a cached report is recent (verify always does)
   bool deep = false;   ///< verify
+  bool acknowledge_recovery = false;  ///< clear the last recovery's record after the report
 };
 
 int run_stats(const global_options& g, const stats_args& a);

@@ -59,6 +59,7 @@ struct dispatch {
   int operator()(const health_args& a) const { return run_health(g, a); }
   int operator()(const backup_args& a) const { return run_backup(g, a); }
   int operator()(const restore_args& a) const { return run_restore(g, a); }
+  int operator()(const recover_args& a) const { return run_recover(g, a); }
   int operator()(const compact_args& a) const { return run_compact(g, a); }
   int operator()(const chroma_args& a) const { return run_import_chroma(g, a); }
 };

@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
-// backup, restore and compact (maintenance.hpp).
+// backup, restore, recover and compact (maintenance.hpp).
 #include "maintenance.hpp"
 
 #include <chrono>
+#include <string>
 #include <cstdint>
 #include <iostream>
 #include <system_error>
 #include <utility>
+
+#include <nlohmann/json.hpp>
 
 #include "exit_codes.hpp"
 #include "output.hpp"
@@ -38,35 +41,55 @@ int run_backup(const global_options& g, const backup_args& a) {
   return exit_ok;
 }
 
-int run_restore(const global_options& g, const restore_args& a) {
-  auto s = open_store(a.store, open_as::existing, g);
-  std::error_code ec;
-  if (!fs::exists(a.backup_file, ec)) {
-    vecstore::detail::throw_error<vecstore::not_found>("cannot restore", a.backup_file, "the backup file does not exist",
-                                                       "List the store's backups folder (<store>.backups)");
-  }
-  const vecstore::recovery_report r = s->restore(a.backup_file);
+namespace {
+
+/// The report of a restore or recovery: JSON (recovery/report.hpp's shape,
+/// plus the store) or a few lines of text.
+void print_recovery(const global_options& g, const fs::path& store, const vecstore::recovery_report& r) {
   if (g.json) {
-    print_json(json_doc::object(
-        {{"store", s->path().string()},
-         {"policy", r.policy},
-         {"action", r.action},
-         {"problem", r.problem},
-         {"quarantined", r.quarantined.string()},
-         {"backup_used", r.backup_used.string()},
-         {"rows_saved", r.rows_saved},
-         {"rows_lost", r.rows_lost},
-         {"rows_from_backup", r.rows_from_backup},
-         {"backups_skipped", r.backups_skipped},
-         {"note", r.note},
-         {"duration_ms", r.duration.count()}}));
-  } else {
-    std::cout << "restored " << s->path().string() << " from " << r.backup_used.string() << ": " << r.rows_saved
-              << " records";
-    if (!r.quarantined.empty()) std::cout << "; the previous file was moved to " << r.quarantined.string();
-    std::cout << "\n";
-    if (!r.note.empty()) std::cout << r.note << "\n";
+    nlohmann::json j = vecstore::to_json(r);
+    j["store"] = store.string();
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    return;
   }
+  std::cout << r.action << " " << store.string();
+  if (!r.backup_used.empty()) std::cout << " with " << r.backup_used.string();
+  std::cout << ": " << r.rows_saved << " records (" << r.rows_from_backup << " from the backup), " << r.rows_lost
+            << " lost";
+  if (!r.quarantined.empty()) std::cout << "; the previous file was moved to " << r.quarantined.string();
+  std::cout << "\n";
+  for (const auto& id : r.lost_records) std::cout << "lost: " << id << "\n";
+  if (!r.note.empty()) std::cout << r.note << "\n";
+}
+
+vecstore::store_options maintenance_options(const fs::path& store, const global_options& g) {
+  vecstore::store_options o;
+  o.path = store;
+  if (g.lock_timeout_ms >= 0) o.lock_timeout = std::chrono::milliseconds(g.lock_timeout_ms);
+  return o;
+}
+
+}  // namespace
+
+int run_restore(const global_options& g, const restore_args& a) {
+  // Without opening the store: it works on a store that no longer opens.
+  const auto r = vecstore::restore(a.store, a.backup_file, maintenance_options(a.store, g));
+  print_recovery(g, a.store, r);
+  return exit_ok;
+}
+
+int run_recover(const global_options& g, const recover_args& a) {
+  const auto o = maintenance_options(a.store, g);
+  const std::string why = "recovery asked for with vecstore recover";
+  vecstore::recovery_report r;
+  if (a.policy == "salvage") {
+    r = vecstore::recover<vecstore::salvage_recovery>(o, why);
+  } else if (a.policy == "reset") {
+    r = vecstore::recover<vecstore::reset_recovery>(o, why);
+  } else {
+    r = vecstore::recover<vecstore::restore_backup_recovery>(o, why);
+  }
+  print_recovery(g, a.store, r);
   return exit_ok;
 }
 

@@ -22,6 +22,7 @@
 #include <vecstore/store/index_keeper.hpp>
 #include <vecstore/storage/backup.hpp>
 #include <vecstore/storage/records.hpp>
+#include <vecstore/storage/recovery_notice.hpp>
 #include <vecstore/storage/schema.hpp>
 #include <vecstore/storage/sqlite.hpp>
 
@@ -45,8 +46,8 @@ health_check timed_check(const std::string& name, Check&& check) {
   return c;
 }
 
-/// Every check, in order: the writer lock, the connection, the schema, the
-/// pages (quick_check; integrity_check and every checksum when `deep`), the
+/// Every check, in order: the writer lock, the connection, the schema, a
+/// recovery not yet acknowledged, the pages (quick_check; integrity_check and every checksum when `deep`), the
 /// index counts against SQLite's, the WAL's size, the newest backup, the
 /// free disk space (docs/operations.md describes each).
 template <class LockPolicy, class IndexPolicy>
@@ -83,6 +84,21 @@ health_report run_health_checks(bool deep, const store_options& options, LockPol
       c.status = health_status::unhealthy;
       c.detail += ", differs from the expected schema version " + std::to_string(schema_version);
     }
+  }));
+  report.add(timed_check("recovery", [&](health_check& c) {
+    report.last_recovery = read_recovery_notice(conn.get());
+    if (!report.last_recovery) {
+      c.detail = "none recorded";
+      return;
+    }
+    const recovery_report& r = *report.last_recovery;
+    c.status = health_status::degraded;
+    c.detail = r.policy + " " + r.action + " the store at " + utc_stamp(r.at, false) + ": " +
+               std::to_string(r.rows_saved) + " records kept (" + std::to_string(r.rows_from_backup) +
+               " from a backup), " + std::to_string(r.rows_lost) + " lost" +
+               (r.quarantined.empty() ? std::string() : "; the damaged file is " + r.quarantined.string()) +
+               ". Check the store, then clear this with acknowledge_recovery() "
+               "(vecstore health --acknowledge-recovery)";
   }));
   // The pages are read through a connection of their own: this process's
   // connection keeps pages cached while no commit changes the file, so a page
