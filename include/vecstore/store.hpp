@@ -294,6 +294,10 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     if (o.path.empty()) bad("path is empty", "Set store_options::path to the store file");
     if (o.max_retries < 0) bad("max_retries is negative", "Use 0 for no retries");
     if (o.retry_delay.count() < 0 || o.lock_timeout.count() < 0) bad("a negative duration", "Use durations >= 0");
+    if (o.sync_interval.count() < 0) {
+      bad("sync_interval is negative",
+          "Use 0 to sync the WAL after every commit, or a positive interval (the default is 1 s)");
+    }
     if (o.backups_to_keep < 1) bad("backups_to_keep is below 1", "Keep at least one backup");
   }
 
