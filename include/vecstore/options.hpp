@@ -35,7 +35,8 @@ struct store_options {
   /// The bound: a power loss at time T loses no commit acknowledged before
   /// T - sync_interval - s, where s is how long that sync took to start and
   /// finish (an fsync of the WAL, after the write in progress, if any,
-  /// commits; normally milliseconds). 0 syncs the WAL after every commit.
+  /// commits; normally milliseconds, plus the time of a large batch in
+  /// progress). 0 syncs the WAL after every commit.
   /// Ignored with durability::full, which syncs within every commit.
   /// Must not be negative.
   std::chrono::milliseconds sync_interval{1000};
