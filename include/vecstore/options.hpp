@@ -26,6 +26,20 @@ struct store_options {
   std::chrono::seconds health_check_interval{300};    ///< how long health() is cached
   bool auto_recover = true;  ///< let the RecoveryPolicy act; false: detect and report only
   durability sync = durability::full;
+  /// With durability::normal, how long a commit may stay in the WAL without
+  /// an fsync. SQLite itself syncs that WAL only at a checkpoint (every
+  /// 64 MiB) or at close(); the store also syncs it once its oldest unsynced
+  /// commit is `sync_interval` old: inline in the next write, or from a
+  /// thread of the store when no write comes (started at the first unsynced
+  /// commit, joined before fork() and at close(); nothing to manage).
+  /// The bound: a power loss at time T loses no commit acknowledged before
+  /// T - sync_interval - s, where s is how long that sync took to start and
+  /// finish (an fsync of the WAL, after the write in progress, if any,
+  /// commits; normally milliseconds, plus the time of a large batch in
+  /// progress). 0 syncs the WAL after every commit.
+  /// Ignored with durability::full, which syncs within every commit.
+  /// Must not be negative.
+  std::chrono::milliseconds sync_interval{1000};
   std::filesystem::path backup_dir;  ///< default: "<store>.backups" beside the store
   int backups_to_keep = 5;
   /// health() reports "degraded" when the newest backup is older than this,

@@ -5,6 +5,7 @@
 //   store/index_keeper.hpp   the in-memory indexes, kept in step through the change sequence
 //   store/vectors_cache.hpp  the indexes' vectors file, mapped at open
 //   store/write_path.hpp     writes: one transaction each under the writer lock
+//   store/wal_syncer.hpp     durability::normal: the WAL synced at least every sync_interval
 //   store/read_path.hpp      reads and searches
 //   store/health_checks.hpp  what health() and verify() check
 //   store/collection.hpp     basic_collection, the handle to one collection
@@ -41,6 +42,7 @@
 #include <vecstore/store/index_keeper.hpp>
 #include <vecstore/store/read_path.hpp>
 #include <vecstore/store/store_path.hpp>
+#include <vecstore/store/wal_syncer.hpp>
 #include <vecstore/store/write_path.hpp>
 #include <vecstore/types.hpp>
 
@@ -105,7 +107,8 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       : options_(std::move(options)),
         conn_(options_),
         keeper_(options_, conn_),
-        writes_(options_, conn_, keeper_),
+        syncer_(options_, conn_),
+        writes_(options_, conn_, keeper_, syncer_),
         reads_(options_, conn_, keeper_) {
     conn_.take_open_lock();
     // Temporary files of backups and recoveries whose process died: ours, never a user's.
@@ -255,13 +258,17 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     });
   }
 
-  /// Closes the connection (checkpointing the WAL) and releases the lock
-  /// file. Later calls on this instance throw. Also run by the destructor.
+  /// Closes the connection (syncing and checkpointing the WAL) and releases
+  /// the lock file. Later calls on this instance throw. Also run by the destructor.
   void close() noexcept {
     detail::registry::instance().close(options_.path, this, [&] {
-      std::lock_guard<std::mutex> db_guard(conn_.mutex());
-      keeper_.clear();
-      conn_.close();
+      {
+        std::lock_guard<std::mutex> db_guard(conn_.mutex());
+        syncer_.close_locked();  // the checkpoint below does not run while another process reads
+        keeper_.clear();
+        conn_.close();
+      }
+      syncer_.stop();  // its thread waits for the mutex released above
     });
   }
 
@@ -305,6 +312,10 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     if (o.path.empty()) bad("path is empty", "Set store_options::path to the store file");
     if (o.max_retries < 0) bad("max_retries is negative", "Use 0 for no retries");
     if (o.retry_delay.count() < 0 || o.lock_timeout.count() < 0) bad("a negative duration", "Use durations >= 0");
+    if (o.sync_interval.count() < 0) {
+      bad("sync_interval is negative",
+          "Use 0 to sync the WAL after every commit, or a positive interval (the default is 1 s)");
+    }
     if (o.backups_to_keep < 1) bad("backups_to_keep is below 1", "Keep at least one backup");
   }
 
@@ -353,7 +364,9 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
 
   void before_fork() noexcept override {
     writes_.mutex().lock();
+    syncer_.stop();  // no thread in the child; none restarts: commits need the write mutex
     conn_.mutex().lock();
+    syncer_.sync_locked();  // dropping the connection below does not sync the WAL
     keeper_.before_fork();
     conn_.before_fork();
   }
@@ -368,6 +381,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   store_options options_;
   detail::store_connection conn_;
   detail::index_keeper<IndexPolicy> keeper_;
+  detail::wal_syncer syncer_;
   detail::write_path<LockPolicy, IndexPolicy> writes_;
   detail::read_path<IndexPolicy> reads_;
   std::optional<health_report> last_health_;      // guarded by conn_.mutex()

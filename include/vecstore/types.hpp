@@ -27,7 +27,8 @@ enum class open_mode { shared, exclusive };
 
 /// SQLite `synchronous` setting. `full` fsyncs the WAL at every commit and lost
 /// nothing acknowledged in simulated power loss; `normal` is faster and may
-/// roll back the last commits on power loss (never on a process crash).
+/// roll back the commits of the last store_options::sync_interval on power
+/// loss (never on a process crash).
 enum class durability { full, normal };
 
 inline const char* to_string(metric m) noexcept {

@@ -15,11 +15,19 @@
 // _exit()s with `crash_exit_code`, having written one line to `report_fd`:
 //   "crash io=<n> ops=<unsynced> kept=<k> dropped=<d> garbled=<g>"
 // A dropped write followed by a kept one leaves a hole of zeros, as on disk.
+// The line ends with " at_ns=<steady_clock time of the power failure>".
+//
+// The crash can also be armed later, from another thread than the one doing
+// I/O (crash_after); the counters are atomic for that. The file operations
+// themselves need no lock: SQLite's callers serialize them (vecstore holds
+// the connection's mutex around every use of the connection).
 //
 // The -shm file, temporary files and locks pass straight through: SQLite
 // rebuilds the WAL index when the next process opens the store alone.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -52,8 +60,8 @@ struct simulator {
   sqlite3_vfs* real = nullptr;
   sqlite3_vfs shim{};
   sqlite3_io_methods methods{};
-  std::uint64_t io_calls = 0;
-  std::uint64_t crash_at = 0;  // 0: never
+  std::atomic<std::uint64_t> io_calls{0};
+  std::atomic<std::uint64_t> crash_at{0};  // 0: never
   int report_fd = -1;
   std::mt19937_64 rng;
   std::map<std::string, std::vector<unsynced_op>> unsynced;  // by file path
@@ -90,6 +98,9 @@ inline void write_all(int fd, const char* data, std::size_t n, sqlite3_int64 off
 /// The power fails: every file goes back to its synced content, then each
 /// unsynced operation is kept, dropped or garbled. Never returns.
 [[noreturn]] inline void crash_now() {
+  const auto failed_at = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch())
+                             .count();
   simulator& s = sim();
   std::size_t ops = 0, kept = 0, dropped = 0, garbled = 0;
   for (auto& [path, log] : s.unsynced) {
@@ -134,18 +145,22 @@ inline void write_all(int fd, const char* data, std::size_t n, sqlite3_int64 off
     ::close(fd);
   }
   if (s.report_fd >= 0) {
-    char line[160];
-    const int n = std::snprintf(line, sizeof line, "crash io=%llu ops=%zu kept=%zu dropped=%zu garbled=%zu\n",
-                                static_cast<unsigned long long>(s.io_calls), ops, kept, dropped, garbled);
+    char line[200];
+    const int n = std::snprintf(line, sizeof line, "crash io=%llu ops=%zu kept=%zu dropped=%zu garbled=%zu at_ns=%lld\n",
+                                static_cast<unsigned long long>(s.io_calls.load()), ops, kept, dropped, garbled,
+                                static_cast<long long>(failed_at));
     if (n > 0) (void)!::write(s.report_fd, line, static_cast<std::size_t>(n));
   }
   ::_exit(crash_exit_code);
 }
 
-/// Counts one I/O call; the power fails before the chosen one runs.
+/// Counts one I/O call; the power fails before the chosen one runs (or
+/// before the first one past it, when crash_after armed it late).
 inline void tick() {
   simulator& s = sim();
-  if (++s.io_calls == s.crash_at) crash_now();
+  const std::uint64_t call = ++s.io_calls;
+  const std::uint64_t at = s.crash_at.load();
+  if (at != 0 && call >= at) crash_now();
 }
 
 inline sqlite3_int64 size_of(sqlite3_file* real) {
@@ -332,6 +347,12 @@ inline void install(std::uint64_t seed, std::uint64_t crash_at, int report_fd) {
 }
 
 /// I/O calls counted so far (a run without a crash reports its total).
-inline std::uint64_t io_calls() { return detail::sim().io_calls; }
+inline std::uint64_t io_calls() { return detail::sim().io_calls.load(); }
+
+/// Arms the power failure for the `calls`-th I/O call from now (at least 1),
+/// whichever thread makes it: a test that crashes by time rather than by count.
+inline void crash_after(std::uint64_t calls) {
+  detail::sim().crash_at.store(io_calls() + (calls == 0 ? 1 : calls));
+}
 
 }  // namespace vecstore_test::power_loss

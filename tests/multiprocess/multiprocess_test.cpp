@@ -230,6 +230,63 @@ TEST_CASE("children forked after open use the parent's store transparently while
   CHECK(integrity(path) == "ok");
 }
 
+TEST_CASE("durability::normal: the WAL sync thread stops before fork() and starts again on both sides",
+          "[multiprocess][fork]") {
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  store_options o;
+  o.path = path;
+  o.sync = durability::normal;
+  o.sync_interval = std::chrono::milliseconds(20);
+  auto db = open(o);
+  auto c = db->create_collection("c", {2, metric::l2});
+  const auto add = [&](const std::string& id, float x) { c.add({{id, {x, 1}, std::nullopt, {}}}); };
+  for (int i = 0; i < 10; ++i) add("p" + std::to_string(i), float(i));
+  // The thread has started at the first commit; it is waiting or syncing when the fork comes.
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+
+  constexpr int children = 2;
+  std::vector<pid_t> pids;
+  for (int k = 0; k < children; ++k) {
+    const pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      int status = 0;
+      try {
+        // Commits with pauses longer than the interval: the child's own thread syncs them.
+        for (int i = 0; i < 6; ++i) {
+          add("child" + std::to_string(k) + "-" + std::to_string(i), -1000.0f - float(k * 100 + i));
+          if (i % 2 == 1) std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        }
+        if (c.count() < 16) status = 10;
+        db->close();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "child %d: %s\n", k, e.what());
+        status = 12;
+      }
+      ::_exit(status);
+    }
+    pids.push_back(pid);
+    add("after-fork" + std::to_string(k), 500.0f + float(k));  // and the parent's starts again
+  }
+  for (int i = 10; i < 20; ++i) add("p" + std::to_string(i), float(i));
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+
+  for (const pid_t pid : pids) {
+    int status = -1;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (::waitpid(pid, &status, WNOHANG) == 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) ::kill(pid, SIGKILL);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+  CHECK(c.count() == 20 + children + children * 6);
+  db->close();  // joins a thread that may be waiting for the next commit
+  CHECK(integrity(path) == "ok");
+}
+
 TEST_CASE("threads query in parallel while other threads write", "[concurrency][threads]") {
   temp_dir dir;
   auto db = open_at(dir / "store.db");

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Bad input: each case gets its typed error and full message, and the store
 // reads back exactly as before.
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -202,6 +203,11 @@ TEST_CASE("bad store options are rejected before any file is touched", "[bad_inp
   o.create_if_missing = true;
   o.max_retries = -1;
   CHECK_THROWS_WITH(open(o), "vecstore: invalid store options: max_retries is negative. Use 0 for no retries");
+  o.max_retries = 0;
+  o.sync_interval = std::chrono::milliseconds(-1);
+  CHECK_THROWS_AS(open(o), invalid_argument);
+  CHECK_THROWS_WITH(open(o), "vecstore: invalid store options: sync_interval is negative. Use 0 to sync the WAL "
+                             "after every commit, or a positive interval (the default is 1 s)");
   CHECK(std::filesystem::is_empty(dir.path()));
 }
 

@@ -20,6 +20,7 @@
 #include <vecstore/store.hpp>
 #include <vecstore/store/connection.hpp>
 #include <vecstore/store/index_keeper.hpp>
+#include <vecstore/store/wal_syncer.hpp>
 #include <vecstore/store/write_path.hpp>
 
 #include "support/temp_dir.hpp"
@@ -127,7 +128,8 @@ TEST_CASE("write_path commits a batch and applies it to its own indexes without 
   const store_options o = options_for(dir / "s.db");
   detail::store_connection conn(o);
   detail::index_keeper<flat_index> keeper(o, conn);
-  detail::write_path<file_lock, flat_index> writes(o, conn, keeper);
+  detail::wal_syncer syncer(o, conn);
+  detail::write_path<file_lock, flat_index> writes(o, conn, keeper, syncer);
   {
     std::lock_guard<std::mutex> guard(conn.mutex());
     conn.take_open_lock();

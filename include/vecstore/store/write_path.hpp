@@ -22,6 +22,7 @@
 #include <vecstore/store/collection.hpp>
 #include <vecstore/store/connection.hpp>
 #include <vecstore/store/index_keeper.hpp>
+#include <vecstore/store/wal_syncer.hpp>
 #include <vecstore/storage/records.hpp>
 #include <vecstore/storage/sqlite.hpp>
 #include <vecstore/types.hpp>
@@ -52,8 +53,8 @@ class write_path {
   using keeper_type = index_keeper<IndexPolicy>;
 
  public:
-  write_path(const store_options& options, store_connection& conn, keeper_type& keeper)
-      : options_(options), conn_(conn), keeper_(keeper), lock_(side_file(options.path, ".lock")) {}
+  write_path(const store_options& options, store_connection& conn, keeper_type& keeper, wal_syncer& syncer)
+      : options_(options), conn_(conn), keeper_(keeper), syncer_(syncer), lock_(side_file(options.path, ".lock")) {}
   write_path(const write_path&) = delete;
   write_path& operator=(const write_path&) = delete;
 
@@ -124,6 +125,7 @@ class write_path {
         }
       };
       auto result = with_retries(options_, options_.path, what, commit);
+      syncer_.committed_locked();  // durability::normal: synced within sync_interval
       // Under the writer lock and just caught up, this commit is the only change
       // since the last one seen: when the body listed its effect on the indexes,
       // apply that instead of reading the batch back (half of an ingest's cost).
@@ -292,6 +294,7 @@ class write_path {
         tx.commit();
         return true;
       });
+      syncer_.committed_locked();
       keeper_.apply_changes_locked();
     });
   }
@@ -299,6 +302,7 @@ class write_path {
   const store_options& options_;
   store_connection& conn_;
   keeper_type& keeper_;
+  wal_syncer& syncer_;
   std::mutex write_mutex_;
   LockPolicy lock_;
   std::vector<own_change> own_changes_;  // the write in progress, for its indexes
