@@ -69,6 +69,22 @@ struct collection_options {
   metric space = metric::cosine;
 };
 
+/// What `import_collections` does when the store has a collection of the name.
+enum class on_existing {
+  refuse,   ///< invalid_argument; nothing is written
+  replace,  ///< delete it with its records, then create it anew
+  merge,    ///< upsert into it; its dim and metric must be the options given
+};
+
+/// One collection's part of `basic_store::import_collections`: created (or
+/// replaced, or merged into) with `records`.
+struct collection_import {
+  std::string name;
+  collection_options options;
+  on_existing if_exists = on_existing::refuse;
+  std::vector<record> records;  ///< added (upserted when merging)
+};
+
 /// What `collection::get` selects and returns. With `ids` empty, every
 /// record matching the filters, in insertion order; with `ids`, those ids
 /// (in the order given, absent ones skipped) that also match the filters.

@@ -161,6 +161,14 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// Deletes a collection and all its records; `not_found` if absent.
   void delete_collection(std::string_view name) { writes_.delete_collection(name); }
 
+  /// Creates, replaces or merges into several collections with their records
+  /// in one write transaction: all of it or, on any error, nothing (the store
+  /// stays as it was). Names, options and every batch are checked as
+  /// create_collection and add check them before the write starts; a name the
+  /// store has is handled as each import's `if_exists` says. Throws what
+  /// create_collection, delete_collection and add throw.
+  void import_collections(const std::vector<collection_import>& imports) { writes_.import_collections(imports); }
+
   /// Every collection with its record count, by name.
   std::vector<collection_info> list_collections() { return reads_.list_collections(); }
 

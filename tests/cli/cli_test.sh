@@ -521,6 +521,92 @@ vs 0 verify chroma.db
 tree_digest "$CHROMA" >fixture.after || fail "cannot read the fixture"
 cmp -s fixture.before fixture.after || fail "import-chroma changed the fixture: $(diff fixture.before fixture.after)"
 
+step "import-chroma: all or nothing"
+# Damaged copies of the fixture, damaged with real bytes: random bytes in the
+# second collection's data_level0.bin (papers; collections are read by name),
+# a record that add refuses (a metadata key starting with '$'), and a
+# collection that never got an embedding.
+python3 - "$CHROMA" <<'EOF' || fail "cannot make the damaged ChromaDB copies"
+import os, random, shutil, sqlite3, sys
+def copy(name):
+    shutil.copytree(sys.argv[1], name)
+    return sqlite3.connect(os.path.join(name, 'chroma.sqlite3'))
+db = copy('chroma_random')
+seg, = db.execute("SELECT s.id FROM segments s JOIN collections c ON c.id = s.collection "
+                  "WHERE c.name = 'papers' AND s.scope = 'VECTOR'").fetchone()
+db.close()
+path = os.path.join('chroma_random', seg, 'data_level0.bin')
+rng = random.Random(7)
+size = os.path.getsize(path)
+with open(path, 'wb') as f:
+    f.write(bytes(rng.getrandbits(8) for _ in range(size)))
+db = copy('chroma_badkey')
+db.execute("INSERT INTO embedding_metadata (id, key, string_value) SELECT e.id, '$where', 'x' FROM embeddings e "
+           "JOIN segments s ON s.id = e.segment_id JOIN collections c ON c.id = s.collection "
+           "WHERE c.name = 'papers' AND e.embedding_id = 'paper-0008'")
+db.commit(); db.close()
+db = copy('chroma_nodim')
+db.execute("INSERT INTO collections (id, name, dimension, database_id, config_json_str) VALUES "
+           "('11111111-2222-3333-4444-555555555555', 'empty', NULL, '00000000-0000-0000-0000-000000000000', NULL)")
+db.execute("INSERT INTO segments (id, type, scope, collection) VALUES "
+           "('11111111-2222-3333-4444-000000000001', 'urn:chroma:segment/metadata/sqlite', 'METADATA', "
+           "'11111111-2222-3333-4444-555555555555'), "
+           "('11111111-2222-3333-4444-000000000002', 'urn:chroma:segment/vector/hnsw-local-persisted', 'VECTOR', "
+           "'11111111-2222-3333-4444-555555555555')")
+db.commit(); db.close()
+EOF
+# dump_store <store> <file>: every collection with every record, in a file to compare.
+dump_store() {
+  vs 0 --json count "$1"
+  cp out "$2"
+  local c
+  for c in $(python3 -c "import json; print(' '.join(sorted(json.load(open('out'))['collections'])))"); do
+    vs 0 --json get "$1" "$c" --include all
+    cat out >>"$2"
+  done
+}
+for dry in --dry-run ""; do
+  # shellcheck disable=SC2086  # $dry is one word or none
+  vs 7 import-chroma chroma_random fresh.db $dry
+  one_error_line
+  err_has "data_level0.bin"
+  err_has "in no live record"
+  [ ! -e fresh.db ] || fail "a refused import-chroma $dry created the store"
+  # shellcheck disable=SC2086
+  vs 5 import-chroma chroma_badkey fresh.db $dry
+  err_has 'collection "papers"'
+  err_has 'paper-0008'
+  [ ! -e fresh.db ] || fail "a refused import-chroma $dry created the store"
+done
+dump_store chroma.db store.before
+for args in "chroma_random --on-conflict replace" "chroma_random --prefix new_" \
+            "chroma_badkey --on-conflict replace" "chroma_badkey --prefix new_"; do
+  want=7
+  case "$args" in chroma_badkey*) want=5 ;; esac
+  # shellcheck disable=SC2086  # $args is two or three words
+  vs $want import-chroma $args chroma.db
+  dump_store chroma.db store.after
+  cmp -s store.before store.after || fail "a refused \`import-chroma $args\` changed the store"
+done
+for dry in --dry-run ""; do
+  # shellcheck disable=SC2086
+  vs 5 import-chroma chroma_nodim nodim.db $dry
+  one_error_line
+  err_has 'collection "empty" has no dimension'
+  err_has "--skip-empty"
+  [ ! -e nodim.db ] || fail "a refused import-chroma $dry created the store"
+done
+vs 0 --json import-chroma chroma_nodim nodim.db --skip-empty --dry-run
+check "skip-empty dry run" "[(c['name'], c['skipped'], c['action']) for c in d['collections']] == [('empty', True, 'skip'), ('notes', False, 'create'), ('papers', False, 'create')]"
+vs 0 --json import-chroma chroma_nodim nodim.db --skip-empty
+check "skip-empty" "[(c['name'], c['skipped'], c['records']) for c in d['collections']] == [('empty', True, 0), ('notes', False, 166), ('papers', False, 243)]"
+vs 0 import-chroma chroma_nodim nodim2.db --skip-empty
+out_has "imported 409 records in 2 collections (1 skipped)"
+out_has "empty"
+out_has "skipped: it never got an embedding"
+vs 0 --json count nodim.db
+check "skip-empty counts" "d['collections'] == {'papers': 243, 'notes': 166}"
+
 # --- progress display ---------------------------------------------------------------------
 step "progress display"
 python3 -c "

@@ -4,6 +4,7 @@
 // damaged copies of it.
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -156,7 +157,6 @@ TEST_CASE("import_chroma imports a persist directory written by ChromaDB 1.0", "
     CHECK(to_string(got.space) == want["space"].get<std::string>());
     CHECK(got.dim == want["dim"].get<std::size_t>());
     CHECK(got.records == want["count"].get<std::size_t>());
-    CHECK(got.without_embedding == 0);
     CHECK(got.normalized == 0);
     CHECK(got.vectors_from_log > 0);  // the fixture leaves a log tail past the HNSW files
     CHECK_FALSE(got.skipped);
@@ -597,11 +597,12 @@ TEST_CASE("import_chroma and collections that exist in the store", "[import][chr
   }
 }
 
-TEST_CASE("an empty collection without a dimension is reported, not created", "[import][chroma]") {
-  temp_dir dir;
-  const auto copy = copy_fixture(dir);
-  // what ChromaDB writes for create_collection with no add: no dimension, no folder
-  exec_sql(copy,
+namespace {
+
+/// Adds what ChromaDB writes for create_collection("empty") with no add: no
+/// dimension, two segments, no segment folder.
+void add_collection_without_dimension(const fs::path& persist) {
+  exec_sql(persist,
            "INSERT INTO collections (id, name, dimension, database_id, config_json_str) VALUES "
            "('11111111-2222-3333-4444-555555555555', 'empty', NULL, '00000000-0000-0000-0000-000000000000', NULL);"
            "INSERT INTO segments (id, type, scope, collection) VALUES "
@@ -609,11 +610,153 @@ TEST_CASE("an empty collection without a dimension is reported, not created", "[
            "'11111111-2222-3333-4444-555555555555'),"
            "('11111111-2222-3333-4444-000000000002', 'urn:chroma:segment/vector/hnsw-local-persisted', 'VECTOR', "
            "'11111111-2222-3333-4444-555555555555')");
+}
+
+/// The whole store, every record with its types: what "unchanged" is compared on.
+nlohmann::json snapshot(store& db) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& info : db.list_collections()) {
+    auto c = db.get_collection(info.name);
+    get_options all;
+    all.fields = include::all;
+    out[info.name] = {{"dim", info.dim}, {"space", to_string(info.space)}, {"records", vecstore_test::dump_records(c.get(all))}};
+  }
+  return out;
+}
+
+/// A store holding the user's own "notes" (the fixture's name too) and "mine".
+void add_user_collections(store& db) {
+  db.create_collection("notes", {8, metric::l2}).add({record{"users-note", std::vector<float>(8, 1.0f), "keep me", {}}});
+  db.create_collection("mine", {3, metric::inner_product}).add({record{"m1", {1.0f, 2.0f, 3.0f}, std::nullopt, {{"k", std::int64_t{1}}}}});
+}
+
+}  // namespace
+
+TEST_CASE("collections that never got an embedding are refused, or skipped on request", "[import][chroma]") {
+  temp_dir dir;
+  const auto copy = copy_fixture(dir);
+  add_collection_without_dimension(copy);
   auto db = open_store(dir);
-  const auto report = import_chroma(copy, *db);
-  REQUIRE(report.collections.size() == 3);
-  CHECK(report.collections[0].name == "empty");
-  CHECK(report.collections[0].skipped);
-  CHECK(report.collections[0].space == metric::l2);
-  CHECK(db->list_collections().size() == 2);
+
+  SECTION("refused by default: nothing is written, the error names the collection and the way out") {
+    try {
+      import_chroma(copy, *db);
+      FAIL("no exception");
+    } catch (const vecstore::invalid_argument& e) {
+      CHECK(e.code() == errc::invalid_argument);
+      const std::string what = e.what();
+      CHECK_THAT(what, Catch::Contains("collection \"empty\" has no dimension"));
+      CHECK_THAT(what, Catch::Contains("skip_empty"));
+    }
+    CHECK(db->list_collections().empty());
+    // the dry run's plan refuses it alike
+    CHECK_THROWS_AS(plan_chroma_import(copy, {}), vecstore::invalid_argument);
+  }
+  SECTION("skipped when skip_empty says so, and reported as skipped") {
+    chroma_import_options o;
+    o.skip_empty = true;
+    const auto report = import_chroma(copy, *db, o);
+    REQUIRE(report.collections.size() == 3);
+    CHECK(report.collections[0].name == "empty");
+    CHECK(report.collections[0].skipped);
+    CHECK(report.collections[0].action == "skip");
+    CHECK(report.collections[0].records == 0);
+    CHECK(report.collections[0].space == metric::l2);
+    CHECK_FALSE(report.collections[1].skipped);
+    CHECK(report.collections[1].action == "create");
+    CHECK(db->list_collections().size() == 2);
+  }
+}
+
+TEST_CASE("import_chroma writes all collections or none", "[import][chroma][bad_input]") {
+  // The collections are read by name: notes, then papers. Damage in papers
+  // must not leave notes imported, nor touch what the store held.
+  temp_dir dir;
+  const auto copy = copy_fixture(dir);
+  auto db = open_store(dir);
+  add_user_collections(*db);
+  const fs::path folder = copy / vector_folder(copy, "papers");
+  const auto before = snapshot(*db);
+  chroma_import_options o;
+  o.name_prefix = GENERATE(as<std::string>{}, "", "chroma.");
+  o.on_conflict = o.name_prefix.empty() ? chroma_conflict::replace : chroma_conflict::refuse;
+  INFO("prefix \"" << o.name_prefix << "\"");
+
+  SECTION("a non-finite value in the second collection's data_level0.bin") {
+    auto d = read_bytes(folder / "data_level0.bin");
+    const std::uint32_t nan = 0x7fc00000;
+    std::memcpy(&d[132], &nan, 4);
+    write_bytes(folder / "data_level0.bin", d);
+    CHECK_THROWS_AS(import_chroma(copy, *db, o), corruption_error);
+  }
+  SECTION("a record add would refuse: a metadata key starting with '$'") {
+    exec_sql(copy,
+             "INSERT INTO embedding_metadata (id, key, string_value) SELECT e.id, '$where', 'x' FROM embeddings e "
+             "JOIN segments s ON s.id = e.segment_id JOIN collections c ON c.id = s.collection "
+             "WHERE c.name = 'papers' AND e.embedding_id = 'paper-0008'");
+    try {
+      import_chroma(copy, *db, o);
+      FAIL("no exception");
+    } catch (const vecstore::invalid_argument& e) {
+      const std::string what = e.what();
+      CHECK_THAT(what, Catch::Contains("collection \"papers\""));
+      CHECK_THAT(what, Catch::Contains("paper-0008"));
+      CHECK_THAT(what, Catch::Contains("$where"));
+    }
+  }
+  SECTION("a record add would refuse: an all-zero cosine vector in the log") {
+    exec_sql(copy,
+             "UPDATE embeddings_queue SET vector = zeroblob(64) WHERE id = 'paper-0256' AND vector IS NOT NULL");
+    try {
+      import_chroma(copy, *db, o);
+      FAIL("no exception");
+    } catch (const vecstore::invalid_argument& e) {
+      const std::string what = e.what();
+      CHECK_THAT(what, Catch::Contains("paper-0256"));
+      CHECK_THAT(what, Catch::Contains("all zeros"));
+    }
+  }
+  CHECK(snapshot(*db) == before);
+}
+
+TEST_CASE("the HNSW files must agree with the records", "[import][chroma][bad_input]") {
+  temp_dir dir;
+  const auto copy = copy_fixture(dir);
+  auto db = open_store(dir);
+  const fs::path folder = copy / vector_folder(copy, "papers");
+  const auto expect_corruption = [&](const fs::path& file, const std::string& why) {
+    try {
+      import_chroma(copy, *db);
+      FAIL("no exception");
+    } catch (const corruption_error& e) {
+      CHECK(e.path() == file);
+      CHECK_THAT(std::string(e.what()), Catch::Contains(why));
+    }
+    CHECK(db->list_collections().empty());
+  };
+
+  SECTION("random bytes in data_level0.bin (the file's size kept)") {
+    auto d = read_bytes(folder / "data_level0.bin");
+    std::mt19937 rng(GENERATE(1u, 2u, 3u));
+    for (auto& c : d) c = static_cast<char>(rng());
+    write_bytes(folder / "data_level0.bin", d);
+    expect_corruption(folder / "data_level0.bin", "in no live record");
+  }
+  SECTION("a record of the label map marked deleted in data_level0.bin") {
+    auto d = read_bytes(folder / "data_level0.bin");
+    d[2] = static_cast<char>(d[2] | 0x01);  // slot 0's DELETE_MARK
+    write_bytes(folder / "data_level0.bin", d);
+    expect_corruption(folder / "data_level0.bin", "in no live record");
+  }
+  SECTION("a record whose vector is nowhere: its log rows are gone") {
+    // paper-0256 was added after the HNSW files were written: its vector is only in the log
+    exec_sql(copy, "DELETE FROM embeddings_queue WHERE id = 'paper-0256'");
+    expect_corruption(folder, "id \"paper-0256\" of collection \"papers\" has no vector");
+  }
+  SECTION("a vector whose record is gone from chroma.sqlite3") {
+    exec_sql(copy,
+             "DELETE FROM embedding_metadata WHERE id IN (SELECT id FROM embeddings WHERE embedding_id = 'paper-0008');"
+             "DELETE FROM embeddings WHERE embedding_id = 'paper-0008'");
+    expect_corruption(folder, "id \"paper-0008\" of collection \"papers\" has a vector but no record");
+  }
 }

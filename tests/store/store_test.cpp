@@ -3,6 +3,7 @@
 // search, checked for every shipped lock x index composition.
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <random>
 #include <set>
 #include <tuple>
@@ -217,6 +218,83 @@ TEMPLATE_LIST_TEST_CASE("collections are created, found, listed and deleted", "[
   auto again = db->create_collection("alpha", {3, metric::cosine});
   CHECK(again.count() == 0);
   CHECK(again.query({1, 0, 0}).empty());
+}
+
+TEMPLATE_LIST_TEST_CASE("import_collections writes several collections in one transaction, all or nothing",
+                        "[store][collections]", compositions) {
+  temp_dir dir;
+  auto db = open_in<TestType>(dir);
+  std::mt19937 rng(11);
+  const auto records = [&](const std::string& prefix, std::size_t n, std::size_t dim) {
+    std::vector<record> out;
+    for (std::size_t i = 0; i < n; ++i) out.push_back(record{prefix + std::to_string(i), random_vector(rng, dim), std::nullopt, {}});
+    return out;
+  };
+  db->create_collection("a", {4, metric::l2}).add(records("old-", 3, 4));
+  db->create_collection("m", {4, metric::cosine}).add(records("m-", 2, 4));
+  // Every collection with its options and its ids.
+  const auto state = [&] {
+    std::map<std::string, std::pair<std::string, std::set<std::string>>> out;
+    for (const auto& info : db->list_collections()) {
+      std::set<std::string> ids;
+      for (const auto& r : db->get_collection(info.name).get(get_options{})) ids.insert(r.id);
+      out[info.name] = {std::to_string(info.dim) + " " + to_string(info.space), ids};
+    }
+    return out;
+  };
+  const auto before = state();
+  const auto nearest = [&](const std::string& c, const std::vector<float>& v) {
+    query_options o;
+    o.k = 1;
+    const auto hits = db->get_collection(c).query(v, o);
+    return hits.empty() ? std::string() : hits[0].id;
+  };
+
+  SECTION("replace, merge and create together") {
+    const auto fresh = records("new-", 5, 4);
+    db->import_collections({{"a", {4, metric::l2}, on_existing::replace, fresh},
+                            {"m", {4, metric::cosine}, on_existing::merge, records("m-", 3, 4)},
+                            {"n", {8, metric::inner_product}, on_existing::refuse, records("n-", 4, 8)}});
+    const auto after = state();
+    CHECK(after.at("a").second == std::set<std::string>{"new-0", "new-1", "new-2", "new-3", "new-4"});
+    CHECK(after.at("m").second == std::set<std::string>{"m-0", "m-1", "m-2"});
+    CHECK(after.at("n").first == "8 ip");
+    CHECK(after.at("n").second.size() == 4);
+    CHECK(nearest("a", fresh[3].embedding) == "new-3");  // the index has the new records, not the old
+  }
+  SECTION("a refusal inside the transaction undoes the replace and the create before it") {
+    // "m" exists with dim 4: merging dim 8 into it is found inside the write, after "a" was deleted
+    get_options with_vectors;
+    with_vectors.fields = include::embeddings;
+    const auto old_a = db->get_collection("a").get(with_vectors);
+    CHECK_THROWS_AS(db->import_collections({{"a", {4, metric::l2}, on_existing::replace, records("new-", 5, 4)},
+                                            {"n", {8, metric::inner_product}, on_existing::refuse, records("n-", 4, 8)},
+                                            {"m", {8, metric::cosine}, on_existing::merge, records("x-", 1, 8)}}),
+                    vecstore::invalid_argument);
+    CHECK(state() == before);
+    REQUIRE(old_a.size() == 3);
+    CHECK(nearest("a", old_a[1].embedding) == old_a[1].id);
+  }
+  SECTION("a name the store has, with refuse") {
+    CHECK_THROWS_AS(db->import_collections({{"n", {8, metric::l2}, on_existing::refuse, records("n-", 4, 8)},
+                                            {"a", {4, metric::l2}, on_existing::refuse, records("new-", 1, 4)}}),
+                    vecstore::invalid_argument);
+    CHECK(state() == before);
+  }
+  SECTION("a record add refuses, checked before the write") {
+    auto bad = records("new-", 3, 4);
+    bad[2].embedding[1] = std::nanf("");
+    CHECK_THROWS_AS(db->import_collections({{"n", {8, metric::l2}, on_existing::refuse, records("n-", 4, 8)},
+                                            {"a", {4, metric::l2}, on_existing::replace, bad}}),
+                    vecstore::invalid_argument);
+    CHECK(state() == before);
+  }
+  SECTION("a name given twice") {
+    CHECK_THROWS_AS(db->import_collections({{"n", {8, metric::l2}, on_existing::refuse, records("n-", 4, 8)},
+                                            {"n", {8, metric::l2}, on_existing::refuse, records("k-", 4, 8)}}),
+                    vecstore::invalid_argument);
+    CHECK(state() == before);
+  }
 }
 
 TEMPLATE_LIST_TEST_CASE("add, get, update, upsert, remove and missing keep their promises", "[store][crud]",

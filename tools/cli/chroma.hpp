@@ -17,7 +17,8 @@ struct chroma_args {
   fs::path store;
   std::string prefix;                  ///< prepended to every collection name
   std::string on_conflict = "refuse";  ///< refuse, replace or merge
-  std::size_t batch = 1000;
+  std::size_t batch = 1000;           ///< unused: the import is one transaction
+  bool skip_empty = false;             ///< leave out collections without a dimension
   bool dry_run = false;
 };
 

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // import-chroma without --dry-run (chroma_summary.hpp): checks the directory
-// and the names, opens (or creates) the store, and imports (chroma_write.cpp).
-#include <utility>
+// and the names, then imports (chroma_write.cpp) into the store, which is
+// created only for the write (chroma_target.hpp).
+#include <string>
+#include <unordered_set>
 #include <vector>
 
 #include <vecstore/import/chroma/import.hpp>
@@ -12,47 +14,35 @@
 #include "chroma_target.hpp"
 #include "chroma_write.hpp"
 #include "progress.hpp"
-#include "store_access.hpp"
 
 namespace vecstore_cli {
 
 chroma_summary chroma_import(const global_options& g, const chroma_args& a) {
   const vecstore::chroma_import_options o = chroma_options(a);
   // Refuse a directory that is not a ChromaDB 1.0 one, or a name conflict,
-  // before the store is created or anything is written.
+  // before a collection is read.
   std::vector<vecstore::chroma_collection_info> sources;
   {
     vecstore::chroma_reader check(a.persist_dir);
     sources = check.collections(o.tenant, o.database);
   }
-  auto s = open_store(a.store, open_as::create, g);
   chroma_summary out;
-  out.store = s->path();
-  if (o.on_conflict == vecstore::chroma_conflict::refuse) {
-    check_chroma_conflicts(collection_names(*s), sources, o.name_prefix, s->path());
-  }
   vecstore::chroma_import_report report;
   {
     progress bar("import-chroma", 0, progress_wanted(g.no_progress));
     bar.start_ticker();
-    chroma_target target(*s, bar);
+    chroma_target target(a.store, g, bar);
+    if (o.on_conflict == vecstore::chroma_conflict::refuse) {
+      std::unordered_set<std::string> names;
+      for (const auto& c : target.list_collections()) names.insert(c.name);
+      check_chroma_conflicts(names, sources, o.name_prefix, target.path());
+    }
     report = write_chroma(a.persist_dir, target, o);
+    out.store = target.path();
     bar.finish();
   }
   out.chroma_version = report.chroma_version;
-  for (const auto& r : report.collections) {
-    chroma_collection_summary c;
-    c.name = r.name;
-    c.source_name = r.source_name;
-    c.metric = vecstore::to_string(r.space);
-    c.dim = r.dim;
-    c.records = r.records;
-    c.without_embedding = r.without_embedding;
-    c.vectors_from_log = r.vectors_from_log;
-    c.normalized = r.normalized;
-    c.skipped = r.skipped;
-    out.collections.push_back(std::move(c));
-  }
+  out.collections = chroma_summaries(report, false);
   return out;
 }
 

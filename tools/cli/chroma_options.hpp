@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: MIT
-// What the dry run and the import of import-chroma check alike, before they
-// read a collection: the --on-conflict value, and names the store has already.
+// What the dry run and the import of import-chroma share: the importer's
+// options, the names the store has already (checked before a collection is
+// read), and the summary of the importer's report.
 #pragma once
 
 #include <string>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include <vecstore/import/chroma/import.hpp>
 #include <vecstore/import/chroma/sqlite_reader.hpp>
 
 #include "chroma.hpp"
+#include "chroma_summary.hpp"
 #include "exit_codes.hpp"
 
 namespace vecstore_cli {
@@ -21,6 +24,7 @@ inline vecstore::chroma_import_options chroma_options(const chroma_args& a) {
   vecstore::chroma_import_options o;
   o.name_prefix = a.prefix;
   o.batch_size = a.batch;
+  o.skip_empty = a.skip_empty;
   if (a.on_conflict == "refuse") {
     o.on_conflict = vecstore::chroma_conflict::refuse;
   } else if (a.on_conflict == "replace") {
@@ -31,6 +35,27 @@ inline vecstore::chroma_import_options chroma_options(const chroma_args& a) {
     throw usage_error("--on-conflict: use refuse, replace or merge");
   }
   return o;
+}
+
+/// What the import did, or the dry run found it would do, per collection.
+/// `with_action`: the dry run says what it would do with each.
+inline std::vector<chroma_collection_summary> chroma_summaries(const vecstore::chroma_import_report& report,
+                                                               bool with_action) {
+  std::vector<chroma_collection_summary> out;
+  for (const auto& r : report.collections) {
+    chroma_collection_summary c;
+    c.name = r.name;
+    c.source_name = r.source_name;
+    c.metric = vecstore::to_string(r.space);
+    c.dim = r.dim;
+    c.records = r.records;
+    c.vectors_from_log = r.vectors_from_log;
+    c.normalized = r.normalized;
+    c.skipped = r.skipped;
+    if (with_action) c.action = r.action;
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 /// Refuses, before anything is written, a collection whose name (with the

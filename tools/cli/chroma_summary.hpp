@@ -24,10 +24,9 @@ struct chroma_collection_summary {
   std::string metric;
   std::size_t dim = 0;
   std::size_t records = 0;
-  std::size_t without_embedding = 0;
   std::size_t vectors_from_log = 0;
   std::size_t normalized = 0;
-  bool skipped = false;               ///< empty and without a dimension: nothing created
+  bool skipped = false;               ///< never got an embedding, left out (--skip-empty)
   std::optional<std::string> action;  ///< dry run only: create, replace, merge or skip
 };
 
@@ -37,12 +36,13 @@ struct chroma_summary {
   std::vector<chroma_collection_summary> collections;
 };
 
-/// --dry-run: reads the whole directory and checks it against the store,
-/// writes nothing (not even an empty store). chroma_dry_run.cpp.
+/// --dry-run: reads and checks the whole directory against the store with the
+/// import's own code (vecstore::plan_chroma_import), so it fails where the
+/// import fails; writes nothing (not even an empty store). chroma_dry_run.cpp.
 chroma_summary chroma_dry_run(const global_options& g, const chroma_args& a);
 
-/// Imports the directory. Nothing is written when the directory is refused,
-/// or when a name conflicts and --on-conflict is refuse. chroma_import.cpp.
+/// Imports the directory, all of it or nothing: on any error the store is as
+/// it was, and a store that did not exist is not created. chroma_import.cpp.
 chroma_summary chroma_import(const global_options& g, const chroma_args& a);
 
 }  // namespace vecstore_cli

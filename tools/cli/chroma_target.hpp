@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
-// The store as vecstore::import_chroma sees it (its Store parameter), counting
-// the records written for the progress line.
+// The store as vecstore::import_chroma sees it (its Store parameter): opened
+// when the import asks for its collections if it exists, created only when
+// the import writes, so that a refused import leaves no new store behind; the
+// records written are counted on the progress line.
 //
 // The members are defined in chroma_target.cpp: there they instantiate the
 // store's writes, while chroma_write.cpp, where import_chroma's template
@@ -8,9 +10,8 @@
 // (CMakeLists.txt).
 #pragma once
 
-#include <string>
-#include <string_view>
-#include <unordered_set>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include "store_access.hpp"
@@ -21,29 +22,21 @@ class progress;  // progress.hpp; only the members, in chroma_target.cpp, draw
 
 class chroma_target {
  public:
-  struct collection {
-    collection_t c;
-    progress* bar;
-    void add(const std::vector<vecstore::record>& b);
-    void upsert(const std::vector<vecstore::record>& b);
-  };
+  chroma_target(fs::path store, const global_options& g, progress& bar) : path_(std::move(store)), g_(g), bar_(bar) {}
 
-  chroma_target(store_t& s, progress& bar) : s_(s), bar_(bar) {}
-
+  /// The store's collections; none when there is no store yet (none is created for this).
   std::vector<vecstore::collection_info> list_collections();
+  /// Opens the store (creating it if missing) and writes all of `imports` in
+  /// one transaction (basic_store::import_collections).
+  void import_collections(const std::vector<vecstore::collection_import>& imports);
+  /// The store's path: as given, or as the store resolved it once opened.
   const fs::path& path() const noexcept;
-  void delete_collection(std::string_view name);
-  /// Both also name the collection on the progress line.
-  collection create_collection(std::string name, vecstore::collection_options o);
-  collection get_or_create_collection(std::string name, vecstore::collection_options o);
 
  private:
-  store_t& s_;
+  fs::path path_;
+  const global_options& g_;
   progress& bar_;
+  std::shared_ptr<store_t> s_;
 };
-
-/// The names of the store's collections, which import-chroma's names must not
-/// collide with (unless --on-conflict says otherwise).
-std::unordered_set<std::string> collection_names(store_t& s);
 
 }  // namespace vecstore_cli

@@ -152,9 +152,11 @@ parsed_command_line parse_command_line(int argc, char** argv, const library_fact
   c_chroma->add_option("--prefix", chroma.prefix, "Prepended to every collection name");
   c_chroma->add_option("--on-conflict", chroma.on_conflict, "refuse (default), replace or merge")
       ->check(CLI::IsMember({"refuse", "replace", "merge"}));
-  c_chroma->add_option("--batch", chroma.batch, "Records per write transaction (default 1000)")
+  c_chroma->add_option("--batch", chroma.batch, "Accepted and unused: the import is one transaction")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}));
-  c_chroma->add_flag("--dry-run", chroma.dry_run, "Read and check everything, write nothing");
+  c_chroma->add_flag("--skip-empty", chroma.skip_empty,
+                     "Leave out collections that never got an embedding (refused otherwise)");
+  c_chroma->add_flag("--dry-run", chroma.dry_run, "Read and check everything as the import does, write nothing");
 
   parsed_command_line out;
   try {

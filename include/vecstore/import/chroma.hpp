@@ -40,7 +40,15 @@
 // checked against the file sizes and vecstore's limits before anything is
 // allocated, and segment folder names must be UUIDs before they are joined
 // into paths. Damage raises corruption_error, an unknown format schema_error,
-// both naming the file and what was wrong.
+// both naming the file and what was wrong. The records and the vector files
+// must agree: every label of the HNSW id map is a live slot, every record has
+// a vector and every vector a record.
+//
+// All or nothing: plan_chroma_import reads every collection into memory and
+// checks all of it (the above, every record as `add` checks it, a dimension
+// for every collection) before import_chroma writes everything in one
+// transaction (basic_store::import_collections). A dry run is
+// plan_chroma_import alone.
 //
 // The parts, in include/vecstore/import/chroma/, each usable alone:
 //   common.hpp         the two errors, little-endian loads, size-checked file reads
@@ -48,7 +56,7 @@
 //   segment_files.hpp  the HNSW files: header.bin, data_level0.bin, length.bin
 //   queue_replay.hpp   the replay of embeddings_queue over a collection's segments
 //   sqlite_reader.hpp  chroma.sqlite3 and chroma_reader, which joins the above per collection
-//   import.hpp         import_chroma: its options, its report, the write transactions
+//   import.hpp         plan_chroma_import and import_chroma: options, report, the one write
 #pragma once
 
 #include <vecstore/import/chroma/common.hpp>

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <thread>
 #include <type_traits>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -167,6 +168,54 @@ class write_path {
       if (!row) throw_unknown_collection(options_.path, name);
       t.delete_collection(row->collection_id);
     });
+  }
+
+  /// Creates, replaces or merges into every collection of `imports`, with
+  /// their records, in one transaction: all of it or nothing. Every name,
+  /// option and batch is checked first, as create_collection and add check them.
+  void import_collections(const std::vector<collection_import>& imports) {
+    std::unordered_set<std::string_view> names;
+    for (const collection_import& im : imports) {
+      check_collection_name(im.name);
+      check_collection_options(im.options);
+      if (!names.insert(im.name).second) {
+        throw_error<invalid_argument>("cannot import collections", options_.path,
+                                      "the collection \"" + im.name + "\" is given twice",
+                                      "Give each collection once; nothing was written");
+      }
+      check_batch(im.records, im.options);
+    }
+    if (imports.empty()) return;
+    std::vector<collection_ref> written;
+    write("cannot import collections", [&](record_tables& t, std::int64_t seq) {
+      written.clear();  // a retry starts over
+      for (const collection_import& im : imports) {
+        std::optional<collection_row> row = t.find_collection(im.name);
+        if (row && im.if_exists == on_existing::refuse) {
+          throw_error<invalid_argument>("cannot import collections", options_.path,
+                                        "a collection named \"" + im.name + "\" exists already",
+                                        "Replace it, merge into it or choose another name; nothing was written");
+        }
+        if (row && im.if_exists == on_existing::replace) {
+          t.delete_collection(row->collection_id);
+          row.reset();
+        }
+        if (row) {
+          check_collection_matches(options_.path, *row, im.options);
+        } else {
+          row = t.insert_collection(im.name, im.options.dim, im.options.space, seq);
+        }
+        const collection_ref c{row->collection_id, row->name, collection_options{row->dim, row->space}};
+        const write_kind kind = im.if_exists == on_existing::merge ? write_kind::upsert : write_kind::add;
+        for (std::size_t i = 0; i < im.records.size(); ++i) write_one(t, seq, c, i, im.records[i], kind);
+        written.push_back(c);
+      }
+      // own_changes_complete_ stays false: collections were created and
+      // deleted, which the indexes learn from the committed rows instead.
+    });
+    if constexpr (keeper_type::persistent_index) {
+      for (const collection_ref& c : written) train_if_wanted(c);
+    }
   }
 
   // --- records -----------------------------------------------------------------

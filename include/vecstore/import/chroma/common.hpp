@@ -44,8 +44,7 @@ inline float load_f32(const unsigned char* p) noexcept {
 /// Damage: corruption_error naming the file and what was wrong.
 [[noreturn]] inline void corrupt(const std::filesystem::path& file, const std::string& why) {
   throw_error<corruption_error>("cannot import the ChromaDB directory", file, why,
-                                "The file is damaged or was changed while ChromaDB wrote it; nothing was imported "
-                                "from this collection");
+                                "The file is damaged or was changed while ChromaDB wrote it; nothing was imported");
 }
 /// A format this importer does not know: schema_error naming what is supported.
 [[noreturn]] inline void unsupported(const std::filesystem::path& file, const std::string& why) {

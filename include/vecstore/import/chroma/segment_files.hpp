@@ -87,6 +87,7 @@ inline hnsw_header read_hnsw_header(const std::filesystem::path& file) {
 
 /// The vectors of the HNSW files by id (deleted slots and slots whose label
 /// has no id skipped), cosine ones multiplied back by their length.bin norm.
+/// Every label of index_metadata.pickle must be found in a live slot.
 struct hnsw_vectors {
   std::unordered_map<std::string, std::vector<float>> by_id;
   std::unordered_set<std::string> normalized;  // cosine vectors left as unit vectors
@@ -171,6 +172,18 @@ inline hnsw_vectors read_hnsw(const std::filesystem::path& folder, std::size_t d
       }
     }
     out.by_id[id->second] = std::move(v);
+  }
+  // Every label of the map must name a live record: one that does not is a
+  // vector the files lost (random bytes over data_level0.bin, a slot marked
+  // deleted), and its id would otherwise be imported without one.
+  const std::pair<const std::uint64_t, std::string>* lost = nullptr;
+  for (const auto& entry : labels) {
+    if (!seen.count(entry.first) && (!lost || entry.first < lost->first)) lost = &entry;
+  }
+  if (lost) {
+    corrupt(data_file, "label " + std::to_string(lost->first) + " (id \"" + lost->second.substr(0, 64) +
+                           "\") of index_metadata.pickle is in no live record of the " +
+                           std::to_string(h.cur_element_count) + " records header.bin announces");
   }
   return out;
 }

@@ -46,8 +46,7 @@ struct chroma_collection_info {
 /// One collection read in full.
 struct chroma_collection_data {
   chroma_collection_info info;
-  std::vector<record> records;  ///< in ChromaDB's insertion order
-  std::size_t without_embedding = 0;
+  std::vector<record> records;  ///< in ChromaDB's insertion order, each with its vector
   std::size_t vectors_from_log = 0;
   std::size_t normalized = 0;
 };
@@ -191,6 +190,9 @@ class chroma_reader {
 
   /// Every record of one collection: documents and metadata from the METADATA
   /// segment, vectors from the HNSW files, the log tail replayed over both.
+  /// Throws corruption_error when the two disagree: a record without a vector
+  /// anywhere, a vector without a record, a label of the HNSW id map that is
+  /// in no live slot of data_level0.bin.
   chroma_collection_data read(const chroma_collection_info& info) const {
     namespace ch = detail::chroma;
     chroma_collection_data out;
@@ -269,20 +271,33 @@ class chroma_reader {
     //    max_seq_id, record operations past the METADATA segment's.
     sqlite([&] { ch::replay_queue(*db_, db_file_, info.id, metadata_seq, vector_seq, state); });
 
-    // 4. Join: each live record with its vector.
+    // 4. Join: each live record with its vector. ChromaDB 1.0 stores no record
+    //    without one, and every vector belongs to a record: the two sides
+    //    must agree, or the files are damaged.
     out.info.dim = state.dim;
     for (std::size_t i = 0; i < records.size(); ++i) {
       if (!alive[i]) continue;
       record& r = records[i];
       const auto v = state.vectors.find(r.id);
       if (v == state.vectors.end()) {
-        ++out.without_embedding;
-      } else {
-        r.embedding = std::move(v->second);
-        if (state.from_log.count(r.id)) ++out.vectors_from_log;
-        if (state.normalized.count(r.id)) ++out.normalized;
+        ch::corrupt(folder, "id \"" + r.id.substr(0, 64) + "\" of collection \"" + info.name.substr(0, 64) +
+                                "\" has no vector: none in this VECTOR segment's HNSW files, none in "
+                                "embeddings_queue of chroma.sqlite3");
       }
+      r.embedding = std::move(v->second);
+      state.vectors.erase(v);
+      if (state.from_log.count(r.id)) ++out.vectors_from_log;
+      if (state.normalized.count(r.id)) ++out.normalized;
       out.records.push_back(std::move(r));
+    }
+    if (!state.vectors.empty()) {
+      std::string first;  // the smallest, so that the message does not vary
+      for (const auto& entry : state.vectors) {
+        if (first.empty() || entry.first < first) first = entry.first;
+      }
+      ch::corrupt(folder, "id \"" + first.substr(0, 64) + "\" of collection \"" + info.name.substr(0, 64) +
+                              "\" has a vector but no record in chroma.sqlite3 (" +
+                              std::to_string(state.vectors.size()) + " vectors without a record in all)");
     }
     return out;
   }
