@@ -381,7 +381,8 @@ enum class open_mode { shared, exclusive };
 
 /// SQLite `synchronous` setting. `full` fsyncs the WAL at every commit and lost
 /// nothing acknowledged in simulated power loss; `normal` is faster and may
-/// roll back the last commits on power loss (never on a process crash).
+/// roll back the commits of the last store_options::sync_interval on power
+/// loss (never on a process crash).
 enum class durability { full, normal };
 
 inline const char* to_string(metric m) noexcept {
@@ -1839,6 +1840,20 @@ struct store_options {
   std::chrono::seconds health_check_interval{300};    ///< how long health() is cached
   bool auto_recover = true;  ///< let the RecoveryPolicy act; false: detect and report only
   durability sync = durability::full;
+  /// With durability::normal, how long a commit may stay in the WAL without
+  /// an fsync. SQLite itself syncs that WAL only at a checkpoint (every
+  /// 64 MiB) or at close(); the store also syncs it once its oldest unsynced
+  /// commit is `sync_interval` old: inline in the next write, or from a
+  /// thread of the store when no write comes (started at the first unsynced
+  /// commit, joined before fork() and at close(); nothing to manage).
+  /// The bound: a power loss at time T loses no commit acknowledged before
+  /// T - sync_interval - s, where s is how long that sync took to start and
+  /// finish (an fsync of the WAL, after the write in progress, if any,
+  /// commits; normally milliseconds, plus the time of a large batch in
+  /// progress). 0 syncs the WAL after every commit.
+  /// Ignored with durability::full, which syncs within every commit.
+  /// Must not be negative.
+  std::chrono::milliseconds sync_interval{1000};
   std::filesystem::path backup_dir;  ///< default: "<store>.backups" beside the store
   int backups_to_keep = 5;
   /// health() reports "degraded" when the newest backup is older than this,
@@ -1866,6 +1881,22 @@ struct store_options {
 struct collection_options {
   std::size_t dim = 0;
   metric space = metric::cosine;
+};
+
+/// What `import_collections` does when the store has a collection of the name.
+enum class on_existing {
+  refuse,   ///< invalid_argument; nothing is written
+  replace,  ///< delete it with its records, then create it anew
+  merge,    ///< upsert into it; its dim and metric must be the options given
+};
+
+/// One collection's part of `basic_store::import_collections`: created (or
+/// replaced, or merged into) with `records`.
+struct collection_import {
+  std::string name;
+  collection_options options;
+  on_existing if_exists = on_existing::refuse;
+  std::vector<record> records;  ///< added (upserted when merging)
 };
 
 /// What `collection::get` selects and returns. With `ids` empty, every
@@ -10207,6 +10238,7 @@ struct strict_recovery {
 //   store/index_keeper.hpp   the in-memory indexes, kept in step through the change sequence
 //   store/vectors_cache.hpp  the indexes' vectors file, mapped at open
 //   store/write_path.hpp     writes: one transaction each under the writer lock
+//   store/wal_syncer.hpp     durability::normal: the WAL synced at least every sync_interval
 //   store/read_path.hpp      reads and searches
 //   store/health_checks.hpp  what health() and verify() check
 //   store/collection.hpp     basic_collection, the handle to one collection
@@ -12073,6 +12105,172 @@ class read_path {
 }  // namespace vecstore
 
 // #include <vecstore/store/store_path.hpp>
+// #include <vecstore/store/wal_syncer.hpp>
+// SPDX-License-Identifier: MIT
+// wal_syncer: with durability::normal, syncs the WAL at least every
+// store_options::sync_interval, so that a power loss takes only the commits
+// of the last interval.
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <system_error>
+
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+// #include <vecstore/detail/joining_thread.hpp>
+// #include <vecstore/options.hpp>
+// #include <vecstore/store/connection.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// Why: with `PRAGMA synchronous = NORMAL` SQLite writes each commit into the
+/// WAL without an fsync and syncs the WAL only at a checkpoint (every 64 MiB
+/// here, storage/sqlite.hpp) or at close, so a power loss could take every
+/// commit since the last checkpoint, however old.
+///
+/// The rule: no commit stays unsynced longer than sync_interval. Two triggers
+/// keep it, both with the connection's mutex held (the connection is not
+/// thread-safe):
+///  - a commit made when the oldest unsynced one is sync_interval old syncs
+///    inline, so a busy writer keeps the bound even while the thread below
+///    waits for the mutex the writer keeps taking;
+///  - a thread of this store waits until the oldest unsynced commit is
+///    sync_interval old and syncs then, so a store that went idle after a
+///    burst is synced too. It starts at the first unsynced commit, is
+///    stopped and joined before fork() (the child would not have it) and at
+///    close(), and never runs with durability::full, where SQLite syncs
+///    within each commit.
+///
+/// The sync is the VFS's own xSync of the WAL's sqlite3_file, the call SQLite
+/// makes at a checkpoint: an fsync() of the descriptor made outside SQLite
+/// would bypass any VFS (and the tests' power-loss simulator).
+///
+/// Every member but stop() requires the connection's mutex; the thread waits
+/// on that mutex too, so the state needs no lock of its own.
+class wal_syncer {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  wal_syncer(const store_options& options, store_connection& conn)
+      : options_(options),
+        conn_(conn),
+        interval_(std::min<std::chrono::milliseconds>(options.sync_interval, std::chrono::hours(24 * 365))) {}
+  wal_syncer(const wal_syncer&) = delete;
+  wal_syncer& operator=(const wal_syncer&) = delete;
+  /// Its owner stops it first (close()); this only covers an owner whose
+  /// constructor threw.
+  ~wal_syncer() { stop(); }
+
+  /// After each commit of this connection: keeps the bound, inline or by
+  /// waking the thread. Never throws: the commit is made already.
+  void committed_locked() noexcept {
+    if (options_.sync != durability::normal) return;
+    const auto now = clock::now();
+    if (!pending_) {
+      pending_ = true;
+      oldest_unsynced_ = now;
+      wake_.notify_one();  // the thread waits without a deadline while nothing is pending
+    }
+    if (now - oldest_unsynced_ >= interval_) {
+      sync_locked();
+      return;
+    }
+    if (running_ || stop_) return;
+    try {
+      thread_.start([this] { run(); });
+      running_ = true;
+    } catch (const std::system_error&) {  // no thread to be had: keep the bound inline instead
+      sync_locked();
+    }
+  }
+
+  /// Syncs the WAL now if a commit waits for it: also before the connection
+  /// is dropped for a fork, and at close, where a checkpoint may not run
+  /// (another process reading keeps it from finishing).
+  void sync_locked() noexcept {
+    if (!pending_) return;
+    if (!conn_.is_open() || conn_.owner_pid() != ::getpid()) {
+      pending_ = false;  // that connection's WAL is not ours to sync
+      return;
+    }
+    sqlite3_file* wal = nullptr;
+    const int found = sqlite3_file_control(conn_->handle(), "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal);
+    // No WAL open (nothing written through it yet): nothing to sync.
+    if (found == SQLITE_OK && wal != nullptr && wal->pMethods != nullptr &&
+        wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL) != SQLITE_OK) {
+      // Tried again one interval later (by the thread or the next commit);
+      // a checkpoint, which syncs the WAL itself, would report the failure.
+      oldest_unsynced_ = clock::now();
+      return;
+    }
+    pending_ = false;
+  }
+
+  /// At close(), after the last sync: the thread ends and never starts again.
+  void close_locked() noexcept {
+    sync_locked();
+    closed_ = stop_ = true;
+    wake_.notify_all();
+  }
+
+  /// Without the connection's mutex: ends the thread and waits for it.
+  /// Before fork(), the caller holds the write mutex, so no commit starts it
+  /// again before the fork; afterwards the next unsynced commit starts it.
+  void stop() noexcept {
+    {
+      std::lock_guard<std::mutex> guard(conn_.mutex());
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+    std::lock_guard<std::mutex> guard(conn_.mutex());
+    running_ = false;
+    stop_ = closed_;
+  }
+
+ private:
+  /// The thread: sleeps until the oldest unsynced commit is sync_interval old.
+  void run() {
+    std::unique_lock<std::mutex> lock(conn_.mutex());
+    while (!stop_) {
+      if (!pending_) {
+        wake_.wait(lock);
+        continue;
+      }
+      const auto due = oldest_unsynced_ + interval_;
+      if (clock::now() < due) {
+        wake_.wait_until(lock, due);
+        continue;
+      }
+      sync_locked();
+    }
+  }
+
+  const store_options& options_;
+  store_connection& conn_;
+  // sync_interval, capped at a year so that no time point arithmetic
+  // overflows when a huge value stands for "never".
+  const std::chrono::milliseconds interval_;
+  std::condition_variable wake_;  // waited on with conn_.mutex()
+  bool pending_ = false;          // a commit not yet synced
+  clock::time_point oldest_unsynced_{};
+  bool running_ = false;  // the thread was started and not yet joined
+  bool stop_ = false;     // the thread must end
+  bool closed_ = false;   // close() ran: no thread again
+  // Last, so that it is joined before the rest is destroyed.
+  joining_thread thread_;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
 // #include <vecstore/store/write_path.hpp>
 // SPDX-License-Identifier: MIT
 // write_path: every write of a store, one transaction under the writer lock,
@@ -12087,6 +12285,7 @@ class read_path {
 #include <string_view>
 #include <thread>
 #include <type_traits>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -12097,6 +12296,7 @@ class read_path {
 // #include <vecstore/store/collection.hpp>
 // #include <vecstore/store/connection.hpp>
 // #include <vecstore/store/index_keeper.hpp>
+// #include <vecstore/store/wal_syncer.hpp>
 // #include <vecstore/storage/records.hpp>
 // #include <vecstore/storage/sqlite.hpp>
 // #include <vecstore/types.hpp>
@@ -12127,8 +12327,8 @@ class write_path {
   using keeper_type = index_keeper<IndexPolicy>;
 
  public:
-  write_path(const store_options& options, store_connection& conn, keeper_type& keeper)
-      : options_(options), conn_(conn), keeper_(keeper), lock_(side_file(options.path, ".lock")) {}
+  write_path(const store_options& options, store_connection& conn, keeper_type& keeper, wal_syncer& syncer)
+      : options_(options), conn_(conn), keeper_(keeper), syncer_(syncer), lock_(side_file(options.path, ".lock")) {}
   write_path(const write_path&) = delete;
   write_path& operator=(const write_path&) = delete;
 
@@ -12199,6 +12399,7 @@ class write_path {
         }
       };
       auto result = with_retries(options_, options_.path, what, commit);
+      syncer_.committed_locked();  // durability::normal: synced within sync_interval
       // Under the writer lock and just caught up, this commit is the only change
       // since the last one seen: when the body listed its effect on the indexes,
       // apply that instead of reading the batch back (half of an ingest's cost).
@@ -12240,6 +12441,54 @@ class write_path {
       if (!row) throw_unknown_collection(options_.path, name);
       t.delete_collection(row->collection_id);
     });
+  }
+
+  /// Creates, replaces or merges into every collection of `imports`, with
+  /// their records, in one transaction: all of it or nothing. Every name,
+  /// option and batch is checked first, as create_collection and add check them.
+  void import_collections(const std::vector<collection_import>& imports) {
+    std::unordered_set<std::string_view> names;
+    for (const collection_import& im : imports) {
+      check_collection_name(im.name);
+      check_collection_options(im.options);
+      if (!names.insert(im.name).second) {
+        throw_error<invalid_argument>("cannot import collections", options_.path,
+                                      "the collection \"" + im.name + "\" is given twice",
+                                      "Give each collection once; nothing was written");
+      }
+      check_batch(im.records, im.options);
+    }
+    if (imports.empty()) return;
+    std::vector<collection_ref> written;
+    write("cannot import collections", [&](record_tables& t, std::int64_t seq) {
+      written.clear();  // a retry starts over
+      for (const collection_import& im : imports) {
+        std::optional<collection_row> row = t.find_collection(im.name);
+        if (row && im.if_exists == on_existing::refuse) {
+          throw_error<invalid_argument>("cannot import collections", options_.path,
+                                        "a collection named \"" + im.name + "\" exists already",
+                                        "Replace it, merge into it or choose another name; nothing was written");
+        }
+        if (row && im.if_exists == on_existing::replace) {
+          t.delete_collection(row->collection_id);
+          row.reset();
+        }
+        if (row) {
+          check_collection_matches(options_.path, *row, im.options);
+        } else {
+          row = t.insert_collection(im.name, im.options.dim, im.options.space, seq);
+        }
+        const collection_ref c{row->collection_id, row->name, collection_options{row->dim, row->space}};
+        const write_kind kind = im.if_exists == on_existing::merge ? write_kind::upsert : write_kind::add;
+        for (std::size_t i = 0; i < im.records.size(); ++i) write_one(t, seq, c, i, im.records[i], kind);
+        written.push_back(c);
+      }
+      // own_changes_complete_ stays false: collections were created and
+      // deleted, which the indexes learn from the committed rows instead.
+    });
+    if constexpr (keeper_type::persistent_index) {
+      for (const collection_ref& c : written) train_if_wanted(c);
+    }
   }
 
   // --- records -----------------------------------------------------------------
@@ -12367,6 +12616,7 @@ class write_path {
         tx.commit();
         return true;
       });
+      syncer_.committed_locked();
       keeper_.apply_changes_locked();
     });
   }
@@ -12374,6 +12624,7 @@ class write_path {
   const store_options& options_;
   store_connection& conn_;
   keeper_type& keeper_;
+  wal_syncer& syncer_;
   std::mutex write_mutex_;
   LockPolicy lock_;
   std::vector<own_change> own_changes_;  // the write in progress, for its indexes
@@ -12447,7 +12698,8 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
       : options_(std::move(options)),
         conn_(options_),
         keeper_(options_, conn_),
-        writes_(options_, conn_, keeper_),
+        syncer_(options_, conn_),
+        writes_(options_, conn_, keeper_, syncer_),
         reads_(options_, conn_, keeper_) {
     conn_.take_open_lock();
     // Temporary files of backups and recoveries whose process died: ours, never a user's.
@@ -12499,6 +12751,14 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
 
   /// Deletes a collection and all its records; `not_found` if absent.
   void delete_collection(std::string_view name) { writes_.delete_collection(name); }
+
+  /// Creates, replaces or merges into several collections with their records
+  /// in one write transaction: all of it or, on any error, nothing (the store
+  /// stays as it was). Names, options and every batch are checked as
+  /// create_collection and add check them before the write starts; a name the
+  /// store has is handled as each import's `if_exists` says. Throws what
+  /// create_collection, delete_collection and add throw.
+  void import_collections(const std::vector<collection_import>& imports) { writes_.import_collections(imports); }
 
   /// Every collection with its record count, by name.
   std::vector<collection_info> list_collections() { return reads_.list_collections(); }
@@ -12597,13 +12857,17 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     });
   }
 
-  /// Closes the connection (checkpointing the WAL) and releases the lock
-  /// file. Later calls on this instance throw. Also run by the destructor.
+  /// Closes the connection (syncing and checkpointing the WAL) and releases
+  /// the lock file. Later calls on this instance throw. Also run by the destructor.
   void close() noexcept {
     detail::registry::instance().close(options_.path, this, [&] {
-      std::lock_guard<std::mutex> db_guard(conn_.mutex());
-      keeper_.clear();
-      conn_.close();
+      {
+        std::lock_guard<std::mutex> db_guard(conn_.mutex());
+        syncer_.close_locked();  // the checkpoint below does not run while another process reads
+        keeper_.clear();
+        conn_.close();
+      }
+      syncer_.stop();  // its thread waits for the mutex released above
     });
   }
 
@@ -12647,6 +12911,10 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
     if (o.path.empty()) bad("path is empty", "Set store_options::path to the store file");
     if (o.max_retries < 0) bad("max_retries is negative", "Use 0 for no retries");
     if (o.retry_delay.count() < 0 || o.lock_timeout.count() < 0) bad("a negative duration", "Use durations >= 0");
+    if (o.sync_interval.count() < 0) {
+      bad("sync_interval is negative",
+          "Use 0 to sync the WAL after every commit, or a positive interval (the default is 1 s)");
+    }
     if (o.backups_to_keep < 1) bad("backups_to_keep is below 1", "Keep at least one backup");
   }
 
@@ -12695,7 +12963,9 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
 
   void before_fork() noexcept override {
     writes_.mutex().lock();
+    syncer_.stop();  // no thread in the child; none restarts: commits need the write mutex
     conn_.mutex().lock();
+    syncer_.sync_locked();  // dropping the connection below does not sync the WAL
     keeper_.before_fork();
     conn_.before_fork();
   }
@@ -12710,6 +12980,7 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   store_options options_;
   detail::store_connection conn_;
   detail::index_keeper<IndexPolicy> keeper_;
+  detail::wal_syncer syncer_;
   detail::write_path<LockPolicy, IndexPolicy> writes_;
   detail::read_path<IndexPolicy> reads_;
   std::optional<health_report> last_health_;      // guarded by conn_.mutex()
