@@ -160,7 +160,7 @@ TEST_CASE("a checksum mismatch planted in the file is detected at open by strict
     CHECK(entry.path().filename().string().find("corrupt") == std::string::npos);
   }
   // And another process meets the same error.
-  const auto child = vecstore_test::run_child({"dump", path.string()});
+  const auto child = vecstore_test::run_child({"dump", path.string(), "report-only"});
   CHECK(child.exit_code == 3);
   CHECK_THAT(child.err, Catch::StartsWith("corruption: ") && Catch::Contains("record \"victim\""));
 }

@@ -508,8 +508,8 @@ TEST_CASE("health reports a fresh store healthy, with per-collection counts, and
   CHECK(j["collections"][0]["indexed"] == 1);
   std::set<std::string> names;
   for (const auto& check : j["checks"]) names.insert(check["name"].get<std::string>());
-  CHECK(names == std::set<std::string>{"writer_lock", "open", "schema", "quick_check", "index_counts", "wal_size",
-                                       "backup", "disk_space"});
+  CHECK(names == std::set<std::string>{"writer_lock", "open", "schema", "recovery", "quick_check", "index_counts",
+                                       "wal_size", "backup", "disk_space"});
   // Cached: the same report until forced.
   c.add({{"c", {3, 4}, std::nullopt, {}}});
   CHECK(db->health().checked_at == report.checked_at);
