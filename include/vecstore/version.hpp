@@ -14,7 +14,7 @@ inline constexpr const char* version_string = "0.1.0";
 
 /// Version of the on-disk schema this library writes (`PRAGMA user_version`).
 /// Stores with a lower version are migrated forward; a higher one is refused.
-inline constexpr int schema_version = 3;
+inline constexpr int schema_version = 4;
 
 /// `PRAGMA application_id` of every vecstore file: "VECS" in ASCII. A file with
 /// another id is not a vecstore store, whatever its tables look like.

@@ -426,8 +426,7 @@ check "restore of a store that does not open" \
 vs 0 count broken.db vec
 [ "$(cat out)" = "21" ] || fail "count after restoring broken.db is $(cat out), expected 21"
 vs 0 --json recover broken.db --policy salvage
-# The three records without an embedding have nothing that vouches for them yet.
-check "recover report" "d['policy'] == 'salvage_recovery' and d['rows_saved'] == 69 and d['rows_lost'] == 3"
+check "recover report" "d['policy'] == 'salvage_recovery' and d['rows_saved'] == 72 and d['rows_lost'] == 0"
 vs 1 health broken.db                     # degraded until acknowledged
 check "health shows the recovery" \
   "d['last_recovery']['policy'] == 'salvage_recovery' and any(c['name'] == 'recovery' and c['status'] == 'degraded' for c in d['checks'])"

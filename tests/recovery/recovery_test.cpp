@@ -707,3 +707,39 @@ TEST_CASE("recovery time of each policy on 100,000 vectors of 768 dims", "[.perf
               << " records\n";
   }
 }
+
+TEST_CASE("salvage keeps a record without an embedding when its row checksum matches", "[recovery][salvage]") {
+  temp_dir dir;
+  const fs::path store = dir / "store.db";
+  const std::string victim_text = "the text of an unembedded record that gets damaged";
+  {
+    store_options o;
+    o.path = store;
+    auto db = open(o);
+    auto c = db->create_collection("docs", {4, metric::l2});
+    std::vector<record> batch;
+    for (int i = 0; i < 10; ++i) batch.push_back({"e" + std::to_string(i), {1, 2, 3, float(i)}, std::nullopt, {}});
+    for (int i = 0; i < 5; ++i) {
+      batch.push_back({"n" + std::to_string(i), {}, i == 3 ? victim_text : "text " + std::to_string(i),
+                       {{"i", std::int64_t{i}}}});
+    }
+    c.add(batch);
+    db->close();
+  }
+  std::string bytes = read_bytes(store);
+  const auto at = bytes.find(victim_text);
+  REQUIRE(at != std::string::npos);
+  write_at(store, at + 4, "X");
+  store_options o;
+  o.path = store;
+  const auto report = salvage_recovery::recover(context_for(store, o, "a flipped document byte"));
+  CHECK(report.rows_saved == 14);
+  CHECK(report.rows_lost == 1);
+  CHECK(report.lost_records == std::vector<std::string>{"docs/n3"});
+  auto db = open(o);
+  auto c = db->get_collection("docs");
+  CHECK(c.count() == 14);
+  CHECK(c.get({"n1"}).front().document == "text 1");
+  CHECK(c.missing({"n0", "n1", "e0"}) == std::vector<std::string>{"n0", "n1"});
+  CHECK(db->verify().status == health_status::healthy);
+}

@@ -59,7 +59,8 @@ TEST_CASE("the deep check finds an embedding changed behind the store's back", "
   auto c = db->create_collection("c", {3, metric::l2});
   c.add({{"a", {1, 2, 3}, std::nullopt, {}}, {"b", {4, 5, 6}, std::nullopt, {}}});
   REQUIRE(db->verify().status == health_status::healthy);
-  CHECK(find_check(db->verify(), "checksums")->detail == "2 embeddings match their checksums");
+  CHECK(find_check(db->verify(), "checksums")->detail ==
+        "2 embeddings and 2 records (id, document, metadata) match their checksums");
 
   raw_exec(path, "UPDATE records SET embedding = zeroblob(12) WHERE id = 'b'");
   const auto report = db->verify();
@@ -156,15 +157,28 @@ TEST_CASE("a store of schema version 1 is migrated forward, and a newer one refu
   temp_dir dir;
   const auto path = dir / "old.db";
   make_v1_store(path);
+  // A record written before row checksums existed (schema version 4).
+  raw_exec(path,
+           "INSERT INTO records (collection_id, id, embedding, document, checksum, seq) "
+           "VALUES (1, 'old', NULL, 'written by version 1', NULL, 1);"
+           "INSERT INTO metadata (record_id, key, type, value) VALUES (1, 'k', 2, 'v'), (1, 'n', 0, 7)");
   {
     auto db = open_at(path);
-    CHECK(db->get_collection("legacy").dim() == 2);
-    db->get_collection("legacy").add({{"x", {1, 2}, std::nullopt, {}}});
+    auto legacy = db->get_collection("legacy");
+    CHECK(legacy.dim() == 2);
+    legacy.add({{"x", {1, 2}, std::nullopt, {}}});
+    // The migration gave the old record its row checksum: it reads and verifies.
+    const auto old = legacy.get({"old"});
+    REQUIRE(old.size() == 1);
+    CHECK(old.front().document == "written by version 1");
+    CHECK(old.front().meta == metadata{{"k", std::string("v")}, {"n", std::int64_t{7}}});
     CHECK(db->health(true).status == health_status::healthy);
+    CHECK(db->verify().status == health_status::healthy);
     db->close();
   }
   SQLite::Database after(path.string(), SQLite::OPEN_READONLY);
   CHECK(after.execAndGet("PRAGMA user_version").getInt() == schema_version);
+  CHECK(after.execAndGet("SELECT count(*) FROM records WHERE row_checksum IS NULL").getInt() == 0);
 
   raw_exec(path, "PRAGMA user_version = 99");
   store_options o;

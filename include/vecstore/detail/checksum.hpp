@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: MIT
-// XXH64, and the per-embedding checksum built on it that verifies stored vectors at open.
+// XXH64, and the checksums built on it: one per embedding (verified at open
+// and when read) and one per record over its id, document and metadata.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <string_view>
+
+#include <vecstore/types.hpp>
 
 namespace vecstore {
 inline namespace v0 {
@@ -161,6 +166,48 @@ inline bool stored_embedding_ok(std::int64_t collection_id, std::string_view id,
   if (bytes == 0 || bytes % sizeof(float) != 0 || !has_checksum) return false;
   if (dim != 0 && bytes != dim * sizeof(float)) return false;
   return embedding_checksum_bytes(collection_id, id, blob, bytes) == static_cast<std::uint64_t>(checksum);
+}
+
+// Domain seed of row checksums ("vecsrows" in ASCII, little-endian).
+inline constexpr std::uint64_t row_checksum_domain = 0x73776F7273636576ULL;
+
+/// Checksum of what a record holds besides its embedding: its collection,
+/// id, document (or its absence) and metadata, so that a flipped byte in a
+/// document's text or a metadata value is caught when it is read, not
+/// served. The encoding hashed is length-prefixed throughout: id; a document
+/// flag and the document; then per metadata entry, in key order, the key,
+/// the value's index in metadata_value (int64, double, string, bool) and the
+/// value (8 bytes little-endian, the double's bits, length-prefixed text, or
+/// one byte). No two records share an encoding.
+inline std::uint64_t row_checksum(std::int64_t collection_id, std::string_view id,
+                                  std::optional<std::string_view> document, const metadata& meta) {
+  std::string buf;
+  const auto put_u64 = [&](std::uint64_t v) { buf.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  const auto put_text = [&](std::string_view text) {
+    put_u64(text.size());
+    buf.append(text.data(), text.size());
+  };
+  put_text(id);
+  buf.push_back(document ? '\1' : '\0');
+  if (document) put_text(*document);
+  put_u64(meta.size());
+  for (const auto& [key, value] : meta) {
+    put_text(key);
+    buf.push_back(static_cast<char>(value.index()));
+    switch (value.index()) {
+      case 0: put_u64(static_cast<std::uint64_t>(std::get<std::int64_t>(value))); break;
+      case 1: {
+        std::uint64_t bits;
+        const double d = std::get<double>(value);
+        std::memcpy(&bits, &d, sizeof bits);
+        put_u64(bits);
+        break;
+      }
+      case 2: put_text(std::get<std::string>(value)); break;
+      default: buf.push_back(std::get<bool>(value) ? '\1' : '\0'); break;
+    }
+  }
+  return xxh64(buf.data(), buf.size(), row_checksum_domain ^ static_cast<std::uint64_t>(collection_id));
 }
 
 }  // namespace detail

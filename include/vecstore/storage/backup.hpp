@@ -35,6 +35,7 @@
 #include <vecstore/detail/quarantine.hpp>
 #include <vecstore/errors.hpp>
 #include <vecstore/options.hpp>
+#include <vecstore/storage/row_checksums.hpp>
 #include <vecstore/storage/schema.hpp>
 #include <vecstore/storage/sqlite.hpp>
 #include <vecstore/version.hpp>
@@ -274,6 +275,14 @@ inline verify_result verify_store_file(const std::filesystem::path& file, bool f
         }
         if (!why.empty() && bad++ == 0) first_bad = why;
       }
+    }
+    if (version >= 4) {  // row checksums: schema version 4
+      for_each_row_checksum(db, [&](std::int64_t, std::int64_t collection_id, std::string_view id, bool ok) {
+        if (!ok && bad++ == 0) {
+          first_bad = "the checksum of record \"" + std::string(id) + "\" (collection " +
+                      std::to_string(collection_id) + ") does not match its id, document and metadata";
+        }
+      });
     }
     if (bad > 0) {
       r.problem =

@@ -17,6 +17,7 @@
 #include <vecstore/detail/checksum.hpp>
 #include <vecstore/errors.hpp>
 #include <vecstore/filter/sql.hpp>
+#include <vecstore/storage/row_checksums.hpp>
 #include <vecstore/storage/schema.hpp>
 #include <vecstore/storage/sqlite.hpp>
 #include <vecstore/types.hpp>
@@ -203,12 +204,14 @@ class record_tables {
     // the connection's last rowid is the same value for free. Text and blobs
     // are bound without a copy, since `r` outlives the statement's execution.
     auto st = c_.statement(
-        "INSERT INTO records (collection_id, id, embedding, document, checksum, seq) VALUES (?, ?, ?, ?, ?, ?)");
+        "INSERT INTO records (collection_id, id, embedding, document, checksum, seq, row_checksum) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)");
     st->bind(1, collection_id);
     st->bindNoCopy(2, r.id);
     bind_embedding(*st, 3, 5, collection_id, r.id, r.embedding);
     bind_document(*st, 4, r.document);
     st->bind(6, seq);
+    bind_row_checksum(*st, 7, collection_id, r);
     st->exec();
     const std::int64_t rid = sqlite3_last_insert_rowid(c_.handle());
     insert_metadata(rid, r.meta);
@@ -217,11 +220,13 @@ class record_tables {
 
   /// Replaces embedding, document and metadata of an existing record (upsert).
   void replace(std::int64_t rid, std::int64_t collection_id, const record& r, std::int64_t seq) {
-    auto st = c_.statement("UPDATE records SET embedding = ?, document = ?, checksum = ?, seq = ? WHERE rid = ?");
+    auto st = c_.statement(
+        "UPDATE records SET embedding = ?, document = ?, checksum = ?, seq = ?, row_checksum = ? WHERE rid = ?");
     bind_embedding(*st, 1, 3, collection_id, r.id, r.embedding);
     bind_document(*st, 2, r.document);
     st->bind(4, seq);
-    st->bind(5, rid);
+    bind_row_checksum(*st, 5, collection_id, r);
+    st->bind(6, rid);
     st->exec();
     delete_metadata(rid);
     insert_metadata(rid, r.meta);
@@ -249,6 +254,17 @@ class record_tables {
       st->exec();
     }
     insert_metadata(rid, r.meta);  // INSERT OR REPLACE per key: a merge
+    if (r.document || !r.meta.empty()) {
+      // The row checksum covers the merged result, read back in this transaction.
+      auto doc = c_.statement("SELECT document FROM records WHERE rid = ?");
+      doc->bind(1, rid);
+      doc->executeStep();
+      const std::uint64_t sum = row_checksum(collection_id, r.id, stored_document(doc->getColumn(0)), read_metadata(c_, rid));
+      auto st = c_.statement("UPDATE records SET row_checksum = ? WHERE rid = ?");
+      st->bind(1, static_cast<std::int64_t>(sum));
+      st->bind(2, rid);
+      st->exec();
+    }
   }
 
   /// Deletes a record and leaves a tombstone so other processes drop it from
@@ -344,19 +360,21 @@ class record_tables {
   /// Reads one record by row id with what `fields` asks for; nullopt if gone.
   /// A stored embedding is verified against its checksum before it is returned.
   std::optional<record_row> read(std::int64_t rid, include fields) {
-    auto st = c_.statement("SELECT collection_id, id, embedding, document, checksum FROM records WHERE rid = ?");
+    auto st = c_.statement(
+        "SELECT collection_id, id, embedding, document, checksum, row_checksum, rid FROM records WHERE rid = ?");
     st->bind(1, rid);
     if (!st->executeStep()) return std::nullopt;
-    return read_row(*st, rid, fields);
+    return read_row(*st, fields);
   }
 
   std::optional<record_row> read(std::int64_t collection_id, const std::string& id, include fields) {
     auto st = c_.statement(
-        "SELECT collection_id, id, embedding, document, checksum, rid FROM records WHERE collection_id = ? AND id = ?");
+        "SELECT collection_id, id, embedding, document, checksum, row_checksum, rid FROM records "
+        "WHERE collection_id = ? AND id = ?");
     st->bind(1, collection_id);
     st->bind(2, id);
     if (!st->executeStep()) return std::nullopt;
-    return read_row(*st, st->getColumn(5).getInt64(), fields);
+    return read_row(*st, fields);
   }
 
   /// Calls `fn(const embedding_row&)` for every stored embedding, verified.
@@ -458,32 +476,37 @@ class record_tables {
     st->exec();
   }
 
-  metadata read_metadata(std::int64_t rid) {
-    metadata meta;
-    auto st = c_.statement("SELECT key, type, value FROM metadata WHERE record_id = ?");
-    st->bind(1, rid);
-    while (st->executeStep()) {
-      const SQLite::Column value = st->getColumn(2);
-      switch (st->getColumn(1).getInt()) {
-        case 0: meta.emplace(st->getColumn(0).getString(), metadata_value(std::int64_t{value.getInt64()})); break;
-        case 1: meta.emplace(st->getColumn(0).getString(), metadata_value(value.getDouble())); break;
-        case 2: meta.emplace(st->getColumn(0).getString(), metadata_value(value.getString())); break;
-        default: meta.emplace(st->getColumn(0).getString(), metadata_value(value.getInt64() != 0)); break;
-      }
-    }
-    return meta;
+  static void bind_row_checksum(SQLite::Statement& st, int index, std::int64_t collection_id, const record& r) {
+    const std::optional<std::string_view> doc = r.document ? std::optional<std::string_view>(*r.document) : std::nullopt;
+    st.bind(index, static_cast<std::int64_t>(row_checksum(collection_id, r.id, doc, r.meta)));
   }
 
-  /// Columns: collection_id, id, embedding, document, checksum.
-  record_row read_row(SQLite::Statement& st, std::int64_t rid, include fields) {
+  /// Columns: collection_id, id, embedding, document, checksum, row_checksum,
+  /// rid. A document or metadata handed out is verified first: both are read
+  /// when either is asked for, since the row checksum covers them together.
+  record_row read_row(SQLite::Statement& st, include fields) {
     record_row row;
-    row.rid = rid;
+    row.rid = st.getColumn(6).getInt64();
+    const std::int64_t collection_id = st.getColumn(0).getInt64();
     row.value.id = st.getColumn(1).getString();
     if (has(fields, include::embeddings) && !st.getColumn(2).isNull()) {
-      row.value.embedding = verified_vector(st.getColumn(0).getInt64(), row.value.id, st.getColumn(2), st.getColumn(4));
+      row.value.embedding = verified_vector(collection_id, row.value.id, st.getColumn(2), st.getColumn(4));
     }
-    if (has(fields, include::documents) && !st.getColumn(3).isNull()) row.value.document = st.getColumn(3).getString();
-    if (has(fields, include::metadatas)) row.value.meta = read_metadata(rid);
+    if (has(fields, include::documents) || has(fields, include::metadatas)) {
+      const auto doc = stored_document(st.getColumn(3));
+      metadata meta = read_metadata(c_, row.rid);
+      const SQLite::Column stored = st.getColumn(5);
+      if (stored.isNull() ||
+          static_cast<std::uint64_t>(stored.getInt64()) != row_checksum(collection_id, row.value.id, doc, meta)) {
+        throw_error<corruption_error>("a stored record is damaged", c_.file(),
+                                      "the checksum of record \"" + row.value.id + "\" (collection " +
+                                          std::to_string(collection_id) +
+                                          ") does not match its id, document and metadata",
+                                      repair_advice);
+      }
+      if (has(fields, include::documents) && doc) row.value.document = std::string(*doc);
+      if (has(fields, include::metadatas)) row.value.meta = std::move(meta);
+    }
     return row;
   }
 

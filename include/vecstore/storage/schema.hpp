@@ -13,6 +13,7 @@
 #include <SQLiteCpp/Statement.h>
 
 #include <vecstore/errors.hpp>
+#include <vecstore/storage/row_checksums.hpp>
 #include <vecstore/storage/sqlite.hpp>
 #include <vecstore/version.hpp>
 
@@ -95,6 +96,14 @@ CREATE TABLE seq_tokens (
 INSERT INTO seq_tokens (seq, token) SELECT value, random() FROM store_meta WHERE key = 'seq';
 )sql";
 
+/// Schema version 4: a checksum per record over its id, document and
+/// metadata (detail/checksum.hpp, row_checksum), so that damage inside a
+/// document or a metadata value is caught when it is read. The migration
+/// computes it for every existing record (fill_row_checksums).
+inline constexpr const char* migration_v3_to_v4 = R"sql(
+ALTER TABLE records ADD COLUMN row_checksum INTEGER;
+)sql";
+
 /// How many of the newest write transactions keep their token: a vectors
 /// file older than that is not used.
 inline constexpr std::int64_t seq_tokens_kept = 1000;
@@ -102,13 +111,14 @@ inline constexpr std::int64_t seq_tokens_kept = 1000;
 /// migrations[i] takes a store from version i + 1 to i + 2. A new store is
 /// created at version 1 and runs every step too, so a created and a migrated
 /// store have the same sqlite_master, byte for byte.
-inline constexpr const char* migrations[] = {migration_v1_to_v2, migration_v2_to_v3};
+inline constexpr const char* migrations[] = {migration_v1_to_v2, migration_v2_to_v3, migration_v3_to_v4};
 static_assert(sizeof(migrations) / sizeof(migrations[0]) + 1 == schema_version,
               "vecstore: every schema version above 1 needs its migration step");
 
 /// Runs the migration steps from `from` up to schema_version.
 inline void migrate(connection& c, std::int64_t from) {
   for (std::int64_t v = from; v < schema_version; ++v) c.exec(migrations[v - 1]);
+  if (from < 4) fill_row_checksums(c);
   c.exec(("PRAGMA user_version = " + std::to_string(schema_version)).c_str());
 }
 

@@ -23,6 +23,7 @@
 #include <vecstore/storage/backup.hpp>
 #include <vecstore/storage/records.hpp>
 #include <vecstore/storage/recovery_notice.hpp>
+#include <vecstore/storage/row_checksums.hpp>
 #include <vecstore/storage/schema.hpp>
 #include <vecstore/storage/sqlite.hpp>
 
@@ -116,18 +117,28 @@ health_report run_health_checks(bool deep, const store_options& options, LockPol
   }));
   if (deep && fresh) {
     report.add(timed_check("checksums", [&](health_check& c) {
-      std::size_t verified = 0;
+      std::size_t verified = 0, records = 0;
       try {
         fresh->exec("BEGIN");
         record_tables t(*fresh);
         // Throws at the first mismatch.
         t.for_each_embedding(false, [&](const embedding_row&) { ++verified; });
+        records = for_each_row_checksum(fresh->db(), [&](std::int64_t, std::int64_t collection_id,
+                                                         std::string_view id, bool ok) {
+          if (ok) return;
+          throw_error<corruption_error>("a stored record is damaged", options.path,
+                                        "the checksum of record \"" + std::string(id) + "\" (collection " +
+                                            std::to_string(collection_id) +
+                                            ") does not match its id, document and metadata",
+                                        repair_advice);
+        });
         fresh->exec("COMMIT");
       } catch (const std::exception& e) {
         conn.mark_damaged(e.what());
         throw;
       }
-      c.detail = std::to_string(verified) + " embeddings match their checksums";
+      c.detail = std::to_string(verified) + " embeddings and " + std::to_string(records) +
+                 " records (id, document, metadata) match their checksums";
     }));
   }
   report.add(timed_check("index_counts", [&](health_check& c) {

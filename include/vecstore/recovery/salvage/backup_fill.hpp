@@ -20,6 +20,7 @@
 
 #include <vecstore/recovery/salvage/range_reader.hpp>
 #include <vecstore/recovery/salvage/salvager.hpp>
+#include <vecstore/storage/row_checksums.hpp>
 #include <vecstore/storage/sqlite.hpp>
 
 namespace vecstore {
@@ -82,8 +83,8 @@ inline backup_fill fill_from_backup(connection& out, const std::filesystem::path
   // Records: looked up by row id, one by one (the gaps are few, the backup large).
   const auto take = [&](SQLite::Statement& read) {
     SQLite::Statement insert(out.db(),
-                             "INSERT OR IGNORE INTO records (rid, collection_id, id, embedding, document, checksum, seq) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?)");
+                             "INSERT OR IGNORE INTO records (rid, collection_id, id, embedding, document, checksum, seq, "
+                             "row_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     SQLite::Statement meta_read(src, "SELECT key, type, value FROM metadata WHERE record_id = ?");
     SQLite::Statement meta_insert(out.db(), "INSERT INTO metadata (record_id, key, type, value) VALUES (?, ?, ?, ?)");
     while (read.executeStep()) {
@@ -93,7 +94,7 @@ inline backup_fill fill_from_backup(connection& out, const std::filesystem::path
       if (!listed(present, collection_id)) continue;
       insert.reset();
       insert.bind(1, rid);
-      for (int i = 1; i < 7; ++i) salvaged_value::of(read.getColumn(i)).bind(insert, i + 1);
+      for (int i = 1; i < 8; ++i) salvaged_value::of(read.getColumn(i)).bind(insert, i + 1);
       if (insert.exec() == 0) continue;  // the row id or (collection, id) is taken by a kept record
       meta_read.reset();
       meta_read.bind(1, rid);
@@ -106,10 +107,19 @@ inline backup_fill fill_from_backup(connection& out, const std::filesystem::path
       filled.records[rid] = read.getColumn(6).getInt64();
     }
   };
+  // A backup older than schema version 4 has no row checksums: they are
+  // computed below for what it gives.
+  const std::string columns = [&] {
+    std::string c = "SELECT rid, collection_id, id, embedding, document, checksum, seq, ";
+    try {
+      SQLite::Statement probe(src, "SELECT row_checksum FROM records LIMIT 0");
+      return c + "row_checksum FROM records";
+    } catch (const SQLite::Exception&) {
+      return c + "NULL FROM records";
+    }
+  }();
   {
-    SQLite::Statement by_rid(src,
-                             "SELECT rid, collection_id, id, embedding, document, checksum, seq FROM records "
-                             "WHERE rid = ?");
+    SQLite::Statement by_rid(src, columns + " WHERE rid = ?");
     for (const std::int64_t rid : gaps.rids) {
       by_rid.reset();
       by_rid.bind(1, rid);
@@ -117,9 +127,11 @@ inline backup_fill fill_from_backup(connection& out, const std::filesystem::path
     }
   }
   if (gaps.collections_unread || gaps.exhausted) {  // no row id tells what is missing: every row is a candidate
-    SQLite::Statement all(src, "SELECT rid, collection_id, id, embedding, document, checksum, seq FROM records");
+    SQLite::Statement all(src, columns);
     take(all);
   }
+
+  fill_row_checksums(out);
 
   // Later changes sort after every record taken, and row ids are not reused.
   {

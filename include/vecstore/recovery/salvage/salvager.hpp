@@ -34,6 +34,7 @@
 #include <vecstore/recovery/salvage/range_reader.hpp>
 #include <vecstore/recovery/salvage/rebuilt_header.hpp>
 #include <vecstore/storage/backup.hpp>
+#include <vecstore/storage/row_checksums.hpp>
 #include <vecstore/storage/sqlite.hpp>
 #include <vecstore/types.hpp>
 
@@ -118,6 +119,7 @@ class salvager {
       }
       copy_records(*src);
       copy_metadata(*src);
+      check_row_checksums();
       list_unread_from_index(*src);
       read_tombstones(*src);
       finish_bookkeeping(*src, damaged_seq);
@@ -239,17 +241,27 @@ class salvager {
   }
 
   void copy_records(SQLite::Database& src) {
+    // A store older than schema version 4 has no row checksums: those are
+    // computed afresh for what it holds (fill_row_checksums), and a record
+    // of it without an embedding has nothing that vouches for it.
+    try {
+      SQLite::Statement probe(src, "SELECT row_checksum FROM records LIMIT 0");
+      row_checksums_ = true;
+    } catch (const SQLite::Exception&) {
+      row_checksums_ = false;
+    }
     range_reader reader(src,
-                        "SELECT rid, collection_id, id, embedding, document, checksum, seq FROM records "
-                        "WHERE rid BETWEEN ? AND ? ORDER BY rid",
+                        std::string("SELECT rid, collection_id, id, embedding, document, checksum, seq, ") +
+                            (row_checksums_ ? "row_checksum" : "NULL") +
+                            " FROM records WHERE rid BETWEEN ? AND ? ORDER BY rid",
                         query_budget);
     const std::int64_t hi =
         upper_bound(src, "SELECT max(rid) FROM records", "SELECT seq FROM sqlite_sequence WHERE name = 'records'",
                     std::int64_t{1} << 32);
     max_rid_ = (std::max)(max_rid_, hi);
     SQLite::Statement insert(out_.db(),
-                             "INSERT INTO records (rid, collection_id, id, embedding, document, checksum, seq) VALUES "
-                             "(?, ?, ?, ?, ?, ?, ?)");
+                             "INSERT INTO records (rid, collection_id, id, embedding, document, checksum, seq, "
+                             "row_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     reader.read(
         1, hi,
         [&](std::int64_t rid, const std::vector<salvaged_row>& rows) {
@@ -260,11 +272,15 @@ class salvager {
                                     (is_valid_utf8(id) ? id : std::string("<damaged id>"));
           const bool id_ok = rows.size() == 1 && r[2].is_text() && !id.empty() && id.size() <= limits::max_id_bytes &&
                              is_valid_utf8(id);
-          // Kept only when the checksum over (collection, id, bytes) matches:
-          // a record without an embedding has nothing that vouches for it.
-          const bool valid = id_ok && collection != collections_.end() && r[3].type == SQLITE_BLOB &&
-                             stored_embedding_ok(r[1].integer, id, r[3].bytes.data(), r[3].bytes.size(),
-                                                 r[5].is_integer(), r[5].integer, collection->second.second) &&
+          // Kept only when the checksum over (collection, id, bytes) matches,
+          // and later its row checksum too (check_row_checksums).
+          const bool embedding_ok =
+              collection != collections_.end() &&
+              (r[3].is_null() ? row_checksums_ && r[7].is_integer()
+                              : r[3].type == SQLITE_BLOB &&
+                                    stored_embedding_ok(r[1].integer, id, r[3].bytes.data(), r[3].bytes.size(),
+                                                        r[5].is_integer(), r[5].integer, collection->second.second));
+          const bool valid = id_ok && embedding_ok &&
                              (r[4].is_null() || (r[4].is_text() && is_valid_utf8(r[4].bytes))) && r[6].is_integer();
           const std::optional<std::int64_t> seq =
               rows.size() == 1 && r[6].is_integer() ? std::optional<std::int64_t>(r[6].integer) : std::nullopt;
@@ -276,7 +292,7 @@ class salvager {
           }
           insert.reset();
           insert.bind(1, rid);
-          for (int i = 1; i < 7; ++i) r[static_cast<std::size_t>(i)].bind(insert, i + 1);
+          for (int i = 1; i < 8; ++i) r[static_cast<std::size_t>(i)].bind(insert, i + 1);
           try {
             insert.exec();
           } catch (const SQLite::Exception& e) {
@@ -364,6 +380,23 @@ class salvager {
           if (saved_record* r = find_saved(rid)) drop(*r);
         });
     account(*reader);
+  }
+
+  /// A kept record whose id, document and metadata do not match its row
+  /// checksum goes: a flipped byte in a document would be served otherwise.
+  /// From a store without row checksums, they are computed for what was kept.
+  void check_row_checksums() {
+    if (!row_checksums_) {
+      fill_row_checksums(out_);
+      return;
+    }
+    std::vector<std::int64_t> damaged;
+    for_each_row_checksum(out_.db(), [&](std::int64_t rid, std::int64_t, std::string_view, bool ok) {
+      if (!ok) damaged.push_back(rid);
+    });
+    for (const std::int64_t rid : damaged) {
+      if (saved_record* r = find_saved(rid)) drop(*r);
+    }
   }
 
   /// Records the unique index still names but whose rows did not read: their
@@ -467,6 +500,7 @@ class salvager {
 
   std::vector<lost_record> lost_;
   salvage_gaps gaps_;
+  bool row_checksums_ = false;  // the damaged store has them (schema version 4 or later)
   std::optional<std::size_t> held_;
   std::vector<std::int64_t> rejected_rids_;  // in row id order
   std::filesystem::path damaged_;
