@@ -4408,12 +4408,17 @@ class flat_index {
 
 // #include <vecstore/detail/checksum.hpp>
 // SPDX-License-Identifier: MIT
-// XXH64, and the per-embedding checksum built on it that verifies stored vectors at open.
+// XXH64, and the checksums built on it: one per embedding (verified at open
+// and when read) and one per record over its id, document and metadata.
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
+#include <string>
 #include <string_view>
+
+// #include <vecstore/types.hpp>
 
 namespace vecstore {
 inline namespace v0 {
@@ -4569,6 +4574,48 @@ inline bool stored_embedding_ok(std::int64_t collection_id, std::string_view id,
   if (bytes == 0 || bytes % sizeof(float) != 0 || !has_checksum) return false;
   if (dim != 0 && bytes != dim * sizeof(float)) return false;
   return embedding_checksum_bytes(collection_id, id, blob, bytes) == static_cast<std::uint64_t>(checksum);
+}
+
+// Domain seed of row checksums ("vecsrows" in ASCII, little-endian).
+inline constexpr std::uint64_t row_checksum_domain = 0x73776F7273636576ULL;
+
+/// Checksum of what a record holds besides its embedding: its collection,
+/// id, document (or its absence) and metadata, so that a flipped byte in a
+/// document's text or a metadata value is caught when it is read, not
+/// served. The encoding hashed is length-prefixed throughout: id; a document
+/// flag and the document; then per metadata entry, in key order, the key,
+/// the value's index in metadata_value (int64, double, string, bool) and the
+/// value (8 bytes little-endian, the double's bits, length-prefixed text, or
+/// one byte). No two records share an encoding.
+inline std::uint64_t row_checksum(std::int64_t collection_id, std::string_view id,
+                                  std::optional<std::string_view> document, const metadata& meta) {
+  std::string buf;
+  const auto put_u64 = [&](std::uint64_t v) { buf.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  const auto put_text = [&](std::string_view text) {
+    put_u64(text.size());
+    buf.append(text.data(), text.size());
+  };
+  put_text(id);
+  buf.push_back(document ? '\1' : '\0');
+  if (document) put_text(*document);
+  put_u64(meta.size());
+  for (const auto& [key, value] : meta) {
+    put_text(key);
+    buf.push_back(static_cast<char>(value.index()));
+    switch (value.index()) {
+      case 0: put_u64(static_cast<std::uint64_t>(std::get<std::int64_t>(value))); break;
+      case 1: {
+        std::uint64_t bits;
+        const double d = std::get<double>(value);
+        std::memcpy(&bits, &d, sizeof bits);
+        put_u64(bits);
+        break;
+      }
+      case 2: put_text(std::get<std::string>(value)); break;
+      default: buf.push_back(std::get<bool>(value) ? '\1' : '\0'); break;
+    }
+  }
+  return xxh64(buf.data(), buf.size(), row_checksum_domain ^ static_cast<std::uint64_t>(collection_id));
 }
 
 }  // namespace detail
@@ -7083,21 +7130,24 @@ class range_reader {
 // #include <vecstore/detail/quarantine.hpp>
 // #include <vecstore/errors.hpp>
 // #include <vecstore/options.hpp>
-// #include <vecstore/storage/schema.hpp>
+// #include <vecstore/storage/row_checksums.hpp>
 // SPDX-License-Identifier: MIT
-// The on-disk schema: its DDL, creation of a new store, validation of an
-// existing one at open, and forward migrations.
+// Records' metadata as stored, and the row checksum over each record's id,
+// document and metadata (detail/checksum.hpp, row_checksum): filling it in
+// (schema version 4's migration, a salvaged or restored store) and
+// verifying every record's (verify(), backups, salvage).
 
 #include <cstdint>
+#include <optional>
 #include <string>
-#include <tuple>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Exception.h>
 #include <SQLiteCpp/Statement.h>
 
-// #include <vecstore/errors.hpp>
+// #include <vecstore/detail/checksum.hpp>
 // #include <vecstore/storage/sqlite.hpp>
 // SPDX-License-Identifier: MIT
 // The SQLite connection: opening with the right pragmas, cached statements,
@@ -7324,6 +7374,117 @@ auto with_retries(const store_options& options, const std::filesystem::path& fil
 }  // namespace v0
 }  // namespace vecstore
 
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// One metadata value from its stored `type` (0 int, 1 double, 2 string, 3 bool) and value column.
+inline metadata_value stored_metadata_value(int type, const SQLite::Column& value) {
+  switch (type) {
+    case 0: return metadata_value(std::int64_t{value.getInt64()});
+    case 1: return metadata_value(value.getDouble());
+    case 2: return metadata_value(value.getString());
+    default: return metadata_value(value.getInt64() != 0);
+  }
+}
+
+/// The metadata of record `rid`, as stored.
+inline metadata read_metadata(connection& c, std::int64_t rid) {
+  metadata meta;
+  auto st = c.statement("SELECT key, type, value FROM metadata WHERE record_id = ?");
+  st->bind(1, rid);
+  while (st->executeStep()) meta.emplace(st->getColumn(0).getString(), stored_metadata_value(st->getColumn(1).getInt(), st->getColumn(2)));
+  return meta;
+}
+
+/// A record's document column as row_checksum takes it.
+inline std::optional<std::string_view> stored_document(const SQLite::Column& document) {
+  if (document.isNull()) return std::nullopt;
+  return std::string_view(static_cast<const char*>(document.getText()), static_cast<std::size_t>(document.getBytes()));
+}
+
+/// Calls `fn(rid, collection_id, id, ok)` for every record, in row id order,
+/// with `ok` telling whether its row checksum is set and matches its id,
+/// document and metadata. Records and metadata are read in one pass each,
+/// both in row id order (metadata's primary key starts with the row id), so
+/// the cost is one read of the two tables. Returns the number of records.
+template <class Fn>
+std::size_t for_each_row_checksum(SQLite::Database& db, Fn&& fn) {
+  SQLite::Statement records(db, "SELECT rid, collection_id, id, document, row_checksum FROM records ORDER BY rid");
+  SQLite::Statement metas(db, "SELECT record_id, key, type, value FROM metadata ORDER BY record_id, key");
+  bool meta_row = metas.executeStep();
+  std::size_t n = 0;
+  while (records.executeStep()) {
+    const std::int64_t rid = records.getColumn(0).getInt64();
+    while (meta_row && metas.getColumn(0).getInt64() < rid) meta_row = metas.executeStep();  // orphans
+    metadata meta;
+    for (; meta_row && metas.getColumn(0).getInt64() == rid; meta_row = metas.executeStep()) {
+      meta.emplace(metas.getColumn(1).getString(), stored_metadata_value(metas.getColumn(2).getInt(), metas.getColumn(3)));
+    }
+    const std::int64_t collection_id = records.getColumn(1).getInt64();
+    const SQLite::Column id = records.getColumn(2);
+    const std::string_view id_text(static_cast<const char*>(id.getText()), static_cast<std::size_t>(id.getBytes()));
+    const SQLite::Column stored = records.getColumn(4);
+    const bool ok = !stored.isNull() && static_cast<std::uint64_t>(stored.getInt64()) ==
+                                            row_checksum(collection_id, id_text, stored_document(records.getColumn(3)), meta);
+    fn(rid, collection_id, id_text, ok);
+    ++n;
+  }
+  return n;
+}
+
+/// Sets the row checksum of every record whose checksum is missing (all of
+/// them after the migration to schema version 4; those copied from an older
+/// backup or damaged file into a fresh store). The caller holds a write
+/// transaction.
+inline void fill_row_checksums(connection& c) {
+  // Computed first, written after: SQLite leaves undefined what a running
+  // SELECT sees of the rows its own connection updates meanwhile.
+  std::vector<std::pair<std::int64_t, std::uint64_t>> sums;
+  {
+    SQLite::Statement missing(c.db(),
+                              "SELECT rid, collection_id, id, document FROM records WHERE row_checksum IS NULL");
+    while (missing.executeStep()) {
+      const std::int64_t rid = missing.getColumn(0).getInt64();
+      const SQLite::Column id = missing.getColumn(2);
+      sums.emplace_back(rid, row_checksum(missing.getColumn(1).getInt64(),
+                                          std::string_view(static_cast<const char*>(id.getText()),
+                                                           static_cast<std::size_t>(id.getBytes())),
+                                          stored_document(missing.getColumn(3)), read_metadata(c, rid)));
+    }
+  }
+  SQLite::Statement update(c.db(), "UPDATE records SET row_checksum = ? WHERE rid = ?");
+  for (const auto& [rid, sum] : sums) {
+    update.reset();
+    update.bind(1, static_cast<std::int64_t>(sum));
+    update.bind(2, rid);
+    update.exec();
+  }
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/storage/schema.hpp>
+// SPDX-License-Identifier: MIT
+// The on-disk schema: its DDL, creation of a new store, validation of an
+// existing one at open, and forward migrations.
+
+#include <cstdint>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+
+// #include <vecstore/errors.hpp>
+// #include <vecstore/storage/row_checksums.hpp>
+// #include <vecstore/storage/sqlite.hpp>
 // #include <vecstore/version.hpp>
 // SPDX-License-Identifier: MIT
 // The library version and the on-disk format version, which move independently.
@@ -7340,7 +7501,7 @@ inline constexpr const char* version_string = "0.1.0";
 
 /// Version of the on-disk schema this library writes (`PRAGMA user_version`).
 /// Stores with a lower version are migrated forward; a higher one is refused.
-inline constexpr int schema_version = 3;
+inline constexpr int schema_version = 4;
 
 /// `PRAGMA application_id` of every vecstore file: "VECS" in ASCII. A file with
 /// another id is not a vecstore store, whatever its tables look like.
@@ -7429,6 +7590,14 @@ CREATE TABLE seq_tokens (
 INSERT INTO seq_tokens (seq, token) SELECT value, random() FROM store_meta WHERE key = 'seq';
 )sql";
 
+/// Schema version 4: a checksum per record over its id, document and
+/// metadata (detail/checksum.hpp, row_checksum), so that damage inside a
+/// document or a metadata value is caught when it is read. The migration
+/// computes it for every existing record (fill_row_checksums).
+inline constexpr const char* migration_v3_to_v4 = R"sql(
+ALTER TABLE records ADD COLUMN row_checksum INTEGER;
+)sql";
+
 /// How many of the newest write transactions keep their token: a vectors
 /// file older than that is not used.
 inline constexpr std::int64_t seq_tokens_kept = 1000;
@@ -7436,13 +7605,14 @@ inline constexpr std::int64_t seq_tokens_kept = 1000;
 /// migrations[i] takes a store from version i + 1 to i + 2. A new store is
 /// created at version 1 and runs every step too, so a created and a migrated
 /// store have the same sqlite_master, byte for byte.
-inline constexpr const char* migrations[] = {migration_v1_to_v2, migration_v2_to_v3};
+inline constexpr const char* migrations[] = {migration_v1_to_v2, migration_v2_to_v3, migration_v3_to_v4};
 static_assert(sizeof(migrations) / sizeof(migrations[0]) + 1 == schema_version,
               "vecstore: every schema version above 1 needs its migration step");
 
 /// Runs the migration steps from `from` up to schema_version.
 inline void migrate(connection& c, std::int64_t from) {
   for (std::int64_t v = from; v < schema_version; ++v) c.exec(migrations[v - 1]);
+  if (from < 4) fill_row_checksums(c);
   c.exec(("PRAGMA user_version = " + std::to_string(schema_version)).c_str());
 }
 
@@ -7819,6 +7989,14 @@ inline verify_result verify_store_file(const std::filesystem::path& file, bool f
         }
         if (!why.empty() && bad++ == 0) first_bad = why;
       }
+    }
+    if (version >= 4) {  // row checksums: schema version 4
+      for_each_row_checksum(db, [&](std::int64_t, std::int64_t collection_id, std::string_view id, bool ok) {
+        if (!ok && bad++ == 0) {
+          first_bad = "the checksum of record \"" + std::string(id) + "\" (collection " +
+                      std::to_string(collection_id) + ") does not match its id, document and metadata";
+        }
+      });
     }
     if (bad > 0) {
       r.problem =
@@ -8209,6 +8387,7 @@ inline bool copy_with_rebuilt_header(const std::filesystem::path& damaged, const
 }  // namespace vecstore
 
 // #include <vecstore/storage/backup.hpp>
+// #include <vecstore/storage/row_checksums.hpp>
 // #include <vecstore/storage/sqlite.hpp>
 // #include <vecstore/types.hpp>
 
@@ -8293,6 +8472,7 @@ class salvager {
       }
       copy_records(*src);
       copy_metadata(*src);
+      check_row_checksums();
       list_unread_from_index(*src);
       read_tombstones(*src);
       finish_bookkeeping(*src, damaged_seq);
@@ -8414,17 +8594,27 @@ class salvager {
   }
 
   void copy_records(SQLite::Database& src) {
+    // A store older than schema version 4 has no row checksums: those are
+    // computed afresh for what it holds (fill_row_checksums), and a record
+    // of it without an embedding has nothing that vouches for it.
+    try {
+      SQLite::Statement probe(src, "SELECT row_checksum FROM records LIMIT 0");
+      row_checksums_ = true;
+    } catch (const SQLite::Exception&) {
+      row_checksums_ = false;
+    }
     range_reader reader(src,
-                        "SELECT rid, collection_id, id, embedding, document, checksum, seq FROM records "
-                        "WHERE rid BETWEEN ? AND ? ORDER BY rid",
+                        std::string("SELECT rid, collection_id, id, embedding, document, checksum, seq, ") +
+                            (row_checksums_ ? "row_checksum" : "NULL") +
+                            " FROM records WHERE rid BETWEEN ? AND ? ORDER BY rid",
                         query_budget);
     const std::int64_t hi =
         upper_bound(src, "SELECT max(rid) FROM records", "SELECT seq FROM sqlite_sequence WHERE name = 'records'",
                     std::int64_t{1} << 32);
     max_rid_ = (std::max)(max_rid_, hi);
     SQLite::Statement insert(out_.db(),
-                             "INSERT INTO records (rid, collection_id, id, embedding, document, checksum, seq) VALUES "
-                             "(?, ?, ?, ?, ?, ?, ?)");
+                             "INSERT INTO records (rid, collection_id, id, embedding, document, checksum, seq, "
+                             "row_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     reader.read(
         1, hi,
         [&](std::int64_t rid, const std::vector<salvaged_row>& rows) {
@@ -8435,11 +8625,15 @@ class salvager {
                                     (is_valid_utf8(id) ? id : std::string("<damaged id>"));
           const bool id_ok = rows.size() == 1 && r[2].is_text() && !id.empty() && id.size() <= limits::max_id_bytes &&
                              is_valid_utf8(id);
-          // Kept only when the checksum over (collection, id, bytes) matches:
-          // a record without an embedding has nothing that vouches for it.
-          const bool valid = id_ok && collection != collections_.end() && r[3].type == SQLITE_BLOB &&
-                             stored_embedding_ok(r[1].integer, id, r[3].bytes.data(), r[3].bytes.size(),
-                                                 r[5].is_integer(), r[5].integer, collection->second.second) &&
+          // Kept only when the checksum over (collection, id, bytes) matches,
+          // and later its row checksum too (check_row_checksums).
+          const bool embedding_ok =
+              collection != collections_.end() &&
+              (r[3].is_null() ? row_checksums_ && r[7].is_integer()
+                              : r[3].type == SQLITE_BLOB &&
+                                    stored_embedding_ok(r[1].integer, id, r[3].bytes.data(), r[3].bytes.size(),
+                                                        r[5].is_integer(), r[5].integer, collection->second.second));
+          const bool valid = id_ok && embedding_ok &&
                              (r[4].is_null() || (r[4].is_text() && is_valid_utf8(r[4].bytes))) && r[6].is_integer();
           const std::optional<std::int64_t> seq =
               rows.size() == 1 && r[6].is_integer() ? std::optional<std::int64_t>(r[6].integer) : std::nullopt;
@@ -8451,7 +8645,7 @@ class salvager {
           }
           insert.reset();
           insert.bind(1, rid);
-          for (int i = 1; i < 7; ++i) r[static_cast<std::size_t>(i)].bind(insert, i + 1);
+          for (int i = 1; i < 8; ++i) r[static_cast<std::size_t>(i)].bind(insert, i + 1);
           try {
             insert.exec();
           } catch (const SQLite::Exception& e) {
@@ -8539,6 +8733,23 @@ class salvager {
           if (saved_record* r = find_saved(rid)) drop(*r);
         });
     account(*reader);
+  }
+
+  /// A kept record whose id, document and metadata do not match its row
+  /// checksum goes: a flipped byte in a document would be served otherwise.
+  /// From a store without row checksums, they are computed for what was kept.
+  void check_row_checksums() {
+    if (!row_checksums_) {
+      fill_row_checksums(out_);
+      return;
+    }
+    std::vector<std::int64_t> damaged;
+    for_each_row_checksum(out_.db(), [&](std::int64_t rid, std::int64_t, std::string_view, bool ok) {
+      if (!ok) damaged.push_back(rid);
+    });
+    for (const std::int64_t rid : damaged) {
+      if (saved_record* r = find_saved(rid)) drop(*r);
+    }
   }
 
   /// Records the unique index still names but whose rows did not read: their
@@ -8642,6 +8853,7 @@ class salvager {
 
   std::vector<lost_record> lost_;
   salvage_gaps gaps_;
+  bool row_checksums_ = false;  // the damaged store has them (schema version 4 or later)
   std::optional<std::size_t> held_;
   std::vector<std::int64_t> rejected_rids_;  // in row id order
   std::filesystem::path damaged_;
@@ -8765,6 +8977,7 @@ struct salvage_recovery {
 
 // #include <vecstore/recovery/salvage/range_reader.hpp>
 // #include <vecstore/recovery/salvage/salvager.hpp>
+// #include <vecstore/storage/row_checksums.hpp>
 // #include <vecstore/storage/sqlite.hpp>
 
 namespace vecstore {
@@ -8827,8 +9040,8 @@ inline backup_fill fill_from_backup(connection& out, const std::filesystem::path
   // Records: looked up by row id, one by one (the gaps are few, the backup large).
   const auto take = [&](SQLite::Statement& read) {
     SQLite::Statement insert(out.db(),
-                             "INSERT OR IGNORE INTO records (rid, collection_id, id, embedding, document, checksum, seq) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?)");
+                             "INSERT OR IGNORE INTO records (rid, collection_id, id, embedding, document, checksum, seq, "
+                             "row_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     SQLite::Statement meta_read(src, "SELECT key, type, value FROM metadata WHERE record_id = ?");
     SQLite::Statement meta_insert(out.db(), "INSERT INTO metadata (record_id, key, type, value) VALUES (?, ?, ?, ?)");
     while (read.executeStep()) {
@@ -8838,7 +9051,7 @@ inline backup_fill fill_from_backup(connection& out, const std::filesystem::path
       if (!listed(present, collection_id)) continue;
       insert.reset();
       insert.bind(1, rid);
-      for (int i = 1; i < 7; ++i) salvaged_value::of(read.getColumn(i)).bind(insert, i + 1);
+      for (int i = 1; i < 8; ++i) salvaged_value::of(read.getColumn(i)).bind(insert, i + 1);
       if (insert.exec() == 0) continue;  // the row id or (collection, id) is taken by a kept record
       meta_read.reset();
       meta_read.bind(1, rid);
@@ -8851,10 +9064,19 @@ inline backup_fill fill_from_backup(connection& out, const std::filesystem::path
       filled.records[rid] = read.getColumn(6).getInt64();
     }
   };
+  // A backup older than schema version 4 has no row checksums: they are
+  // computed below for what it gives.
+  const std::string columns = [&] {
+    std::string c = "SELECT rid, collection_id, id, embedding, document, checksum, seq, ";
+    try {
+      SQLite::Statement probe(src, "SELECT row_checksum FROM records LIMIT 0");
+      return c + "row_checksum FROM records";
+    } catch (const SQLite::Exception&) {
+      return c + "NULL FROM records";
+    }
+  }();
   {
-    SQLite::Statement by_rid(src,
-                             "SELECT rid, collection_id, id, embedding, document, checksum, seq FROM records "
-                             "WHERE rid = ?");
+    SQLite::Statement by_rid(src, columns + " WHERE rid = ?");
     for (const std::int64_t rid : gaps.rids) {
       by_rid.reset();
       by_rid.bind(1, rid);
@@ -8862,9 +9084,11 @@ inline backup_fill fill_from_backup(connection& out, const std::filesystem::path
     }
   }
   if (gaps.collections_unread || gaps.exhausted) {  // no row id tells what is missing: every row is a candidate
-    SQLite::Statement all(src, "SELECT rid, collection_id, id, embedding, document, checksum, seq FROM records");
+    SQLite::Statement all(src, columns);
     take(all);
   }
+
+  fill_row_checksums(out);
 
   // Later changes sort after every record taken, and row ids are not reused.
   {
@@ -9149,6 +9373,7 @@ inline bool clear_recovery_notice(connection& c) {
 // #include <vecstore/detail/checksum.hpp>
 // #include <vecstore/errors.hpp>
 // #include <vecstore/filter/sql.hpp>
+// #include <vecstore/storage/row_checksums.hpp>
 // #include <vecstore/storage/schema.hpp>
 // #include <vecstore/storage/sqlite.hpp>
 // #include <vecstore/types.hpp>
@@ -9335,12 +9560,14 @@ class record_tables {
     // the connection's last rowid is the same value for free. Text and blobs
     // are bound without a copy, since `r` outlives the statement's execution.
     auto st = c_.statement(
-        "INSERT INTO records (collection_id, id, embedding, document, checksum, seq) VALUES (?, ?, ?, ?, ?, ?)");
+        "INSERT INTO records (collection_id, id, embedding, document, checksum, seq, row_checksum) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)");
     st->bind(1, collection_id);
     st->bindNoCopy(2, r.id);
     bind_embedding(*st, 3, 5, collection_id, r.id, r.embedding);
     bind_document(*st, 4, r.document);
     st->bind(6, seq);
+    bind_row_checksum(*st, 7, collection_id, r);
     st->exec();
     const std::int64_t rid = sqlite3_last_insert_rowid(c_.handle());
     insert_metadata(rid, r.meta);
@@ -9349,11 +9576,13 @@ class record_tables {
 
   /// Replaces embedding, document and metadata of an existing record (upsert).
   void replace(std::int64_t rid, std::int64_t collection_id, const record& r, std::int64_t seq) {
-    auto st = c_.statement("UPDATE records SET embedding = ?, document = ?, checksum = ?, seq = ? WHERE rid = ?");
+    auto st = c_.statement(
+        "UPDATE records SET embedding = ?, document = ?, checksum = ?, seq = ?, row_checksum = ? WHERE rid = ?");
     bind_embedding(*st, 1, 3, collection_id, r.id, r.embedding);
     bind_document(*st, 2, r.document);
     st->bind(4, seq);
-    st->bind(5, rid);
+    bind_row_checksum(*st, 5, collection_id, r);
+    st->bind(6, rid);
     st->exec();
     delete_metadata(rid);
     insert_metadata(rid, r.meta);
@@ -9381,6 +9610,17 @@ class record_tables {
       st->exec();
     }
     insert_metadata(rid, r.meta);  // INSERT OR REPLACE per key: a merge
+    if (r.document || !r.meta.empty()) {
+      // The row checksum covers the merged result, read back in this transaction.
+      auto doc = c_.statement("SELECT document FROM records WHERE rid = ?");
+      doc->bind(1, rid);
+      doc->executeStep();
+      const std::uint64_t sum = row_checksum(collection_id, r.id, stored_document(doc->getColumn(0)), read_metadata(c_, rid));
+      auto st = c_.statement("UPDATE records SET row_checksum = ? WHERE rid = ?");
+      st->bind(1, static_cast<std::int64_t>(sum));
+      st->bind(2, rid);
+      st->exec();
+    }
   }
 
   /// Deletes a record and leaves a tombstone so other processes drop it from
@@ -9476,19 +9716,21 @@ class record_tables {
   /// Reads one record by row id with what `fields` asks for; nullopt if gone.
   /// A stored embedding is verified against its checksum before it is returned.
   std::optional<record_row> read(std::int64_t rid, include fields) {
-    auto st = c_.statement("SELECT collection_id, id, embedding, document, checksum FROM records WHERE rid = ?");
+    auto st = c_.statement(
+        "SELECT collection_id, id, embedding, document, checksum, row_checksum, rid FROM records WHERE rid = ?");
     st->bind(1, rid);
     if (!st->executeStep()) return std::nullopt;
-    return read_row(*st, rid, fields);
+    return read_row(*st, fields);
   }
 
   std::optional<record_row> read(std::int64_t collection_id, const std::string& id, include fields) {
     auto st = c_.statement(
-        "SELECT collection_id, id, embedding, document, checksum, rid FROM records WHERE collection_id = ? AND id = ?");
+        "SELECT collection_id, id, embedding, document, checksum, row_checksum, rid FROM records "
+        "WHERE collection_id = ? AND id = ?");
     st->bind(1, collection_id);
     st->bind(2, id);
     if (!st->executeStep()) return std::nullopt;
-    return read_row(*st, st->getColumn(5).getInt64(), fields);
+    return read_row(*st, fields);
   }
 
   /// Calls `fn(const embedding_row&)` for every stored embedding, verified.
@@ -9590,32 +9832,37 @@ class record_tables {
     st->exec();
   }
 
-  metadata read_metadata(std::int64_t rid) {
-    metadata meta;
-    auto st = c_.statement("SELECT key, type, value FROM metadata WHERE record_id = ?");
-    st->bind(1, rid);
-    while (st->executeStep()) {
-      const SQLite::Column value = st->getColumn(2);
-      switch (st->getColumn(1).getInt()) {
-        case 0: meta.emplace(st->getColumn(0).getString(), metadata_value(std::int64_t{value.getInt64()})); break;
-        case 1: meta.emplace(st->getColumn(0).getString(), metadata_value(value.getDouble())); break;
-        case 2: meta.emplace(st->getColumn(0).getString(), metadata_value(value.getString())); break;
-        default: meta.emplace(st->getColumn(0).getString(), metadata_value(value.getInt64() != 0)); break;
-      }
-    }
-    return meta;
+  static void bind_row_checksum(SQLite::Statement& st, int index, std::int64_t collection_id, const record& r) {
+    const std::optional<std::string_view> doc = r.document ? std::optional<std::string_view>(*r.document) : std::nullopt;
+    st.bind(index, static_cast<std::int64_t>(row_checksum(collection_id, r.id, doc, r.meta)));
   }
 
-  /// Columns: collection_id, id, embedding, document, checksum.
-  record_row read_row(SQLite::Statement& st, std::int64_t rid, include fields) {
+  /// Columns: collection_id, id, embedding, document, checksum, row_checksum,
+  /// rid. A document or metadata handed out is verified first: both are read
+  /// when either is asked for, since the row checksum covers them together.
+  record_row read_row(SQLite::Statement& st, include fields) {
     record_row row;
-    row.rid = rid;
+    row.rid = st.getColumn(6).getInt64();
+    const std::int64_t collection_id = st.getColumn(0).getInt64();
     row.value.id = st.getColumn(1).getString();
     if (has(fields, include::embeddings) && !st.getColumn(2).isNull()) {
-      row.value.embedding = verified_vector(st.getColumn(0).getInt64(), row.value.id, st.getColumn(2), st.getColumn(4));
+      row.value.embedding = verified_vector(collection_id, row.value.id, st.getColumn(2), st.getColumn(4));
     }
-    if (has(fields, include::documents) && !st.getColumn(3).isNull()) row.value.document = st.getColumn(3).getString();
-    if (has(fields, include::metadatas)) row.value.meta = read_metadata(rid);
+    if (has(fields, include::documents) || has(fields, include::metadatas)) {
+      const auto doc = stored_document(st.getColumn(3));
+      metadata meta = read_metadata(c_, row.rid);
+      const SQLite::Column stored = st.getColumn(5);
+      if (stored.isNull() ||
+          static_cast<std::uint64_t>(stored.getInt64()) != row_checksum(collection_id, row.value.id, doc, meta)) {
+        throw_error<corruption_error>("a stored record is damaged", c_.file(),
+                                      "the checksum of record \"" + row.value.id + "\" (collection " +
+                                          std::to_string(collection_id) +
+                                          ") does not match its id, document and metadata",
+                                      repair_advice);
+      }
+      if (has(fields, include::documents) && doc) row.value.document = std::string(*doc);
+      if (has(fields, include::metadatas)) row.value.meta = std::move(meta);
+    }
     return row;
   }
 
@@ -11739,6 +11986,7 @@ class index_keeper {
 // #include <vecstore/storage/backup.hpp>
 // #include <vecstore/storage/records.hpp>
 // #include <vecstore/storage/recovery_notice.hpp>
+// #include <vecstore/storage/row_checksums.hpp>
 // #include <vecstore/storage/schema.hpp>
 // #include <vecstore/storage/sqlite.hpp>
 
@@ -11832,18 +12080,28 @@ health_report run_health_checks(bool deep, const store_options& options, LockPol
   }));
   if (deep && fresh) {
     report.add(timed_check("checksums", [&](health_check& c) {
-      std::size_t verified = 0;
+      std::size_t verified = 0, records = 0;
       try {
         fresh->exec("BEGIN");
         record_tables t(*fresh);
         // Throws at the first mismatch.
         t.for_each_embedding(false, [&](const embedding_row&) { ++verified; });
+        records = for_each_row_checksum(fresh->db(), [&](std::int64_t, std::int64_t collection_id,
+                                                         std::string_view id, bool ok) {
+          if (ok) return;
+          throw_error<corruption_error>("a stored record is damaged", options.path,
+                                        "the checksum of record \"" + std::string(id) + "\" (collection " +
+                                            std::to_string(collection_id) +
+                                            ") does not match its id, document and metadata",
+                                        repair_advice);
+        });
         fresh->exec("COMMIT");
       } catch (const std::exception& e) {
         conn.mark_damaged(e.what());
         throw;
       }
-      c.detail = std::to_string(verified) + " embeddings match their checksums";
+      c.detail = std::to_string(verified) + " embeddings and " + std::to_string(records) +
+                 " records (id, document, metadata) match their checksums";
     }));
   }
   report.add(timed_check("index_counts", [&](health_check& c) {
