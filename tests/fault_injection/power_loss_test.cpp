@@ -220,8 +220,8 @@ int raw_writer_synchronous_off(const fs::path& path, std::uint64_t seed, std::ui
                               nullptr),
        "prepare");
   must(db, sqlite3_prepare_v2(db,
-                              "INSERT INTO records (collection_id, id, embedding, document, checksum, seq) "
-                              "VALUES (?, ?, ?, ?, ?, ?) RETURNING rid",
+                              "INSERT INTO records (collection_id, id, embedding, document, checksum, seq, "
+                              "row_checksum) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING rid",
                               -1, &insert, nullptr),
        "prepare");
   must(db, sqlite3_prepare_v2(db, "INSERT INTO metadata (record_id, key, type, value) VALUES (?, ?, ?, ?)", -1, &meta,
@@ -244,6 +244,8 @@ int raw_writer_synchronous_off(const fs::path& path, std::uint64_t seed, std::ui
                          static_cast<std::int64_t>(vecstore::detail::embedding_checksum(cid, r.id, r.embedding.data(),
                                                                                       r.embedding.size())));
       sqlite3_bind_int64(insert, 6, s);
+      sqlite3_bind_int64(insert, 7,
+                         static_cast<std::int64_t>(vecstore::detail::row_checksum(cid, r.id, *r.document, r.meta)));
       must(db, sqlite3_step(insert), "insert");
       const std::int64_t rid = sqlite3_column_int64(insert, 0);
       sqlite3_reset(insert);
