@@ -303,3 +303,90 @@ TEST_CASE("opening another program's SQLite file fails and leaves no lock files 
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) names.push_back(entry.path().filename());
   CHECK(names == std::vector<std::string>{"chroma.sqlite3"});
 }
+
+// --- shared folders: files another user placed under a store's names ---------------------------
+// A user other than this process's is simulated with chown, which needs root
+// (CI runs as root); the "writable by others" cases need no privilege.
+
+namespace {
+
+constexpr uid_t other_user = 65534;  // "nobody"
+
+void make_file(const std::filesystem::path& p, std::filesystem::perms mode, bool foreign) {
+  { std::ofstream(p.string(), std::ios::binary); }
+  std::filesystem::permissions(p, mode);
+  if (foreign) REQUIRE(::chown(p.c_str(), other_user, other_user) == 0);
+}
+
+}  // namespace
+
+TEST_CASE("files another user could have placed under a store's names are refused, and nothing is written into them",
+          "[store][shared_folder]") {
+  using std::filesystem::perms;
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  store_options o;
+  o.path = path;
+  const bool root = ::geteuid() == 0;
+
+  SECTION("an empty store file other users can write") {
+    make_file(path, perms::all & ~(perms::owner_exec | perms::group_exec | perms::others_exec), false);  // 0666
+    CHECK_THROWS_WITH(open(o), Catch::Contains("refusing the store file") &&
+                                   Catch::Contains("other users can write to it (mode 0666)"));
+    CHECK(std::filesystem::file_size(path) == 0);
+    CHECK_FALSE(std::filesystem::exists(dir / "store.db-wal"));
+  }
+  if (root) {
+    SECTION("an empty store file owned by another user") {
+      make_file(path, perms::owner_read | perms::owner_write, true);
+      CHECK_THROWS_AS(open(o), io_error);
+      CHECK_THROWS_WITH(open(o), Catch::Contains("owned by user 65534"));
+      CHECK(std::filesystem::file_size(path) == 0);
+      CHECK_FALSE(std::filesystem::exists(dir / "store.db-wal"));
+    }
+    SECTION("a lock file, open-lock file or WAL owned by another user") {
+      open(o)->close();  // a sound store of ours
+      for (const char* suffix : {".lock", ".open", "-wal"}) {
+        const std::filesystem::path side = path.string() + suffix;
+        std::filesystem::remove(side);
+        make_file(side, perms::owner_read | perms::owner_write, true);
+        INFO(side);
+        CHECK_THROWS_WITH(open(o), Catch::Contains("refusing the store's") && Catch::Contains("owned by user 65534"));
+        std::filesystem::remove(side);
+      }
+      CHECK(open(o)->list_collections().empty());  // and with them gone, it opens
+    }
+  }
+  SECTION("a folder every user can write to without the sticky bit") {
+    const auto shared = dir / "shared";
+    std::filesystem::create_directory(shared);
+    std::filesystem::permissions(shared, perms::all);  // 0777
+    o.path = shared / "store.db";
+    CHECK_THROWS_WITH(open(o), Catch::Contains("no sticky bit"));
+    CHECK_FALSE(std::filesystem::exists(o.path));
+    std::filesystem::permissions(shared, perms::all | perms::sticky_bit);  // 1777, as /tmp
+    CHECK(open(o)->list_collections().empty());
+  }
+}
+
+TEST_CASE("a backup that is not this user's alone is never listed, so never restored", "[store][shared_folder]") {
+  using std::filesystem::perms;
+  temp_dir dir;
+  const auto path = dir / "store.db";
+  store_options o;
+  o.path = path;
+  auto db = open(o);
+  db->create_collection("c", {2, metric::l2}).add({{"ours", {1, 0}, std::nullopt, {}}});
+  const backup_info made = db->backup();
+  REQUIRE(db->backups().size() == 1);
+  // A "backup" with a newer name, but writable by others.
+  const auto planted = made.path.parent_path() / (path.filename().string() + ".29991231T000000.000Z.backup");
+  std::filesystem::copy_file(made.path, planted);
+  std::filesystem::permissions(planted, perms::owner_read | perms::owner_write | perms::others_write);
+  CHECK(db->backups().size() == 1);
+  CHECK(db->backups().front().path == made.path);
+  // A backup folder others can write: nothing in it is listed, and backup() refuses it.
+  std::filesystem::permissions(made.path.parent_path(), perms::all);
+  CHECK(db->backups().empty());
+  CHECK_THROWS_WITH(db->backup(), Catch::Contains("refusing the backup folder"));
+}

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <vecstore/detail/file_trust.hpp>
 #include <vecstore/errors.hpp>
 #include <vecstore/types.hpp>
 
@@ -43,6 +44,12 @@ class open_lock {
       if (fd_ < 0) {
         throw_error<io_error>("cannot open the store's open-lock file", file_, std::strerror(errno),
                               "Check that the folder is writable by this user");
+      }
+      try {
+        check_trusted(fd_, file_, "store's open-lock file");
+      } catch (...) {
+        release();
+        throw;
       }
     }
     struct flock request = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);

@@ -19,6 +19,7 @@
 
 #include <boost/interprocess/sync/file_lock.hpp>
 
+#include <vecstore/detail/file_trust.hpp>
 #include <vecstore/errors.hpp>
 
 namespace vecstore {
@@ -111,6 +112,12 @@ class file_lock {
     if (fd < 0) {
       detail::throw_error<io_error>("cannot create the lock file", p, std::strerror(errno),
                                     "Check that the folder exists and is writable by this user");
+    }
+    try {
+      detail::check_trusted(fd, p, "lock file");  // not one another user placed (and holds) there
+    } catch (...) {
+      ::close(fd);
+      throw;
     }
     ::close(fd);
   }

@@ -32,6 +32,7 @@
 #include <SQLiteCpp/Statement.h>
 
 #include <vecstore/detail/checksum.hpp>
+#include <vecstore/detail/file_trust.hpp>
 #include <vecstore/detail/quarantine.hpp>
 #include <vecstore/errors.hpp>
 #include <vecstore/options.hpp>
@@ -81,8 +82,9 @@ inline bool parse_backup_name(std::string_view store_name, std::string_view file
 
 /// Completed backups of `store_file` in `dir`, newest first. Reads names
 /// and sizes only (`seq` -1, `records` 0): verify_store_file() opens one.
-/// Temporary files, symlinks, other stores' backups and anything else in
-/// the folder are never listed. A missing folder lists nothing.
+/// Temporary files, symlinks, other stores' backups, files of other users or
+/// that others can write, and anything else in the folder are never listed.
+/// A missing folder, or one that is not this user's alone, lists nothing.
 inline std::vector<backup_info> list_backups(const std::filesystem::path& store_file,
                                              const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
@@ -90,6 +92,9 @@ inline std::vector<backup_info> list_backups(const std::filesystem::path& store_
   const fs::path folder = dir.empty() ? default_backup_dir(store_file) : dir;
   const std::string store_name = store_file.filename().string();
   std::error_code ec;
+  // Another user's folder, or files in it that are not ours, could hold a
+  // "backup" that a recovery would put in the store's place.
+  if (!is_trusted(folder, true)) return out;
   fs::directory_iterator it(folder, ec), end;
   if (ec) return out;
   for (; it != end; it.increment(ec)) {
@@ -97,7 +102,7 @@ inline std::vector<backup_info> list_backups(const std::filesystem::path& store_
     backup_info b;
     if (!parse_backup_name(store_name, it->path().filename().string(), b.created)) continue;
     std::error_code status_ec;
-    if (!fs::is_regular_file(it->symlink_status(status_ec))) continue;
+    if (!is_trusted(it->path())) continue;
     b.path = it->path();
     b.bytes = fs::file_size(b.path, status_ec);
     if (status_ec) continue;  // gone meanwhile (rotated by another process)
@@ -155,11 +160,14 @@ inline void remove_stale_temporaries(const std::filesystem::path& dir) {
 }
 
 /// Creates `dir` (and missing parents) owner-only (0700); an existing folder
-/// is used as it is.
+/// is used as it is when it is this user's and no one else can write to it.
 inline void ensure_private_directory(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (fs::is_directory(dir, ec)) return;
+  if (fs::is_directory(dir, ec)) {
+    check_trusted(dir, "backup folder", true);
+    return;
+  }
   const fs::path parent = dir.parent_path();
   if (!parent.empty() && parent != dir) ensure_private_directory(parent);
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {

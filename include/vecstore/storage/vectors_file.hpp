@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <vecstore/detail/checksum.hpp>
+#include <vecstore/detail/file_trust.hpp>
 #include <vecstore/detail/page_array.hpp>
 #include <vecstore/detail/quarantine.hpp>
 #include <vecstore/index/kernel.hpp>
@@ -189,7 +190,9 @@ std::optional<vectors_file> read_vectors_file(const std::filesystem::path& file,
   } close_at_exit{fd};  // the mappings outlive the descriptor
 
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  // Another user's file (or one others can write) is not read: it is derived
+  // data, and the store reads SQLite instead.
+  if (::fstat(fd, &st) != 0 || !untrusted_because(st, false).empty()) return std::nullopt;
   const auto file_bytes = static_cast<std::uint64_t>(st.st_size);
   const auto read_words = [&](std::size_t count) {
     std::vector<std::uint64_t> words(count);

@@ -16,6 +16,7 @@
 
 #include <unistd.h>
 
+#include <vecstore/detail/file_trust.hpp>
 #include <vecstore/detail/open_lock.hpp>
 #include <vecstore/errors.hpp>
 #include <vecstore/options.hpp>
@@ -84,6 +85,9 @@ class store_connection {
     damage_.clear();
     conn_ = std::make_unique<connection>(options_.path, options_);
     if (created) restrict_permissions();
+    // Checked by name before (store_path.hpp); again now that SQLite opened
+    // it, in case another user created it in between.
+    check_trusted(options_.path, "store file");
     return unclean;
   }
 

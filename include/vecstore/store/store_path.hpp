@@ -2,7 +2,7 @@
 // The store file a path names: resolved once, so that every spelling of one
 // file maps to one registry entry and one lock file, and checked for what
 // SQLite cannot tell (a missing folder, a directory, a dangling symlink, a
-// second hard link).
+// second hard link, files another user placed under the store's names).
 #pragma once
 
 #include <sys/stat.h>
@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <utility>
+#include <vecstore/detail/file_trust.hpp>
 #include <vecstore/errors.hpp>
 #include <vecstore/options.hpp>
 
@@ -31,6 +33,20 @@ inline void check_single_link(const std::filesystem::path& file) {
                                     " -samefile " + file.string() + " lists those in the same folder)");
 }
 
+/// The files a store opens by name, each of which may exist already: they
+/// must be this user's and writable by no one else (detail/file_trust.hpp),
+/// and the folder must not let every user replace them.
+inline void check_store_files(const std::filesystem::path& file) {
+  check_store_folder(file.parent_path());
+  check_trusted(file, "store file");
+  const std::pair<const char*, const char*> side_files[] = {{"-wal", "store's write-ahead log"},
+                                                            {"-shm", "store's shared-memory index"},
+                                                            {"-journal", "store's rollback journal"},
+                                                            {".lock", "store's lock file"},
+                                                            {".open", "store's open-lock file"}};
+  for (const auto& [suffix, role] : side_files) check_trusted(std::filesystem::path(file.string() + suffix), role);
+}
+
 /// The canonical store path: symlinks and relative parts resolved, so every
 /// spelling of one file maps to one registry entry and one lock file.
 inline std::filesystem::path canonical_store_path(const store_options& o) {
@@ -49,6 +65,7 @@ inline std::filesystem::path canonical_store_path(const store_options& o) {
   if (fs::exists(absolute, ec)) {
     const fs::path file = fs::canonical(absolute);
     check_single_link(file);
+    check_store_files(file);
     return file;
   }
   if (fs::is_symlink(fs::symlink_status(absolute, ec))) {
@@ -61,7 +78,9 @@ inline std::filesystem::path canonical_store_path(const store_options& o) {
     throw_error<not_found>("cannot open the store", o.path, "the file does not exist",
                            "Set create_if_missing, or check the path");
   }
-  return fs::canonical(parent) / absolute.filename();
+  const fs::path file = fs::canonical(parent) / absolute.filename();
+  check_store_files(file);
+  return file;
 }
 
 }  // namespace detail
