@@ -5934,6 +5934,107 @@ class ivf_index {
 
 #include <boost/interprocess/sync/file_lock.hpp>
 
+// #include <vecstore/detail/file_trust.hpp>
+// SPDX-License-Identifier: MIT
+// Which existing files a store may use. In a folder other users can write
+// into (/tmp, a shared volume), another user can create a file under a
+// store's name before the store does: an empty store file whose -wal and
+// -shm would then be theirs and readable by them, a lock file they hold
+// locked, a "backup" that a recovery would restore. A store therefore uses
+// only files (and folders) owned by the user it runs as and writable by no
+// one else, and refuses the others with io_error (docs/operations.md).
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+// #include <vecstore/errors.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// "0644": a mode's permission bits in octal.
+inline std::string mode_text(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+/// Why the file `st` describes (an lstat or fstat) is not one this process
+/// may use, or an empty string: a regular file (a folder when `folder`)
+/// owned by this process's effective user and not writable by group or others.
+inline std::string untrusted_because(const struct ::stat& st, bool folder) {
+  if (folder ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+    return S_ISLNK(st.st_mode) ? "it is a symbolic link" : folder ? "it is not a folder" : "it is not a regular file";
+  }
+  if (st.st_uid != ::geteuid()) {
+    return "it is owned by user " + std::to_string(st.st_uid) + ", not by this process's user " +
+           std::to_string(::geteuid());
+  }
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) return "other users can write to it (mode " + mode_text(st.st_mode) + ")";
+  return {};
+}
+
+/// Throws io_error unless `file` is missing or one this process may use
+/// (`role` names it in the message: "store file", "lock file", ...).
+inline void check_trusted(const std::filesystem::path& file, const char* role, bool folder = false) {
+  struct ::stat st {};
+  if (::lstat(file.c_str(), &st) != 0) return;  // missing: it will be created owner-only
+  const std::string why = untrusted_because(st, folder);
+  if (why.empty()) return;
+  throw_error<io_error>(std::string("refusing the ") + role, file, why,
+                        "Remove or move it (another user may have placed it there), or keep stores in a folder "
+                        "only this user can write to");
+}
+
+/// The same for a descriptor just opened: the file it names now, after any
+/// race with another user between a check by name and the open.
+inline void check_trusted(int fd, const std::filesystem::path& file, const char* role) {
+  struct ::stat st {};
+  if (::fstat(fd, &st) != 0) {
+    throw_error<io_error>(std::string("cannot check the ") + role, file, std::strerror(errno),
+                          "Check the file system");
+  }
+  const std::string why = untrusted_because(st, false);
+  if (why.empty()) return;
+  throw_error<io_error>(std::string("refusing the ") + role, file, why,
+                        "Remove or move it (another user may have placed it there), or keep stores in a folder "
+                        "only this user can write to");
+}
+
+/// True when `file` exists and may be used (for listings that skip the rest).
+inline bool is_trusted(const std::filesystem::path& file, bool folder = false) noexcept {
+  struct ::stat st {};
+  try {
+    return ::lstat(file.c_str(), &st) == 0 && untrusted_because(st, folder).empty();
+  } catch (...) {  // std::to_string's allocation
+    return false;
+  }
+}
+
+/// A folder that every user may write to must have the sticky bit (as /tmp
+/// does): otherwise anyone can rename or delete a store's files in it.
+inline void check_store_folder(const std::filesystem::path& folder) {
+  struct ::stat st {};
+  if (::stat(folder.c_str(), &st) != 0) return;  // reported when the store opens
+  if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
+    throw_error<io_error>("refusing the store's folder", folder,
+                          "every user can write to it (mode " + mode_text(st.st_mode) +
+                              ") and it has no sticky bit, so anyone can replace the store's files",
+                          "Keep the store in a folder only this user can write to (or chmod +t it)");
+  }
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
 // #include <vecstore/errors.hpp>
 
 namespace vecstore {
@@ -6026,6 +6127,12 @@ class file_lock {
     if (fd < 0) {
       detail::throw_error<io_error>("cannot create the lock file", p, std::strerror(errno),
                                     "Check that the folder exists and is writable by this user");
+    }
+    try {
+      detail::check_trusted(fd, p, "lock file");  // not one another user placed (and holds) there
+    } catch (...) {
+      ::close(fd);
+      throw;
     }
     ::close(fd);
   }
@@ -6547,6 +6654,7 @@ class null_lock {
 #include <fcntl.h>
 #include <unistd.h>
 
+// #include <vecstore/detail/file_trust.hpp>
 // #include <vecstore/errors.hpp>
 // #include <vecstore/types.hpp>
 
@@ -6577,6 +6685,12 @@ class open_lock {
       if (fd_ < 0) {
         throw_error<io_error>("cannot open the store's open-lock file", file_, std::strerror(errno),
                               "Check that the folder is writable by this user");
+      }
+      try {
+        check_trusted(fd_, file_, "store's open-lock file");
+      } catch (...) {
+        release();
+        throw;
       }
     }
     struct flock request = whole_file(mode == open_mode::exclusive ? F_WRLCK : F_RDLCK);
@@ -7127,6 +7241,7 @@ class range_reader {
 #include <SQLiteCpp/Statement.h>
 
 // #include <vecstore/detail/checksum.hpp>
+// #include <vecstore/detail/file_trust.hpp>
 // #include <vecstore/detail/quarantine.hpp>
 // #include <vecstore/errors.hpp>
 // #include <vecstore/options.hpp>
@@ -7795,8 +7910,9 @@ inline bool parse_backup_name(std::string_view store_name, std::string_view file
 
 /// Completed backups of `store_file` in `dir`, newest first. Reads names
 /// and sizes only (`seq` -1, `records` 0): verify_store_file() opens one.
-/// Temporary files, symlinks, other stores' backups and anything else in
-/// the folder are never listed. A missing folder lists nothing.
+/// Temporary files, symlinks, other stores' backups, files of other users or
+/// that others can write, and anything else in the folder are never listed.
+/// A missing folder, or one that is not this user's alone, lists nothing.
 inline std::vector<backup_info> list_backups(const std::filesystem::path& store_file,
                                              const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
@@ -7804,6 +7920,9 @@ inline std::vector<backup_info> list_backups(const std::filesystem::path& store_
   const fs::path folder = dir.empty() ? default_backup_dir(store_file) : dir;
   const std::string store_name = store_file.filename().string();
   std::error_code ec;
+  // Another user's folder, or files in it that are not ours, could hold a
+  // "backup" that a recovery would put in the store's place.
+  if (!is_trusted(folder, true)) return out;
   fs::directory_iterator it(folder, ec), end;
   if (ec) return out;
   for (; it != end; it.increment(ec)) {
@@ -7811,7 +7930,7 @@ inline std::vector<backup_info> list_backups(const std::filesystem::path& store_
     backup_info b;
     if (!parse_backup_name(store_name, it->path().filename().string(), b.created)) continue;
     std::error_code status_ec;
-    if (!fs::is_regular_file(it->symlink_status(status_ec))) continue;
+    if (!is_trusted(it->path())) continue;
     b.path = it->path();
     b.bytes = fs::file_size(b.path, status_ec);
     if (status_ec) continue;  // gone meanwhile (rotated by another process)
@@ -7869,11 +7988,14 @@ inline void remove_stale_temporaries(const std::filesystem::path& dir) {
 }
 
 /// Creates `dir` (and missing parents) owner-only (0700); an existing folder
-/// is used as it is.
+/// is used as it is when it is this user's and no one else can write to it.
 inline void ensure_private_directory(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (fs::is_directory(dir, ec)) return;
+  if (fs::is_directory(dir, ec)) {
+    check_trusted(dir, "backup folder", true);
+    return;
+  }
   const fs::path parent = dir.parent_path();
   if (!parent.empty() && parent != dir) ensure_private_directory(parent);
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -9350,6 +9472,7 @@ inline bool clear_recovery_notice(connection& c) {
 
 #include <unistd.h>
 
+// #include <vecstore/detail/file_trust.hpp>
 // #include <vecstore/detail/open_lock.hpp>
 // #include <vecstore/errors.hpp>
 // #include <vecstore/options.hpp>
@@ -9987,6 +10110,9 @@ class store_connection {
     damage_.clear();
     conn_ = std::make_unique<connection>(options_.path, options_);
     if (created) restrict_permissions();
+    // Checked by name before (store_path.hpp); again now that SQLite opened
+    // it, in case another user created it in between.
+    check_trusted(options_.path, "store file");
     return unclean;
   }
 
@@ -10227,13 +10353,15 @@ class store_connection {
 // The store file a path names: resolved once, so that every spelling of one
 // file maps to one registry entry and one lock file, and checked for what
 // SQLite cannot tell (a missing folder, a directory, a dangling symlink, a
-// second hard link).
+// second hard link, files another user placed under the store's names).
 
 #include <sys/stat.h>
 
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <utility>
+// #include <vecstore/detail/file_trust.hpp>
 // #include <vecstore/errors.hpp>
 // #include <vecstore/options.hpp>
 
@@ -10255,6 +10383,20 @@ inline void check_single_link(const std::filesystem::path& file) {
                                     " -samefile " + file.string() + " lists those in the same folder)");
 }
 
+/// The files a store opens by name, each of which may exist already: they
+/// must be this user's and writable by no one else (detail/file_trust.hpp),
+/// and the folder must not let every user replace them.
+inline void check_store_files(const std::filesystem::path& file) {
+  check_store_folder(file.parent_path());
+  check_trusted(file, "store file");
+  const std::pair<const char*, const char*> side_files[] = {{"-wal", "store's write-ahead log"},
+                                                            {"-shm", "store's shared-memory index"},
+                                                            {"-journal", "store's rollback journal"},
+                                                            {".lock", "store's lock file"},
+                                                            {".open", "store's open-lock file"}};
+  for (const auto& [suffix, role] : side_files) check_trusted(std::filesystem::path(file.string() + suffix), role);
+}
+
 /// The canonical store path: symlinks and relative parts resolved, so every
 /// spelling of one file maps to one registry entry and one lock file.
 inline std::filesystem::path canonical_store_path(const store_options& o) {
@@ -10273,6 +10415,7 @@ inline std::filesystem::path canonical_store_path(const store_options& o) {
   if (fs::exists(absolute, ec)) {
     const fs::path file = fs::canonical(absolute);
     check_single_link(file);
+    check_store_files(file);
     return file;
   }
   if (fs::is_symlink(fs::symlink_status(absolute, ec))) {
@@ -10285,7 +10428,9 @@ inline std::filesystem::path canonical_store_path(const store_options& o) {
     throw_error<not_found>("cannot open the store", o.path, "the file does not exist",
                            "Set create_if_missing, or check the path");
   }
-  return fs::canonical(parent) / absolute.filename();
+  const fs::path file = fs::canonical(parent) / absolute.filename();
+  check_store_files(file);
+  return file;
 }
 
 }  // namespace detail
@@ -11245,6 +11390,7 @@ class joining_thread {
 #include <unistd.h>
 
 // #include <vecstore/detail/checksum.hpp>
+// #include <vecstore/detail/file_trust.hpp>
 // #include <vecstore/detail/page_array.hpp>
 // #include <vecstore/detail/quarantine.hpp>
 // #include <vecstore/index/kernel.hpp>
@@ -11413,7 +11559,9 @@ std::optional<vectors_file> read_vectors_file(const std::filesystem::path& file,
   } close_at_exit{fd};  // the mappings outlive the descriptor
 
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
+  // Another user's file (or one others can write) is not read: it is derived
+  // data, and the store reads SQLite instead.
+  if (::fstat(fd, &st) != 0 || !untrusted_because(st, false).empty()) return std::nullopt;
   const auto file_bytes = static_cast<std::uint64_t>(st.st_size);
   const auto read_words = [&](std::size_t count) {
     std::vector<std::uint64_t> words(count);
