@@ -246,3 +246,65 @@ TEST_CASE("a handle to a deleted collection says so, also when a namesake was cr
   CHECK_THROWS_AS(old_handle.count(), not_found);
   CHECK(db->get_collection("c").count() == 1);
 }
+
+namespace {
+
+/// Ids and distances of `hits`, for comparing two rankings.
+void check_same_ranking(const std::vector<hit>& got, const std::vector<hit>& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    CHECK(got[i].id == want[i].id);
+    CHECK(std::fabs(got[i].distance - want[i].distance) <= 1e-6f);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a cosine query of extreme magnitude ranks like the same direction at norm 1", "[bad_input]") {
+  temp_dir dir;
+  auto db = fixture::open_at(dir);
+  auto c = db->create_collection("c", {3, metric::cosine});
+  c.add({{"x", {1, 0, 0}, std::nullopt, {}},
+         {"near-x", {1, 0.2f, 0}, std::nullopt, {}},
+         {"xy", {1, 1, 0}, std::nullopt, {}},
+         {"y", {0, 1, 0}, std::nullopt, {}},
+         {"minus-x", {-1, 0.1f, 0}, std::nullopt, {}}});
+  query_options o;
+  o.k = 5;
+  const auto want = c.query({1, 0, 0}, o);
+  REQUIRE(want.front().id == "x");
+  CHECK(want.front().distance == Approx(0.0).margin(1e-6));
+  for (const float scale : {1e-30f, 1e-20f, 1e20f, 1e30f, 3e38f}) {
+    INFO("query scale " << scale);
+    check_same_ranking(c.query({scale, 0, 0}, o), want);
+  }
+  // The smallest float there is, alone, also has a direction.
+  check_same_ranking(c.query({std::numeric_limits<float>::denorm_min(), 0, 0}, o), want);
+}
+
+TEST_CASE("a stored cosine vector of extreme magnitude is found in its direction", "[bad_input]") {
+  temp_dir dir;
+  query_options o;
+  o.k = 1;
+  const auto check_found = [&](store::collection& c) {
+    CHECK(c.query({1, 1, 0}, o).front().id == "tiny");
+    CHECK(c.query({1, 1, 0}, o).front().distance == Approx(0.0).margin(1e-6));
+    CHECK(c.query({0, 1, 1}, o).front().id == "huge");
+    CHECK(c.query({0, 1, 1}, o).front().distance == Approx(0.0).margin(1e-6));
+    CHECK(c.query({0, 0, 1}, o).front().id == "tiny2");
+    CHECK(c.query({0, 0, 1}, o).front().distance == Approx(0.0).margin(1e-6));
+  };
+  {
+    auto db = fixture::open_at(dir);
+    auto c = db->create_collection("c", {3, metric::cosine});
+    c.add({{"tiny", {1e-30f, 1e-30f, 0}, std::nullopt, {}},
+           {"huge", {0, 1e30f, 1e30f}, std::nullopt, {}},
+           {"plain", {1, 0, 0}, std::nullopt, {}}});
+    c.upsert({{"tiny2", {0, 0, 1e-38f}, std::nullopt, {}}});
+    check_found(c);
+  }
+  // Reopened: the rows are loaded or rebuilt, and still point the same way.
+  auto db = fixture::open_at(dir);
+  auto c = db->get_collection("c");
+  check_found(c);
+}
