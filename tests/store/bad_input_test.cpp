@@ -308,3 +308,31 @@ TEST_CASE("a stored cosine vector of extreme magnitude is found in its direction
   auto c = db->get_collection("c");
   check_found(c);
 }
+
+TEST_CASE("an offset of 2^63 or more returns nothing, a limit that large returns everything", "[bad_input]") {
+  fixture f;
+  f.c.add({with_id("a"), with_id("b")});
+  get_options o;
+  o.offset = std::size_t{1} << 63;
+  CHECK(f.c.get(o).empty());
+  o.offset = std::numeric_limits<std::size_t>::max();
+  CHECK(f.c.get(o).empty());
+  o.offset = 0;
+  o.limit = std::numeric_limits<std::size_t>::max();
+  CHECK(f.c.get(o).size() == 3);
+  o.limit = std::size_t{1} << 63;
+  CHECK(f.c.get(o).size() == 3);
+  o.offset = 1;
+  CHECK(f.c.get(o).size() == 2);
+  // The same through a filter, and through ids.
+  o.offset = 0;
+  o.where = filter::parse(R"({"n": 7})");
+  CHECK(f.c.get(o).size() == 1);
+  o.offset = std::numeric_limits<std::size_t>::max();
+  CHECK(f.c.get(o).empty());
+  o.where = {};
+  o.ids = {"a", "b", "keep"};
+  CHECK(f.c.get(o).empty());
+  o.offset = 0;
+  CHECK(f.c.get(o).size() == 3);
+}

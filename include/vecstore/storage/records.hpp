@@ -4,8 +4,10 @@
 // talks to SQLite.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -350,8 +352,16 @@ class record_tables {
     st.bind(i++, collection_id);
     for (const auto& p : meta_sql.params) bind_value(st, i++, p);
     for (const auto& p : doc_sql.params) bind_value(st, i++, p);
-    st.bind(i++, limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit));
-    st.bind(i++, static_cast<std::int64_t>(offset));
+    // SQLite takes 64-bit signed values: a size_t of 2^63 or more cast as it
+    // is wraps to a negative number, which SQLite reads as "no offset" or "no
+    // limit", so an offset that large would return every row. Clamped, such
+    // an offset is past any row there can be, and such a limit is no limit.
+    const auto clamped = [](std::size_t v) {
+      constexpr auto most = static_cast<std::size_t>((std::numeric_limits<std::int64_t>::max)());
+      return static_cast<std::int64_t>((std::min)(v, most));
+    };
+    st.bind(i++, limit == 0 ? std::int64_t{-1} : clamped(limit));
+    st.bind(i++, clamped(offset));
     std::vector<std::int64_t> rids;
     while (st.executeStep()) rids.push_back(st.getColumn(0).getInt64());
     return rids;
