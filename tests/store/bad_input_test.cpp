@@ -336,3 +336,51 @@ TEST_CASE("an offset of 2^63 or more returns nothing, a limit that large returns
   o.offset = 0;
   CHECK(f.c.get(o).size() == 3);
 }
+
+TEST_CASE("messages quote caller input escaped: no raw control characters, valid UTF-8", "[bad_input]") {
+  fixture f;
+  const auto clean = [](const std::string& what) {
+    INFO(what);
+    CHECK(detail::is_valid_utf8(what));
+    for (const char ch : what) CHECK(static_cast<unsigned char>(ch) >= 0x20);
+  };
+  const std::string nasty = "a\nb\xff";
+  const auto message_of = [&](auto&& bad) -> std::string {
+    try {
+      bad();
+    } catch (const invalid_argument& e) {
+      return e.what();
+    } catch (const not_found& e) {
+      return e.what();
+    }
+    FAIL("no error");
+    return {};
+  };
+  const std::string rule = ". Use 1 to 128 characters from [A-Za-z0-9._-], starting with a letter or digit";
+  f.rejects<invalid_argument>([&] { f.db->create_collection(nasty, {3, metric::l2}); },
+                              "vecstore: invalid collection name: \"a\\x0Ab\\xFF\" has the character at offset 1 "
+                              "that is not allowed" + rule);
+  f.rejects<invalid_argument>([&] { f.db->create_collection("\n\"x", {3, metric::l2}); },
+                              "vecstore: invalid collection name: \"\\x0A\\\"x\" does not start with a letter or "
+                              "digit" + rule);
+  clean(message_of([&] { f.db->create_collection(nasty, {3, metric::l2}); }));
+  clean(message_of([&] { f.db->get_collection(nasty); }));
+  clean(message_of([&] { f.db->create_collection(std::string(200, 'a') + "\n", {3, metric::l2}); }));
+  // Ids may hold any valid UTF-8, newlines too: quoted escaped.
+  f.rejects<invalid_argument>([&] { f.c.add({{"x\ny\"", {1, 2}, std::nullopt, {}}}); },
+                              "vecstore: wrong embedding dimension: record 0 (id \"x\\x0Ay\\\"\") has 2 values, the "
+                              "collection's dim is 3. Embed with the model the collection was created for");
+  CHECK_THROWS_WITH(f.c.add({{"x\ny", {1, 2, 3}, std::nullopt, {}}, {"keep", {1, 2, 3}, std::nullopt, {}}}),
+                    Catch::Contains("record 1 (id \"keep\") exists already in collection \"c\""));
+  clean(message_of([&] { f.c.add({{"a\rb", {1, 2}, std::nullopt, {}}}); }));
+  clean(message_of([&] { f.c.update({{"a\nb", {1, 2, 3}, std::nullopt, {}}}); }));
+  // Metadata keys: newlines inside, and after a '$'.
+  f.rejects<invalid_argument>([&] { f.c.add({{"m", {1, 1, 1}, std::nullopt, {{"$a\nb", true}}}}); },
+                              "vecstore: invalid metadata: record 0 (id \"m\") has the metadata key \"$a\\x0Ab\", "
+                              "which starts with '$'. Keys starting with '$' are reserved for filter operators; "
+                              "rename the key");
+  clean(message_of([&] {
+    f.c.add({{"m", {1, 1, 1}, std::nullopt, {{"k\n", std::numeric_limits<double>::infinity()}}}});
+  }));
+  clean(message_of([&] { f.c.add({{"m", {1, 1, 1}, std::nullopt, {{"k\n", std::string("\xff")}}}}); }));
+}

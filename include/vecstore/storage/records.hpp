@@ -17,6 +17,7 @@
 #include <SQLiteCpp/Statement.h>
 
 #include <vecstore/detail/checksum.hpp>
+#include <vecstore/detail/utf8.hpp>
 #include <vecstore/errors.hpp>
 #include <vecstore/filter/sql.hpp>
 #include <vecstore/storage/row_checksums.hpp>
@@ -509,7 +510,7 @@ class record_tables {
       if (stored.isNull() ||
           static_cast<std::uint64_t>(stored.getInt64()) != row_checksum(collection_id, row.value.id, doc, meta)) {
         throw_error<corruption_error>("a stored record is damaged", c_.file(),
-                                      "the checksum of record \"" + row.value.id + "\" (collection " +
+                                      "the checksum of record " + quote_name(row.value.id) + " (collection " +
                                           std::to_string(collection_id) +
                                           ") does not match its id, document and metadata",
                                       repair_advice);
@@ -552,7 +553,7 @@ class record_tables {
 
   [[noreturn]] void throw_damaged_embedding(std::int64_t collection_id, const std::string& id) const {
     throw_error<corruption_error>("a stored embedding is damaged", c_.file(),
-                                  "the checksum of record \"" + id + "\" (collection " +
+                                  "the checksum of record " + quote_name(id) + " (collection " +
                                       std::to_string(collection_id) + ") does not match its bytes",
                                   repair_advice);
   }
