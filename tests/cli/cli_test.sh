@@ -161,6 +161,15 @@ err_has "does not exist"
 
 # --- create --------------------------------------------------------------------------------
 step "create"
+vs 5 create new.db 'a/b' --dim 4          # bad input creates nothing, not even an empty store
+one_error_line
+err_has 'invalid collection name: "a/b" has the character at offset 1'
+[ -z "$(ls -A | grep '^new\.db')" ] || fail "a refused create left $(ls -A | grep '^new\.db')"
+vs 5 create new.db "$(printf 'a\nb\377')" --dim 4
+one_error_line                            # the newline is escaped, not printed
+err_has 'invalid collection name: "a\x0Ab\xFF"'
+python3 -c 'import sys; open(sys.argv[1], "rb").read().decode("utf-8")' err || fail "the error is not UTF-8"
+[ ! -e new.db ] || fail "a refused create left new.db"
 vs 0 create s.db vec --dim 4 --metric l2
 out_has 'created collection "vec"'
 vs 5 create s.db vec --dim 4 --metric l2
@@ -277,6 +286,14 @@ vs 0 --json get s.db docs --where '{"$and": [{"open": true}, {"year": {"$lt": 20
 check "where \$and" "[r['id'] for r in d['records']] == ['doc-02', 'doc-04']"
 vs 0 --json get s.db docs --where-document '{"$contains": "graphs"}' --limit 3 --offset 1 --include documents
 check "where-document, limit, offset" "[r['id'] for r in d['records']] == ['doc-06', 'doc-10', 'doc-14'] and 'metadata' not in d['records'][0]"
+for huge in 9223372036854775808 18446744073709551615; do   # 2^63 and 2^64 - 1: past every record
+  vs 0 --json get s.db docs --offset $huge
+  check "offset $huge" "d['records'] == []"
+  vs 0 --json get s.db docs --where-document '{"$contains": "graphs"}' --offset $huge
+  check "filtered offset $huge" "d['records'] == []"
+  vs 0 --json get s.db docs --limit $huge                 # as good as no limit
+  check "limit $huge" "len(d['records']) == 30"
+done
 vs 0 get s.db docs --ids doc-05
 out_has $'doc-05\tdocument 5 about vectors'
 vs 5 get s.db docs --where '{"year": {"$gte": 2020}'

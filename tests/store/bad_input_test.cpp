@@ -246,3 +246,141 @@ TEST_CASE("a handle to a deleted collection says so, also when a namesake was cr
   CHECK_THROWS_AS(old_handle.count(), not_found);
   CHECK(db->get_collection("c").count() == 1);
 }
+
+namespace {
+
+/// Ids and distances of `hits`, for comparing two rankings.
+void check_same_ranking(const std::vector<hit>& got, const std::vector<hit>& want) {
+  REQUIRE(got.size() == want.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    CHECK(got[i].id == want[i].id);
+    CHECK(std::fabs(got[i].distance - want[i].distance) <= 1e-6f);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a cosine query of extreme magnitude ranks like the same direction at norm 1", "[bad_input]") {
+  temp_dir dir;
+  auto db = fixture::open_at(dir);
+  auto c = db->create_collection("c", {3, metric::cosine});
+  c.add({{"x", {1, 0, 0}, std::nullopt, {}},
+         {"near-x", {1, 0.2f, 0}, std::nullopt, {}},
+         {"xy", {1, 1, 0}, std::nullopt, {}},
+         {"y", {0, 1, 0}, std::nullopt, {}},
+         {"minus-x", {-1, 0.1f, 0}, std::nullopt, {}}});
+  query_options o;
+  o.k = 5;
+  const auto want = c.query({1, 0, 0}, o);
+  REQUIRE(want.front().id == "x");
+  CHECK(want.front().distance == Approx(0.0).margin(1e-6));
+  for (const float scale : {1e-30f, 1e-20f, 1e20f, 1e30f, 3e38f}) {
+    INFO("query scale " << scale);
+    check_same_ranking(c.query({scale, 0, 0}, o), want);
+  }
+  // The smallest float there is, alone, also has a direction.
+  check_same_ranking(c.query({std::numeric_limits<float>::denorm_min(), 0, 0}, o), want);
+}
+
+TEST_CASE("a stored cosine vector of extreme magnitude is found in its direction", "[bad_input]") {
+  temp_dir dir;
+  query_options o;
+  o.k = 1;
+  const auto check_found = [&](store::collection& c) {
+    CHECK(c.query({1, 1, 0}, o).front().id == "tiny");
+    CHECK(c.query({1, 1, 0}, o).front().distance == Approx(0.0).margin(1e-6));
+    CHECK(c.query({0, 1, 1}, o).front().id == "huge");
+    CHECK(c.query({0, 1, 1}, o).front().distance == Approx(0.0).margin(1e-6));
+    CHECK(c.query({0, 0, 1}, o).front().id == "tiny2");
+    CHECK(c.query({0, 0, 1}, o).front().distance == Approx(0.0).margin(1e-6));
+  };
+  {
+    auto db = fixture::open_at(dir);
+    auto c = db->create_collection("c", {3, metric::cosine});
+    c.add({{"tiny", {1e-30f, 1e-30f, 0}, std::nullopt, {}},
+           {"huge", {0, 1e30f, 1e30f}, std::nullopt, {}},
+           {"plain", {1, 0, 0}, std::nullopt, {}}});
+    c.upsert({{"tiny2", {0, 0, 1e-38f}, std::nullopt, {}}});
+    check_found(c);
+  }
+  // Reopened: the rows are loaded or rebuilt, and still point the same way.
+  auto db = fixture::open_at(dir);
+  auto c = db->get_collection("c");
+  check_found(c);
+}
+
+TEST_CASE("an offset of 2^63 or more returns nothing, a limit that large returns everything", "[bad_input]") {
+  fixture f;
+  f.c.add({with_id("a"), with_id("b")});
+  get_options o;
+  o.offset = std::size_t{1} << 63;
+  CHECK(f.c.get(o).empty());
+  o.offset = std::numeric_limits<std::size_t>::max();
+  CHECK(f.c.get(o).empty());
+  o.offset = 0;
+  o.limit = std::numeric_limits<std::size_t>::max();
+  CHECK(f.c.get(o).size() == 3);
+  o.limit = std::size_t{1} << 63;
+  CHECK(f.c.get(o).size() == 3);
+  o.offset = 1;
+  CHECK(f.c.get(o).size() == 2);
+  // The same through a filter, and through ids.
+  o.offset = 0;
+  o.where = filter::parse(R"({"n": 7})");
+  CHECK(f.c.get(o).size() == 1);
+  o.offset = std::numeric_limits<std::size_t>::max();
+  CHECK(f.c.get(o).empty());
+  o.where = {};
+  o.ids = {"a", "b", "keep"};
+  CHECK(f.c.get(o).empty());
+  o.offset = 0;
+  CHECK(f.c.get(o).size() == 3);
+}
+
+TEST_CASE("messages quote caller input escaped: no raw control characters, valid UTF-8", "[bad_input]") {
+  fixture f;
+  const auto clean = [](const std::string& what) {
+    INFO(what);
+    CHECK(detail::is_valid_utf8(what));
+    for (const char ch : what) CHECK(static_cast<unsigned char>(ch) >= 0x20);
+  };
+  const std::string nasty = "a\nb\xff";
+  const auto message_of = [&](auto&& bad) -> std::string {
+    try {
+      bad();
+    } catch (const invalid_argument& e) {
+      return e.what();
+    } catch (const not_found& e) {
+      return e.what();
+    }
+    FAIL("no error");
+    return {};
+  };
+  const std::string rule = ". Use 1 to 128 characters from [A-Za-z0-9._-], starting with a letter or digit";
+  f.rejects<invalid_argument>([&] { f.db->create_collection(nasty, {3, metric::l2}); },
+                              "vecstore: invalid collection name: \"a\\x0Ab\\xFF\" has the character at offset 1 "
+                              "that is not allowed" + rule);
+  f.rejects<invalid_argument>([&] { f.db->create_collection("\n\"x", {3, metric::l2}); },
+                              "vecstore: invalid collection name: \"\\x0A\\\"x\" does not start with a letter or "
+                              "digit" + rule);
+  clean(message_of([&] { f.db->create_collection(nasty, {3, metric::l2}); }));
+  clean(message_of([&] { f.db->get_collection(nasty); }));
+  clean(message_of([&] { f.db->create_collection(std::string(200, 'a') + "\n", {3, metric::l2}); }));
+  // Ids may hold any valid UTF-8, newlines too: quoted escaped.
+  f.rejects<invalid_argument>([&] { f.c.add({{"x\ny\"", {1, 2}, std::nullopt, {}}}); },
+                              "vecstore: wrong embedding dimension: record 0 (id \"x\\x0Ay\\\"\") has 2 values, the "
+                              "collection's dim is 3. Embed with the model the collection was created for");
+  CHECK_THROWS_WITH(f.c.add({{"x\ny", {1, 2, 3}, std::nullopt, {}}, {"keep", {1, 2, 3}, std::nullopt, {}}}),
+                    Catch::Contains("record 1 (id \"keep\") exists already in collection \"c\""));
+  clean(message_of([&] { f.c.add({{"a\rb", {1, 2}, std::nullopt, {}}}); }));
+  clean(message_of([&] { f.c.update({{"a\nb", {1, 2, 3}, std::nullopt, {}}}); }));
+  // Metadata keys: newlines inside, and after a '$'.
+  f.rejects<invalid_argument>([&] { f.c.add({{"m", {1, 1, 1}, std::nullopt, {{"$a\nb", true}}}}); },
+                              "vecstore: invalid metadata: record 0 (id \"m\") has the metadata key \"$a\\x0Ab\", "
+                              "which starts with '$'. Keys starting with '$' are reserved for filter operators; "
+                              "rename the key");
+  clean(message_of([&] {
+    f.c.add({{"m", {1, 1, 1}, std::nullopt, {{"k\n", std::numeric_limits<double>::infinity()}}}});
+  }));
+  clean(message_of([&] { f.c.add({{"m", {1, 1, 1}, std::nullopt, {{"k\n", std::string("\xff")}}}}); }));
+}

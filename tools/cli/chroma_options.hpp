@@ -67,7 +67,7 @@ inline void check_chroma_conflicts(const std::unordered_set<std::string>& existi
     if (existing.count(prefix + c.name)) {
       vecstore::detail::throw_error<vecstore::invalid_argument>(
           "cannot import the ChromaDB directory", store,
-          "the store has a collection named \"" + prefix + c.name + "\" already",
+          "the store has a collection named " + vecstore::detail::quote_name(prefix + c.name) + " already",
           "Nothing was imported. Pass --on-conflict replace or merge, or a --prefix");
     }
   }

@@ -19,6 +19,13 @@ std::vector<vecstore::collection_info> chroma_target::list_collections() {
 
 void chroma_target::import_collections(const std::vector<vecstore::collection_import>& imports) {
   if (!s_) {
+    // Checked before the store is opened, which creates it: bad input must
+    // not leave a new empty store behind. The library checks all this again.
+    for (const auto& im : imports) {
+      vecstore::detail::check_collection_name(im.name);
+      vecstore::detail::check_collection_options(im.options);
+      vecstore::detail::check_batch(im.records, im.options);
+    }
     s_ = open_store(path_, open_as::create, g_);
     path_ = s_->path();
   }

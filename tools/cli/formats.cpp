@@ -70,7 +70,8 @@ void find_repeated_ids(const fs::path& file, std::vector<std::uint64_t>& hashes)
     const auto [it, inserted] = seen.emplace(r.id, "line " + std::to_string(again.line()));
     if (!inserted) {
       vecstore::detail::throw_error<vecstore::duplicate_id>(
-          "invalid input file", file, again.where() + " repeats the id \"" + r.id + "\" of " + it->second,
+          "invalid input file", file, again.where() + " repeats the id " + vecstore::detail::quote_name(r.id) + " of " +
+              it->second,
           "Give every record its own id; nothing was written");
     }
   }

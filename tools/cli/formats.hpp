@@ -61,13 +61,13 @@ inline std::optional<file_format> format_from_name(std::string_view s) {
 inline file_format resolve_format(const fs::path& file, const std::string& given) {
   if (!given.empty()) {
     if (auto f = format_from_name(given)) return *f;
-    bad_input(file, "unknown format \"" + given + "\"", "Use fvecs, npy or jsonl");
+    bad_input(file, "unknown format " + vecstore::detail::quote_name(given), "Use fvecs, npy or jsonl");
   }
   const std::string ext = file.extension().string();
   if (ext == ".fvecs") return file_format::fvecs;
   if (ext == ".npy") return file_format::npy;
   if (ext == ".jsonl" || ext == ".ndjson") return file_format::jsonl;
-  bad_input(file, "cannot tell the format from the extension \"" + ext + "\"",
+  bad_input(file, "cannot tell the format from the extension " + vecstore::detail::quote_name(ext),
             "Pass --format fvecs, npy or jsonl");
 }
 

@@ -48,7 +48,8 @@ std::uint64_t validate_import(const global_options& g, const import_args& a, fil
       const auto at = std::find_if(pending.begin(), pending.end(), [&](const auto& p) { return p.first == found.front().id; });
       vecstore::detail::throw_error<vecstore::duplicate_id>(
           "cannot import", a.file,
-          at->second + ": id \"" + at->first + "\" exists already in collection \"" + a.collection + "\"",
+          at->second + ": id " + vecstore::detail::quote_name(at->first) + " exists already in collection " +
+              vecstore::detail::quote_name(a.collection),
           "Pass --upsert to replace existing records (or --id-prefix for fvecs/npy); nothing was written");
     }
     pending.clear();
@@ -102,7 +103,8 @@ int run_import(const global_options& g, const import_args& a) {
     if ((a.dim && *a.dim != existing->dim) || (a.metric && parse_metric(*a.metric) != existing->space)) {
       vecstore::detail::throw_error<vecstore::invalid_argument>(
           "cannot import", a.store,
-          "collection \"" + a.collection + "\" exists with dim " + std::to_string(existing->dim) + " and metric " +
+          "collection " + vecstore::detail::quote_name(a.collection) + " exists with dim " +
+              std::to_string(existing->dim) + " and metric " +
               vecstore::to_string(existing->space) + ", not the --dim/--metric given",
           "Leave out --dim and --metric to import into it, or use another collection name");
     }
@@ -115,7 +117,7 @@ int run_import(const global_options& g, const import_args& a) {
         "Pass --dim (and --metric) to create the store and the collection, or check the path");
   } else {
     vecstore::detail::throw_error<vecstore::not_found>(
-        "cannot import", a.store, "there is no collection named \"" + a.collection + "\"",
+        "cannot import", a.store, "there is no collection named " + vecstore::detail::quote_name(a.collection),
         "Pass --dim (and --metric) to create it, or run `vecstore create` first");
   }
   std::optional<collection_t> target;

@@ -64,7 +64,7 @@ inline void record_from_json(const nlohmann::json& j, record& out, const fs::pat
       if (!v.is_object()) fail("\"metadata\" must be an object, found " + std::string(v.type_name()));
       for (auto m = v.begin(); m != v.end(); ++m) {
         const auto& mv = m.value();
-        const std::string name = "metadata \"" + m.key() + "\"";
+        const std::string name = "metadata " + vecstore::detail::quote_name(m.key());
         if (mv.is_boolean()) {
           out.meta.emplace(m.key(), mv.get<bool>());
         } else if (mv.is_number_unsigned()) {
@@ -84,7 +84,7 @@ inline void record_from_json(const nlohmann::json& j, record& out, const fs::pat
         }
       }
     } else {
-      fail("unknown key \"" + key + "\" (expected id, embedding, document, metadata)");
+      fail("unknown key " + vecstore::detail::quote_name(key) + " (expected id, embedding, document, metadata)");
     }
   }
   if (!has_id) fail("no \"id\"");

@@ -27,7 +27,8 @@ vecstore::include parse_include(const std::vector<std::string>& items, vecstore:
     } else if (s == "none" || s == "distances") {
       // ids (and distances, for query) are always returned
     } else {
-      throw usage_error("--include: unknown field \"" + s + "\" (use documents, metadatas, embeddings, all, none)");
+      throw usage_error("--include: unknown field " + vecstore::detail::quote_name(s) +
+                        " (use documents, metadatas, embeddings, all, none)");
     }
   }
   return fields;
@@ -35,7 +36,7 @@ vecstore::include parse_include(const std::vector<std::string>& items, vecstore:
 
 vecstore::metric parse_metric(const std::string& s) {
   if (auto m = vecstore::metric_from_string(s)) return *m;
-  throw usage_error("--metric: unknown metric \"" + s + "\" (use cosine, l2 or ip)");
+  throw usage_error("--metric: unknown metric " + vecstore::detail::quote_name(s) + " (use cosine, l2 or ip)");
 }
 
 vecstore::filter parse_where(const std::string& text) {

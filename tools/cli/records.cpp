@@ -15,14 +15,19 @@
 namespace vecstore_cli {
 
 int run_create(const global_options& g, const create_args& a) {
+  // Checked before the store is opened, which creates it: bad input must
+  // not leave a new empty store behind.
+  vecstore::detail::check_collection_name(a.collection);
   const vecstore::collection_options opts{a.dim, parse_metric(a.metric)};
+  vecstore::detail::check_collection_options(opts);
   auto s = open_store(a.store, open_as::create, g);
   const auto found = find_collection(*s, a.collection);
   const bool existed = found.has_value();
   if (existed && !a.exist_ok) {
     vecstore::detail::throw_error<vecstore::invalid_argument>(
         "cannot create the collection", s->path(),
-        "collection \"" + a.collection + "\" exists already (dim " + std::to_string(found->dim) + ", metric " +
+        "collection " + vecstore::detail::quote_name(a.collection) + " exists already (dim " +
+            std::to_string(found->dim) + ", metric " +
             vecstore::to_string(found->space) + ", " + std::to_string(found->count) + " records)",
         "Pass --exist-ok to accept it, or choose another name");
   }

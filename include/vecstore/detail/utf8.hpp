@@ -138,6 +138,12 @@ inline std::string quote_for_message(std::string_view s, std::size_t max_bytes =
   return out;
 }
 
+/// A collection name, record id or metadata key from the caller (or read from
+/// a file) quoted for a message as `quote_for_message` does, up to 64 bytes.
+/// Every message that names one goes through here: a valid id may still hold
+/// newlines, quotes or control characters, and a damaged file anything.
+inline std::string quote_name(std::string_view s) { return quote_for_message(s, 64); }
+
 }  // namespace detail
 }  // namespace v0
 }  // namespace vecstore

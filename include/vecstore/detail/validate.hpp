@@ -19,10 +19,12 @@ namespace vecstore {
 inline namespace v0 {
 namespace detail {
 
-/// "record 3 (id "abc")": how messages point into a batch.
+/// "record 3 (id "abc")": how messages point into a batch. The id is quoted
+/// with quote_name, as every name, id and key from the caller is: a
+/// valid id may still hold newlines, quotes or control characters.
 inline std::string batch_item(std::size_t index, std::string_view id) {
   std::string s = "record " + std::to_string(index);
-  if (!id.empty() && is_valid_utf8(id) && id.size() <= 64) s += " (id \"" + std::string(id) + "\")";
+  if (!id.empty() && is_valid_utf8(id) && id.size() <= 64) s += " (id " + quote_name(id) + ")";
   return s;
 }
 
@@ -49,10 +51,9 @@ inline void check_collection_name(std::string_view name) {
   for (std::size_t i = 0; i < name.size(); ++i) {
     const char c = name[i];
     const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (i == 0 && !alnum) bad("\"" + std::string(name.substr(0, 64)) + "\" does not start with a letter or digit");
+    if (i == 0 && !alnum) bad(quote_name(name) + " does not start with a letter or digit");
     if (!alnum && c != '.' && c != '_' && c != '-') {
-      bad("\"" + (is_valid_utf8(name) ? std::string(name.substr(0, 64)) : std::string("<not UTF-8>")) +
-          "\" has the character at offset " + std::to_string(i) + " that is not allowed");
+      bad(quote_name(name) + " has the character at offset " + std::to_string(i) + " that is not allowed");
     }
   }
 }
@@ -123,15 +124,19 @@ inline void check_metadata(const metadata& meta, const std::string& where) {
     check_utf8(key, "invalid metadata", where + "'s metadata key");
     if (key[0] == '$') {
       throw_error<invalid_argument>("invalid metadata", {},
-                                    where + " has the metadata key \"" + key + "\", which starts with '$'",
+                                    where + " has the metadata key " + quote_name(key) +
+                                        ", which starts with '$'",
                                     "Keys starting with '$' are reserved for filter operators; rename the key");
     }
     if (const auto* d = std::get_if<double>(&value); d && !std::isfinite(*d)) {
       throw_error<invalid_argument>("invalid metadata", {},
-                                    where + "'s metadata \"" + key + "\" is not finite (" + std::to_string(*d) + ")",
+                                    where + "'s metadata " + quote_name(key) +
+                                        " is not finite (" + std::to_string(*d) + ")",
                                     "Store finite numbers only");
     }
-    if (const auto* s = std::get_if<std::string>(&value)) check_utf8(*s, "invalid metadata", where + "'s metadata \"" + key + "\"");
+    if (const auto* s = std::get_if<std::string>(&value)) {
+      check_utf8(*s, "invalid metadata", where + "'s metadata " + quote_name(key));
+    }
   }
 }
 

@@ -203,7 +203,7 @@ inline filter_node parse_where_member(const std::string& key, const nlohmann::js
   }
   if (value.empty()) {
     where_error(here, "needs an operator, got an empty object",
-                "Write {\"" + key + "\": {\"$eq\": value}} or {\"" + key + "\": value}");
+                "Write {" + quote_for_message(key) + ": {\"$eq\": value}} or {" + quote_for_message(key) + ": value}");
   }
   if (value.size() == 1)
     return parse_operator(here, key, value.begin().key(), value.begin().value());

@@ -220,11 +220,7 @@ class flat_index {
     float* dst = data_.data() + row * dim_;
     if (space_ == metric::cosine) {
       // Normalized once here, so every search is 1 - dot without dividing by norms.
-      const double sq = detail::squared_norm(dst, dim_);
-      if (sq > 0.0) {
-        const double inv = 1.0 / std::sqrt(sq);
-        for (std::size_t i = 0; i < dim_; ++i) dst[i] = static_cast<float>(dst[i] * inv);
-      }
+      detail::normalize(dst, dim_);
     } else if (space_ == metric::l2) {
       sq_norms_[row] = static_cast<float>(detail::squared_norm(dst, dim_));
     }

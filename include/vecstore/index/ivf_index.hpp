@@ -300,14 +300,8 @@ class ivf_index {
   }
 
  private:
-  // As flat_index::store_row: double sums, one scale.
-  void normalize(float* v) const noexcept {
-    const double sq = detail::squared_norm(v, dim_);
-    if (sq > 0.0) {
-      const double inv = 1.0 / std::sqrt(sq);
-      for (std::size_t i = 0; i < dim_; ++i) v[i] = static_cast<float>(v[i] * inv);
-    }
-  }
+  // As flat_index::store_row.
+  void normalize(float* v) const noexcept { detail::normalize(v, dim_); }
 
   // Copies `vector` (which may point into this index) and normalizes it for cosine.
   void prepare_into(const float* vector, std::vector<float>& out) const {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <vector>
 
+#include <vecstore/detail/norm.hpp>
 #include <vecstore/index/dot_rows.hpp>
 #include <vecstore/index/eigen_maps.hpp>
 #include <vecstore/index/product.hpp>
@@ -73,13 +74,11 @@ class query_set {
       : data_(queries), count_(count), dim_(dim) {
     if (space == metric::cosine) {
       normalized_.assign(queries, queries + count * dim);
-      for (std::size_t q = 0; q < count; ++q) {
-        vector_map v(normalized_.data() + q * dim, static_cast<Eigen::Index>(dim));
-        const float norm = v.norm();
-        // A zero query scores 1 - 0 = 1 against every row instead of NaN;
-        // the store rejects it before it gets here anyway.
-        if (norm > 0.0f) v /= norm;
-      }
+      // In double (detail::normalize): a float norm underflows or overflows
+      // for queries of extreme magnitude. A zero query stays zero and scores
+      // 1 - 0 = 1 against every row instead of NaN; the store rejects it
+      // before it gets here anyway.
+      for (std::size_t q = 0; q < count; ++q) detail::normalize(normalized_.data() + q * dim, dim);
       data_ = normalized_.data();
     } else if (space == metric::l2) {
       sq_norms_.resize(count);

@@ -34,6 +34,7 @@
 #include <vecstore/detail/checksum.hpp>
 #include <vecstore/detail/file_trust.hpp>
 #include <vecstore/detail/quarantine.hpp>
+#include <vecstore/detail/utf8.hpp>
 #include <vecstore/errors.hpp>
 #include <vecstore/options.hpp>
 #include <vecstore/storage/row_checksums.hpp>
@@ -269,7 +270,8 @@ inline verify_result verify_store_file(const std::filesystem::path& file, bool f
         const auto dim = dims.find(collection_id);
         std::string why;
         if (dim == dims.end()) {
-          why = "record \"" + id + "\" belongs to collection " + std::to_string(collection_id) + ", which is missing";
+          why = "record " + quote_name(id) + " belongs to collection " + std::to_string(collection_id) +
+                ", which is missing";
         } else if (!st.getColumn(2).isNull()) {
           const SQLite::Column blob = st.getColumn(2);
           const SQLite::Column sum = st.getColumn(3);
@@ -277,7 +279,7 @@ inline verify_result verify_store_file(const std::filesystem::path& file, bool f
                                   sum.isInteger(), sum.getInt64(), dim->second)) {
             ++r.embeddings;
           } else {
-            why = "the checksum of record \"" + id + "\" (collection " + std::to_string(collection_id) +
+            why = "the checksum of record " + quote_name(id) + " (collection " + std::to_string(collection_id) +
                   ") does not match its bytes";
           }
         }
@@ -287,7 +289,7 @@ inline verify_result verify_store_file(const std::filesystem::path& file, bool f
     if (version >= 4) {  // row checksums: schema version 4
       for_each_row_checksum(db, [&](std::int64_t, std::int64_t collection_id, std::string_view id, bool ok) {
         if (!ok && bad++ == 0) {
-          first_bad = "the checksum of record \"" + std::string(id) + "\" (collection " +
+          first_bad = "the checksum of record " + quote_name(id) + " (collection " +
                       std::to_string(collection_id) + ") does not match its id, document and metadata";
         }
       });

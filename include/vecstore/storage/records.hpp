@@ -4,8 +4,10 @@
 // talks to SQLite.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +17,7 @@
 #include <SQLiteCpp/Statement.h>
 
 #include <vecstore/detail/checksum.hpp>
+#include <vecstore/detail/utf8.hpp>
 #include <vecstore/errors.hpp>
 #include <vecstore/filter/sql.hpp>
 #include <vecstore/storage/row_checksums.hpp>
@@ -350,8 +353,16 @@ class record_tables {
     st.bind(i++, collection_id);
     for (const auto& p : meta_sql.params) bind_value(st, i++, p);
     for (const auto& p : doc_sql.params) bind_value(st, i++, p);
-    st.bind(i++, limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit));
-    st.bind(i++, static_cast<std::int64_t>(offset));
+    // SQLite takes 64-bit signed values: a size_t of 2^63 or more cast as it
+    // is wraps to a negative number, which SQLite reads as "no offset" or "no
+    // limit", so an offset that large would return every row. Clamped, such
+    // an offset is past any row there can be, and such a limit is no limit.
+    const auto clamped = [](std::size_t v) {
+      constexpr auto most = static_cast<std::size_t>((std::numeric_limits<std::int64_t>::max)());
+      return static_cast<std::int64_t>((std::min)(v, most));
+    };
+    st.bind(i++, limit == 0 ? std::int64_t{-1} : clamped(limit));
+    st.bind(i++, clamped(offset));
     std::vector<std::int64_t> rids;
     while (st.executeStep()) rids.push_back(st.getColumn(0).getInt64());
     return rids;
@@ -499,7 +510,7 @@ class record_tables {
       if (stored.isNull() ||
           static_cast<std::uint64_t>(stored.getInt64()) != row_checksum(collection_id, row.value.id, doc, meta)) {
         throw_error<corruption_error>("a stored record is damaged", c_.file(),
-                                      "the checksum of record \"" + row.value.id + "\" (collection " +
+                                      "the checksum of record " + quote_name(row.value.id) + " (collection " +
                                           std::to_string(collection_id) +
                                           ") does not match its id, document and metadata",
                                       repair_advice);
@@ -542,7 +553,7 @@ class record_tables {
 
   [[noreturn]] void throw_damaged_embedding(std::int64_t collection_id, const std::string& id) const {
     throw_error<corruption_error>("a stored embedding is damaged", c_.file(),
-                                  "the checksum of record \"" + id + "\" (collection " +
+                                  "the checksum of record " + quote_name(id) + " (collection " +
                                       std::to_string(collection_id) + ") does not match its bytes",
                                   repair_advice);
   }

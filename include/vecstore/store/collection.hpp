@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include <vecstore/detail/utf8.hpp>
 #include <vecstore/errors.hpp>
 #include <vecstore/filter.hpp>
 #include <vecstore/options.hpp>
@@ -35,7 +36,7 @@ struct collection_ref {
 enum class write_kind { add, upsert, update };
 
 [[noreturn]] inline void throw_unknown_collection(const std::filesystem::path& file, std::string_view name) {
-  throw_error<not_found>("unknown collection", file, "there is no collection named \"" + std::string(name) + "\"",
+  throw_error<not_found>("unknown collection", file, "there is no collection named " + quote_name(name),
                          "Create it first, or check the name with list_collections()");
 }
 
@@ -46,9 +47,10 @@ enum class write_kind { add, upsert, update };
                                                bool name_taken) {
   if (!name_taken) throw_unknown_collection(file, c.name);
   throw_error<not_found>("unknown collection", file,
-                         "the collection \"" + c.name + "\" this handle was made for was deleted, and another "
+                         "the collection " + quote_name(c.name) +
+                             " this handle was made for was deleted, and another "
                          "collection of that name was created since",
-                         "Get a handle to the new one with get_collection(\"" + c.name + "\")");
+                         "Get a handle to the new one with get_collection(" + quote_name(c.name) + ")");
 }
 
 }  // namespace detail

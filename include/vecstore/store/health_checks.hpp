@@ -16,6 +16,7 @@
 #include <system_error>
 #include <utility>
 
+#include <vecstore/detail/utf8.hpp>
 #include <vecstore/health.hpp>
 #include <vecstore/options.hpp>
 #include <vecstore/store/connection.hpp>
@@ -127,7 +128,7 @@ health_report run_health_checks(bool deep, const store_options& options, LockPol
                                                          std::string_view id, bool ok) {
           if (ok) return;
           throw_error<corruption_error>("a stored record is damaged", options.path,
-                                        "the checksum of record \"" + std::string(id) + "\" (collection " +
+                                        "the checksum of record " + quote_name(id) + " (collection " +
                                             std::to_string(collection_id) +
                                             ") does not match its id, document and metadata",
                                         repair_advice);

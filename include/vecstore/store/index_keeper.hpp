@@ -19,6 +19,7 @@
 #include <vecstore/detail/id_table.hpp>
 #include <vecstore/detail/load_pipeline.hpp>
 #include <vecstore/detail/tsan.hpp>
+#include <vecstore/detail/utf8.hpp>
 #include <vecstore/errors.hpp>
 #include <vecstore/index/requirements.hpp>
 #include <vecstore/store/connection.hpp>
@@ -392,7 +393,7 @@ class index_keeper {
     }
     if (row.dim != state->row.dim) {
       throw_error<corruption_error>("a stored embedding is damaged", options_.path,
-                                    "record \"" + std::string(row.id) + "\" has " + std::to_string(row.dim) +
+                                    "record " + quote_name(row.id) + " has " + std::to_string(row.dim) +
                                         " values in a collection of dim " + std::to_string(state->row.dim),
                                     repair_advice);
     }

@@ -38,7 +38,7 @@ inline void check_collection_matches(const std::filesystem::path& file, const co
                                      const collection_options& options) {
   if (found.dim == options.dim && found.space == options.space) return;
   throw_error<invalid_argument>("cannot get the collection", file,
-                                "\"" + found.name + "\" exists with dim " + std::to_string(found.dim) +
+                                quote_name(found.name) + " exists with dim " + std::to_string(found.dim) +
                                     " and metric " + to_string(found.space) + ", not dim " +
                                     std::to_string(options.dim) + " and metric " + to_string(options.space),
                                 "Ask for the collection with its own options, or use another name");
@@ -151,7 +151,7 @@ class write_path {
       if (auto found = t.find_collection(name)) {
         if (!existing_ok) {
           throw_error<invalid_argument>("cannot create the collection", options_.path,
-                                        "a collection named \"" + name + "\" exists already",
+                                        "a collection named " + quote_name(name) + " exists already",
                                         "Use get_collection or get_or_create_collection, or choose another name");
         }
         check_collection_matches(options_.path, *found, options);
@@ -180,7 +180,7 @@ class write_path {
       check_collection_options(im.options);
       if (!names.insert(im.name).second) {
         throw_error<invalid_argument>("cannot import collections", options_.path,
-                                      "the collection \"" + im.name + "\" is given twice",
+                                      "the collection " + quote_name(im.name) + " is given twice",
                                       "Give each collection once; nothing was written");
       }
       check_batch(im.records, im.options);
@@ -193,7 +193,7 @@ class write_path {
         std::optional<collection_row> row = t.find_collection(im.name);
         if (row && im.if_exists == on_existing::refuse) {
           throw_error<invalid_argument>("cannot import collections", options_.path,
-                                        "a collection named \"" + im.name + "\" exists already",
+                                        "a collection named " + quote_name(im.name) + " exists already",
                                         "Replace it, merge into it or choose another name; nothing was written");
         }
         if (row && im.if_exists == on_existing::replace) {
@@ -284,7 +284,7 @@ class write_path {
     const auto found = kind == write_kind::add ? std::nullopt : t.find(c.id, r.id);
     if (kind == write_kind::update && !found) {
       throw_error<not_found>("cannot update records", options_.path,
-                             batch_item(i, r.id) + " does not exist in collection \"" + c.name + "\"",
+                             batch_item(i, r.id) + " does not exist in collection " + quote_name(c.name),
                              "Use upsert to add it; nothing was written");
     }
     std::int64_t rid = 0;
@@ -294,7 +294,7 @@ class write_path {
       } catch (const SQLite::Exception& e) {
         if (e.getExtendedErrorCode() != SQLITE_CONSTRAINT_UNIQUE) throw;
         throw_error<duplicate_id>("cannot add records", options_.path,
-                                  batch_item(i, r.id) + " exists already in collection \"" + c.name + "\"",
+                                  batch_item(i, r.id) + " exists already in collection " + quote_name(c.name),
                                   "Use upsert to replace it, or update to change it; nothing was written");
       }
     } else if (kind == write_kind::upsert) {

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include <vecstore/detail/utf8.hpp>
 #include <vecstore/import/chroma/common.hpp>
 #include <vecstore/import/chroma/sqlite_reader.hpp>
 #include <vecstore/vecstore.hpp>  // the whole library, as common.hpp explains
@@ -74,7 +75,7 @@ namespace chroma {
   std::string why = e.what();
   if (why.rfind("vecstore: ", 0) == 0) why.erase(0, 10);
   const std::string m = message("cannot import the ChromaDB directory", dir,
-                                "collection \"" + collection + "\": " + why, "Nothing was imported. " + todo);
+                                "collection " + quote_name(collection) + ": " + why, "Nothing was imported. " + todo);
   switch (e.code()) {
     case errc::dimension_mismatch: throw dimension_mismatch(m, dir);
     case errc::duplicate_id: throw duplicate_id(m, dir);
@@ -124,7 +125,7 @@ inline chroma_import_plan plan_chroma_import(const std::filesystem::path& persis
     if (options.on_conflict == chroma_conflict::refuse && in_store.count(name)) {
       detail::throw_error<invalid_argument>(
           "cannot import the ChromaDB directory", persist_dir,
-          "the store has a collection named \"" + name + "\" already",
+          "the store has a collection named " + detail::quote_name(name) + " already",
           "Nothing was imported. Pass on_conflict = replace or merge, or a name_prefix");
     }
   }
@@ -146,7 +147,8 @@ inline chroma_import_plan plan_chroma_import(const std::filesystem::path& persis
       if (!options.skip_empty) {
         detail::throw_error<invalid_argument>(
             "cannot import the ChromaDB directory", persist_dir,
-            "collection \"" + source.name + "\" has no dimension: ChromaDB never received an embedding for it, "
+            "collection " + detail::quote_name(source.name) +
+                " has no dimension: ChromaDB never received an embedding for it, "
                 "and a vecstore collection needs one",
             "Nothing was imported. Add an embedding to it in ChromaDB or delete it there, or pass skip_empty "
             "(vecstore import-chroma --skip-empty) to import the other collections without it");
@@ -164,8 +166,9 @@ inline chroma_import_plan plan_chroma_import(const std::filesystem::path& persis
     if (done.action == "merge" && (found->second->dim != copts.dim || found->second->space != copts.space)) {
       detail::throw_error<invalid_argument>(
           "cannot import the ChromaDB directory", persist_dir,
-          "collection \"" + source.name + "\" has dim " + std::to_string(copts.dim) + " and metric " +
-              to_string(copts.space) + ", the store's \"" + done.name + "\" has dim " +
+          "collection " + detail::quote_name(source.name) + " has dim " + std::to_string(copts.dim) +
+              " and metric " +
+              to_string(copts.space) + ", the store's " + detail::quote_name(done.name) + " has dim " +
               std::to_string(found->second->dim) + " and metric " + to_string(found->second->space),
           "Nothing was imported. Merge only into a collection of the same dim and metric, or pass a name_prefix");
     }

@@ -21,6 +21,7 @@
 #include <SQLiteCpp/Statement.h>
 #include <nlohmann/json.hpp>
 
+#include <vecstore/detail/utf8.hpp>
 #include <vecstore/import/chroma/common.hpp>
 #include <vecstore/vecstore.hpp>  // the whole library, as common.hpp explains
 
@@ -99,7 +100,7 @@ inline void replay_queue(const SQLite::Database& db, const std::filesystem::path
     if (!blob.isNull() && op != op_delete) {
       const std::string encoding = st.getColumn(4).isNull() ? std::string() : st.getColumn(4).getString();
       if (encoding != "FLOAT32") {
-        unsupported(db_file, where + " has vector encoding \"" + encoding.substr(0, 32) + "\"");
+        unsupported(db_file, where + " has vector encoding " + quote_for_message(encoding, 32));
       }
       const auto bytes = static_cast<std::size_t>(blob.getBytes());
       if (state.dim == 0 && bytes % 4 == 0 && bytes / 4 > 0 && bytes / 4 <= limits::max_dim) state.dim = bytes / 4;
@@ -154,7 +155,7 @@ inline void replay_queue(const SQLite::Database& db, const std::filesystem::path
       // update and upsert merge: given keys replace, null removes (ChromaDB 1.0 does so)
       if (meta.is_object()) {
         for (const auto& [key, value] : meta.items()) {
-          const auto v = json_value(value, db_file, where + ", key \"" + key.substr(0, 64) + "\"");
+          const auto v = json_value(value, db_file, where + ", key " + quote_name(key));
           if (key == "chroma:document") {
             if (v && !std::holds_alternative<std::string>(*v)) {
               corrupt(db_file, where + " holds a document that is not text");

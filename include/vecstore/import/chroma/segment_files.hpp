@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include <vecstore/detail/utf8.hpp>
 #include <vecstore/import/chroma/common.hpp>
 #include <vecstore/import/chroma/pickle.hpp>
 #include <vecstore/vecstore.hpp>  // the whole library, as common.hpp explains
@@ -156,8 +157,8 @@ inline hnsw_vectors read_hnsw(const std::filesystem::path& folder, std::size_t d
     for (std::size_t i = 0; i < dim; ++i) {
       v[i] = load_f32(row.data() + h.offset_data + 4 * i);
       if (!std::isfinite(v[i])) {
-        corrupt(data_file, "record " + std::to_string(slot) + " (id \"" + id->second.substr(0, 64) +
-                               "\") has a non-finite value at position " + std::to_string(i));
+        corrupt(data_file, "record " + std::to_string(slot) + " (id " + quote_name(id->second) +
+                               ") has a non-finite value at position " + std::to_string(i));
       }
       norm += static_cast<double>(v[i]) * v[i];
     }
@@ -181,8 +182,8 @@ inline hnsw_vectors read_hnsw(const std::filesystem::path& folder, std::size_t d
     if (!seen.count(entry.first) && (!lost || entry.first < lost->first)) lost = &entry;
   }
   if (lost) {
-    corrupt(data_file, "label " + std::to_string(lost->first) + " (id \"" + lost->second.substr(0, 64) +
-                           "\") of index_metadata.pickle is in no live record of the " +
+    corrupt(data_file, "label " + std::to_string(lost->first) + " (id " + quote_name(lost->second) +
+                           ") of index_metadata.pickle is in no live record of the " +
                            std::to_string(h.cur_element_count) + " records header.bin announces");
   }
   return out;

@@ -25,6 +25,7 @@
 #include <SQLiteCpp/Statement.h>
 #include <nlohmann/json.hpp>
 
+#include <vecstore/detail/utf8.hpp>
 #include <vecstore/import/chroma/common.hpp>
 #include <vecstore/import/chroma/queue_replay.hpp>
 #include <vecstore/import/chroma/segment_files.hpp>
@@ -170,13 +171,15 @@ class chroma_reader {
         chroma_collection_info c;
         c.id = st.getColumn(0).getString();
         c.name = st.getColumn(1).getString();
-        if (!detail::chroma::is_uuid(c.id)) bad_db("collection \"" + c.name.substr(0, 64) + "\" has an id that is not a UUID");
+        if (!detail::chroma::is_uuid(c.id)) {
+          bad_db("collection " + detail::quote_name(c.name) + " has an id that is not a UUID");
+        }
         const SQLite::Column dim = st.getColumn(2);
         if (!dim.isNull()) {
           const std::int64_t d = dim.getInt64();
           if (d <= 0 || static_cast<std::uint64_t>(d) > limits::max_dim) {
-            bad_db("collection \"" + c.name + "\" has dimension " + std::to_string(d) + ", outside 1 to " +
-                   std::to_string(limits::max_dim));
+            bad_db("collection " + detail::quote_name(c.name) + " has dimension " + std::to_string(d) +
+                   ", outside 1 to " + std::to_string(limits::max_dim));
           }
           c.dim = static_cast<std::size_t>(d);
         }
@@ -219,14 +222,15 @@ class chroma_reader {
           current = rowid;
           record r;
           r.id = st.getColumn(1).getString();
-          if (!index.emplace(r.id, records.size()).second) bad_db("id \"" + r.id.substr(0, 64) + "\" appears twice");
+          if (!index.emplace(r.id, records.size()).second) bad_db("id " + detail::quote_name(r.id) + " appears twice");
           records.push_back(std::move(r));
           alive.push_back(true);
         }
         if (st.getColumn(2).isNull()) continue;  // a record without metadata or document
         record& r = records.back();
         const std::string key = st.getColumn(2).getString();
-        const std::string where = "embedding_metadata of id \"" + r.id.substr(0, 64) + "\", key \"" + key.substr(0, 64) + "\"";
+        const std::string where =
+            "embedding_metadata of id " + detail::quote_name(r.id) + ", key " + detail::quote_name(key);
         int given = 0;
         for (int i = 3; i <= 6; ++i) given += st.getColumn(i).isNull() ? 0 : 1;
         if (given != 1) bad_db(where + " has " + std::to_string(given) + " values, not one");
@@ -280,8 +284,8 @@ class chroma_reader {
       record& r = records[i];
       const auto v = state.vectors.find(r.id);
       if (v == state.vectors.end()) {
-        ch::corrupt(folder, "id \"" + r.id.substr(0, 64) + "\" of collection \"" + info.name.substr(0, 64) +
-                                "\" has no vector: none in this VECTOR segment's HNSW files, none in "
+        ch::corrupt(folder, "id " + detail::quote_name(r.id) + " of collection " + detail::quote_name(info.name) +
+                                " has no vector: none in this VECTOR segment's HNSW files, none in "
                                 "embeddings_queue of chroma.sqlite3");
       }
       r.embedding = std::move(v->second);
@@ -295,8 +299,8 @@ class chroma_reader {
       for (const auto& entry : state.vectors) {
         if (first.empty() || entry.first < first) first = entry.first;
       }
-      ch::corrupt(folder, "id \"" + first.substr(0, 64) + "\" of collection \"" + info.name.substr(0, 64) +
-                              "\" has a vector but no record in chroma.sqlite3 (" +
+      ch::corrupt(folder, "id " + detail::quote_name(first) + " of collection " + detail::quote_name(info.name) +
+                              " has a vector but no record in chroma.sqlite3 (" +
                               std::to_string(state.vectors.size()) + " vectors without a record in all)");
     }
     return out;
@@ -353,8 +357,8 @@ class chroma_reader {
         if (dir == k.dir) known = &k;
       }
       if (!known) {
-        ch::unsupported(db_file_, "ChromaDB persist directory with migrations of an unknown kind \"" +
-                                      dir.substr(0, 64) + "\"");
+        ch::unsupported(db_file_, "ChromaDB persist directory with migrations of an unknown kind " +
+                                      detail::quote_name(dir));
       }
       for (std::size_t i = 0; i < versions.size(); ++i) {
         const auto& [version, filename] = versions[i];
@@ -382,7 +386,9 @@ class chroma_reader {
     std::string name;
     if (!config.isNull()) {
       const auto json = nlohmann::json::parse(config.getString(), nullptr, false);
-      if (json.is_discarded()) bad_db("collection \"" + c.name + "\" has a config_json_str that is not JSON");
+      if (json.is_discarded()) {
+        bad_db("collection " + detail::quote_name(c.name) + " has a config_json_str that is not JSON");
+      }
       for (const auto* ptr : {"/vector_index/hnsw/space", "/vector_index/spann/space", "/hnsw_configuration/space"}) {
         const nlohmann::json::json_pointer p(ptr);
         if (json.contains(p) && json.at(p).is_string()) {
@@ -399,8 +405,8 @@ class chroma_reader {
     if (name.empty()) return metric::l2;
     const auto m = metric_from_string(name);
     if (!m) {
-      detail::chroma::unsupported(db_file_, "collection \"" + c.name + "\" uses the distance space \"" +
-                                                name.substr(0, 32) + "\"");
+      detail::chroma::unsupported(db_file_, "collection " + detail::quote_name(c.name) + " uses the distance space " +
+                                                detail::quote_for_message(name, 32));
     }
     return *m;
   }
@@ -411,19 +417,22 @@ class chroma_reader {
     while (st.executeStep()) {
       const std::string id = st.getColumn(0).getString(), type = st.getColumn(1).getString(),
                         scope = st.getColumn(2).getString();
-      if (!detail::chroma::is_uuid(id)) bad_db("collection \"" + c.name + "\" has a segment id that is not a UUID");
+      if (!detail::chroma::is_uuid(id)) {
+        bad_db("collection " + detail::quote_name(c.name) + " has a segment id that is not a UUID");
+      }
       std::string* slot = nullptr;
       if (scope == "METADATA" && type == "urn:chroma:segment/metadata/sqlite") slot = &c.metadata_segment;
       if (scope == "VECTOR" && type == "urn:chroma:segment/vector/hnsw-local-persisted") slot = &c.vector_segment;
       if (!slot) {
-        detail::chroma::unsupported(db_file_, "collection \"" + c.name + "\" has a " + scope.substr(0, 16) +
-                                                  " segment of type \"" + type.substr(0, 80) + "\"");
+        detail::chroma::unsupported(db_file_, "collection " + detail::quote_name(c.name) + " has a segment of scope " +
+                                                  detail::quote_for_message(scope, 16) + " and type " +
+                                                  detail::quote_for_message(type, 80));
       }
-      if (!slot->empty()) bad_db("collection \"" + c.name + "\" has two " + scope + " segments");
+      if (!slot->empty()) bad_db("collection " + detail::quote_name(c.name) + " has two " + scope + " segments");
       *slot = id;
     }
     if (c.metadata_segment.empty() || c.vector_segment.empty()) {
-      bad_db("collection \"" + c.name + "\" lacks its METADATA or VECTOR segment");
+      bad_db("collection " + detail::quote_name(c.name) + " lacks its METADATA or VECTOR segment");
     }
   }
 
