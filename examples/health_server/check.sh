@@ -254,8 +254,7 @@ expect_refused() {  # expect_refused WANT_CODE WANT_ERROR WANT_IN_MESSAGE WHAT M
   local want=$1 want_err=$2 want_msg=$3 what=$4; shift 4
   local got err msg
   got=$(http "$work/refused.json" "$@")
-  err=$(jq_py "$work/refused.json" 'j["error"]')
-  msg=$(jq_py "$work/refused.json" 'j["message"]')
+  read -r err msg < <(jq_py "$work/refused.json" 'j["error"] + " " + j["message"]')
   if [ "$got" = "$want" ] && [ "$err" = "$want_err" ] && [[ "$msg" == *"$want_msg"* ]]; then
     pass "$what: $got {\"error\": \"$err\"}"
   else
@@ -271,17 +270,18 @@ expect_refused 400 invalid_argument "empty id" "POST /add, an empty id, new coll
 expect_refused 409 duplicate_id "repeats an id" "POST /add, an id twice in the batch, new collection" \
   POST "$A/add" '{"collection":"fresh-dup","records":[{"id":"x1","document":"a"},{"id":"x1","document":"b"}]}'
 expect_refused 400 invalid_argument "record 0" "POST /add, an all-zero embedding (cosine), new collection" \
-  POST "$A/add" "{\"collection\":\"fresh-zero\",\"records\":[{\"id\":\"x1\",\"embedding\":$(python3 -c 'print([0]*256)')}]}"
+  POST "$A/add" "{\"collection\":\"fresh-zero\",\"records\":[{\"id\":\"x1\",\"embedding\":[0$(printf ',0%.0s' {2..256})]}]}"
 expect_refused 400 invalid_argument "collection name" "POST /add, a bad collection name" \
   POST "$A/add" '{"collection":"-bad name","records":[{"id":"x1","document":"a"}]}'
 expect_refused 400 invalid_argument "empty id" "POST /fill-missing, an empty id, new collection" \
   POST "$A/fill-missing" '{"collection":"fresh-fill","ids":["ok",""],"documents":["a","b"]}'
-long_id=$(python3 -c 'print("i" * 5000)')
+long_id=$(head -c 5000 /dev/zero | tr '\0' i)
 expect_refused 400 invalid_argument "the limit is" "POST /fill-missing, an id over the length limit, new collection" \
   POST "$B/fill-missing" "{\"collection\":\"fresh-long\",\"ids\":[\"$long_id\"],\"documents\":[\"a\"]}"
 code=$(http "$work/collections-after-bad.json" GET "$A/collections")
-names=$(jq_py "$work/collections-after-bad.json" '",".join(sorted(c["name"] for c in j["collections"]))')
-count=$(jq_py "$work/collections-after-bad.json" '[c["count"] for c in j["collections"] if c["name"] == "docs"][0]')
+names="" count=""
+read -r names count < <(jq_py "$work/collections-after-bad.json" \
+  '",".join(sorted(c["name"] for c in j["collections"])) + " " + str([c["count"] for c in j["collections"] if c["name"] == "docs"][0])')
 if [ "$code" = 200 ] && [ "$names" = docs ] && [ "$count" = 101 ]; then
   pass "after the refused requests: only \"docs\", still 101 records"
 else
@@ -292,8 +292,7 @@ head -c $(((64 << 20) + 1)) /dev/zero | tr '\0' ' ' >"$work/huge.body"
 for endpoint in query add; do
   got=$(curl -sS --max-time 60 -o "$work/huge.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
     --data-binary "@$work/huge.body" "$A/$endpoint" 2>>"$work/curl.err" || echo "000")
-  err=$(jq_py "$work/huge.json" 'j["error"]')
-  msg=$(jq_py "$work/huge.json" 'j["message"]')
+  read -r err msg < <(jq_py "$work/huge.json" 'j["error"] + " " + j["message"]')
   if [ "$got" = 413 ] && [ "$err" = payload_too_large ] && [[ "$msg" == *"too large"* ]] &&
      [[ "$msg" == *"67108864 bytes"* ]] && [[ "$msg" != *"no endpoint"* ]]; then
     pass "POST /$endpoint with a body of 64 MiB + 1 byte: 413 {\"error\": \"$err\"}"
