@@ -221,7 +221,7 @@ class service {
                    "the request body is too large: the limit is " + std::to_string(limit >> 20) + " MiB (" +
                        std::to_string(limit) + " bytes). Send fewer records per request");
       } else if (res.status == 404 || res.status == 405) {
-        send_error(res, res.status, "not_found",
+        send_error(res, res.status, res.status == 404 ? "not_found" : "http_error",
                    "no endpoint " + req.method + " " + req.path +
                        "; see GET /health, GET /collections, POST /query, POST /add, POST /fill-missing");
       } else {
