@@ -247,9 +247,64 @@ expect_code 400 "wrong dimension" POST "$B/query" '{"embedding":[1,2,3]}'
 expect_code 400 "bad filter" POST "$B/query" '{"text":"x","where":{"n":{"$gt":"text"}}}'
 expect_code 400 "not JSON" POST "$A/add" '{"records": ['
 
+# 7. Bad input writes nothing (issue 19, item 7): each request is refused
+#    with 400 before a collection is created, and a body over the limit gets
+#    413 saying so.
+expect_refused() {  # expect_refused WANT_CODE WANT_ERROR WANT_IN_MESSAGE WHAT METHOD URL [JSON]
+  local want=$1 want_err=$2 want_msg=$3 what=$4; shift 4
+  local got err msg
+  got=$(http "$work/refused.json" "$@")
+  read -r err msg < <(jq_py "$work/refused.json" 'j["error"] + " " + j["message"]')
+  if [ "$got" = "$want" ] && [ "$err" = "$want_err" ] && [[ "$msg" == *"$want_msg"* ]]; then
+    pass "$what: $got {\"error\": \"$err\"}"
+  else
+    fail "$what: HTTP $got (want $want, error \"$want_err\", message with \"$want_msg\") $(head -c 400 "$work/refused.json")"
+  fi
+}
+expect_refused 400 invalid_argument "starts with '\$'" "POST /add, a metadata key starting with \$, new collection" \
+  POST "$A/add" '{"collection":"fresh-meta","records":[{"id":"x1","document":"ok"},{"id":"x2","document":"bad","metadata":{"$where":1}}]}'
+expect_refused 400 dimension_mismatch "record 0" "POST /add, an embedding of the wrong length, new collection" \
+  POST "$A/add" '{"collection":"fresh-dim","records":[{"id":"x1","embedding":[1,2,3]}]}'
+expect_refused 400 invalid_argument "empty id" "POST /add, an empty id, new collection" \
+  POST "$A/add" '{"collection":"fresh-id","records":[{"id":"","document":"x"}]}'
+expect_refused 409 duplicate_id "repeats an id" "POST /add, an id twice in the batch, new collection" \
+  POST "$A/add" '{"collection":"fresh-dup","records":[{"id":"x1","document":"a"},{"id":"x1","document":"b"}]}'
+expect_refused 400 invalid_argument "record 0" "POST /add, an all-zero embedding (cosine), new collection" \
+  POST "$A/add" "{\"collection\":\"fresh-zero\",\"records\":[{\"id\":\"x1\",\"embedding\":[0$(printf ',0%.0s' {2..256})]}]}"
+expect_refused 400 invalid_argument "collection name" "POST /add, a bad collection name" \
+  POST "$A/add" '{"collection":"-bad name","records":[{"id":"x1","document":"a"}]}'
+expect_refused 400 invalid_argument "empty id" "POST /fill-missing, an empty id, new collection" \
+  POST "$A/fill-missing" '{"collection":"fresh-fill","ids":["ok",""],"documents":["a","b"]}'
+long_id=$(head -c 5000 /dev/zero | tr '\0' i)
+expect_refused 400 invalid_argument "the limit is" "POST /fill-missing, an id over the length limit, new collection" \
+  POST "$B/fill-missing" "{\"collection\":\"fresh-long\",\"ids\":[\"$long_id\"],\"documents\":[\"a\"]}"
+code=$(http "$work/collections-after-bad.json" GET "$A/collections")
+names="" count=""
+read -r names count < <(jq_py "$work/collections-after-bad.json" \
+  '",".join(sorted(c["name"] for c in j["collections"])) + " " + str([c["count"] for c in j["collections"] if c["name"] == "docs"][0])')
+if [ "$code" = 200 ] && [ "$names" = docs ] && [ "$count" = 101 ]; then
+  pass "after the refused requests: only \"docs\", still 101 records"
+else
+  fail "after the refused requests: HTTP $code, collections '$names', docs count '$count' (want only docs, 101)"
+fi
+# One byte over the 64 MiB limit: 413, and the message says why.
+head -c $(((64 << 20) + 1)) /dev/zero | tr '\0' ' ' >"$work/huge.body"
+for endpoint in query add; do
+  got=$(curl -sS --max-time 60 -o "$work/huge.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    --data-binary "@$work/huge.body" "$A/$endpoint" 2>>"$work/curl.err" || echo "000")
+  read -r err msg < <(jq_py "$work/huge.json" 'j["error"] + " " + j["message"]')
+  if [ "$got" = 413 ] && [ "$err" = payload_too_large ] && [[ "$msg" == *"too large"* ]] &&
+     [[ "$msg" == *"67108864 bytes"* ]] && [[ "$msg" != *"no endpoint"* ]]; then
+    pass "POST /$endpoint with a body of 64 MiB + 1 byte: 413 {\"error\": \"$err\"}"
+  else
+    fail "POST /$endpoint with a body of 64 MiB + 1 byte: HTTP $got (want 413 payload_too_large naming the limit) $(head -c 400 "$work/huge.json")"
+  fi
+done
+rm -f "$work/huge.body"
+
 elapsed=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$start_time" "$(date +%s.%N)")
 if [ "$failures" -eq 0 ]; then
-  echo "check.sh: PASS: 2 servers, 10/10 health, 100/100 adds, 20/20 concurrent queries, 101 records seen by both, cross-server queries found, error codes right (${elapsed} s)"
+  echo "check.sh: PASS: 2 servers, 10/10 health, 100/100 adds, 20/20 concurrent queries, 101 records seen by both, cross-server queries found, error codes right, bad input refused before any write (${elapsed} s)"
   cleanup
   pids=()
   rm -rf "$work"

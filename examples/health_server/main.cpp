@@ -16,8 +16,10 @@
 //   POST /add               {"collection": "...", "records": [{"id", "embedding"?, "document"?, "metadata"?}]}
 //   POST /fill-missing      {"collection": "...", "ids": [...], "documents": [...]}
 // Errors: {"error": "<code>", "message": "..."} with 400 (bad input), 404
-// (unknown collection or id), 409 (duplicate id), 503 (lock busy, store
-// damaged), 500 (anything else).
+// (unknown collection or id), 409 (duplicate id), 413 (a body over 64 MiB),
+// 503 (lock busy, store damaged), 500 (anything else). Every request is
+// checked whole before anything is written: a refused /add or /fill-missing
+// creates no collection.
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -35,6 +37,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vecstore/detail/validate.hpp>
 #include <vecstore/vecstore.hpp>
 #include <vector>
 // After vecstore: httplib.h includes <resolv.h>, whose `_res` macro breaks
@@ -196,6 +199,7 @@ struct service_options {
   std::string default_collection = "docs";
   std::size_t dim = examples::toy_embedding_dim;  ///< of collections that /add creates
   vecstore::metric space = vecstore::metric::cosine;
+  std::size_t max_body_bytes = std::size_t{64} << 20;  ///< larger request bodies get 413
 };
 
 /// The endpoints over one store. The embedding function is the application's
@@ -208,11 +212,22 @@ class service {
 
   void install(httplib::Server& server) {
     // Unknown paths and methods: a JSON error too.
-    server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
-      if (res.body.empty()) {
+    // httplib calls this for its own refusals too, before any handler ran.
+    server.set_payload_max_length(options_.max_body_bytes);
+    server.set_error_handler([limit = options_.max_body_bytes](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      if (res.status == 413) {
+        send_error(res, 413, "payload_too_large",
+                   "the request body is too large: the limit is " + std::to_string(limit >> 20) + " MiB (" +
+                       std::to_string(limit) + " bytes). Send fewer records per request");
+      } else if (res.status == 404 || res.status == 405) {
         send_error(res, res.status, res.status == 404 ? "not_found" : "http_error",
                    "no endpoint " + req.method + " " + req.path +
                        "; see GET /health, GET /collections, POST /query, POST /add, POST /fill-missing");
+      } else {
+        send_error(res, res.status, "http_error",
+                   "the request to " + req.method + " " + req.path + " was refused with HTTP " +
+                       std::to_string(res.status) + " before it reached the endpoint");
       }
     });
     server.Get("/health", [this](const httplib::Request& req, httplib::Response& res) {
@@ -237,6 +252,24 @@ class service {
     if (it == body.end() || it->is_null()) return options_.default_collection;
     if (!it->is_string()) bad_request("\"collection\" is not a string", "Name the collection");
     return it->get<std::string>();
+  }
+
+  bool exists(const std::string& name) const {
+    for (const auto& c : db_->list_collections()) {
+      if (c.name == name) return true;
+    }
+    return false;
+  }
+
+  /// The collection `name`, created (dim from --dim) if it does not exist,
+  /// once the name, the options and `records` passed the checks that
+  /// get_or_create_collection and add run: bad input creates nothing.
+  vecstore::store::collection open_checked(const std::string& name, const std::vector<vecstore::record>& records) {
+    const vecstore::collection_options options{options_.dim, options_.space};
+    vecstore::detail::check_collection_name(name);
+    vecstore::detail::check_collection_options(options);
+    vecstore::detail::check_batch(records, options);
+    return db_->get_or_create_collection(name, options);
   }
 
   /// GET /health: health() runs the checks at most once per
@@ -313,7 +346,10 @@ class service {
       }
       records.push_back(std::move(r));
     }
-    auto col = db_->get_or_create_collection(collection_name(body), {options_.dim, options_.space});
+    // Everything add checks, checked before get_or_create_collection writes:
+    // a refused request leaves no new collection behind.
+    const std::string name = collection_name(body);
+    auto col = open_checked(name, records);
     col.add(records);
     send_json(res, 200, {{"collection", col.name()}, {"added", records.size()}});
   }
@@ -332,9 +368,22 @@ class service {
     if (std::set<std::string>(ids.begin(), ids.end()).size() != ids.size()) {
       bad_request("\"ids\" repeats an id", "Give each id once");
     }
-    auto col = db_->get_or_create_collection(collection_name(body), {options_.dim, options_.space});
-    std::map<std::string, const std::string*> document_of;
-    for (std::size_t i = 0; i < ids.size(); ++i) document_of[ids[i]] = &documents[i];
+    // Every record this request could write, checked before
+    // get_or_create_collection writes: a refused request leaves no new
+    // collection behind. In a new collection every id is missing, so every
+    // document is embedded and checked now; in an existing one only the
+    // missing ids are embedded (below), and add and update check them.
+    const std::string name = collection_name(body);
+    std::vector<vecstore::record> candidates(ids.size());
+    const bool is_new = !exists(name);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      candidates[i].id = ids[i];
+      candidates[i].document = documents[i];
+      if (is_new) candidates[i].embedding = embed_(documents[i]);
+    }
+    auto col = open_checked(name, candidates);
+    std::map<std::string, const vecstore::record*> candidate_of;
+    for (const auto& r : candidates) candidate_of[r.id] = &r;
 
     // Another server may fill (or add) the same ids between our look and our
     // write; then the write fails as a whole and we look again.
@@ -345,10 +394,8 @@ class service {
         for (const auto& r : col.get(missing, vecstore::include::none)) existing.insert(r.id);
         std::vector<vecstore::record> updates, additions;
         for (const auto& id : missing) {
-          vecstore::record r;
-          r.id = id;
-          r.document = *document_of.at(id);
-          r.embedding = embed_(*r.document);
+          vecstore::record r = *candidate_of.at(id);
+          if (r.embedding.empty()) r.embedding = embed_(*r.document);
           (existing.count(id) != 0 ? updates : additions).push_back(std::move(r));
         }
         col.update(updates);  // keeps each record's metadata
@@ -453,7 +500,6 @@ int main(int argc, char** argv) {
     service api(db, {s.collection, s.dim, vecstore::metric::cosine},
                 [dim = s.dim](const std::string& text) { return examples::toy_embedding(text, dim); });
     httplib::Server server;
-    server.set_payload_max_length(std::size_t{64} << 20);
     server.set_read_timeout(std::chrono::seconds(10));
     // cpp-httplib sets SO_REUSEPORT by default, which lets a second server
     // bind a port already in use and silently share its traffic; refuse that.

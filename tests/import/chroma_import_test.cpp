@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -717,6 +718,60 @@ TEST_CASE("import_chroma writes all collections or none", "[import][chroma][bad_
     }
   }
   CHECK(snapshot(*db) == before);
+}
+
+TEST_CASE("import_chroma --on-conflict replace with a hostile record in every collection loses nothing",
+          "[import][chroma][bad_input]") {
+  // Issue 19, item 4: the store holds collections of the fixture's names, the
+  // import replaces them, and every collection of the directory has one record
+  // add refuses. Neither the import nor its dry run may change the store.
+  temp_dir dir;
+  const auto copy = copy_fixture(dir);
+  auto db = open_store(dir);
+  add_user_collections(*db);  // "notes" and "mine"
+  db->create_collection("papers", {4, metric::cosine}).add({record{"users-paper", {1.0f, 0.0f, 0.0f, 0.0f}, "mine too", {}}});
+  for (const auto& [name, id] : {std::pair<std::string, std::string>{"notes", "note-0001"}, {"papers", "paper-0008"}}) {
+    exec_sql(copy,
+             "INSERT INTO embedding_metadata (id, key, string_value) SELECT e.id, '$where', 'x' FROM embeddings e "
+             "JOIN segments s ON s.id = e.segment_id JOIN collections c ON c.id = s.collection "
+             "WHERE c.name = '" + name + "' AND e.embedding_id = '" + id + "'");
+  }
+  const nlohmann::json before = vecstore_test::dump_store(*db);
+  REQUIRE(before.size() == 3);
+  chroma_import_options o;
+  o.on_conflict = chroma_conflict::replace;
+
+  // The collections are read by name: notes first, so notes is the one named.
+  const auto check_refusal = [](const vecstore::invalid_argument& e) {
+    CHECK(e.code() == errc::invalid_argument);
+    const std::string what = e.what();
+    CHECK_THAT(what, Catch::Contains("collection \"notes\""));
+    CHECK_THAT(what, Catch::Contains("note-0001"));
+    CHECK_THAT(what, Catch::Contains("$where"));
+    CHECK_THAT(what, Catch::Contains("Nothing was imported"));
+  };
+  SECTION("the import") {
+    try {
+      import_chroma(copy, *db, o);
+      FAIL("no exception");
+    } catch (const vecstore::invalid_argument& e) {
+      check_refusal(e);
+    }
+  }
+  SECTION("the dry run (plan_chroma_import)") {
+    try {
+      (void)plan_chroma_import(copy, db->list_collections(), o);
+      FAIL("no exception");
+    } catch (const vecstore::invalid_argument& e) {
+      check_refusal(e);
+    }
+  }
+  CHECK(vecstore_test::dump_store(*db) == before);
+  // a fresh process sees the same store
+  db->close();
+  db.reset();
+  auto again = open_store(dir);
+  CHECK(vecstore_test::dump_store(*again) == before);
 }
 
 TEST_CASE("the HNSW files must agree with the records", "[import][chroma][bad_input]") {
