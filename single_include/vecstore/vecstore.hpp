@@ -347,6 +347,12 @@ inline std::string quote_for_message(std::string_view s, std::size_t max_bytes =
   return out;
 }
 
+/// A collection name, record id or metadata key from the caller (or read from
+/// a file) quoted for a message as `quote_for_message` does, up to 64 bytes.
+/// Every message that names one goes through here: a valid id may still hold
+/// newlines, quotes or control characters, and a damaged file anything.
+inline std::string quote_name(std::string_view s) { return quote_for_message(s, 64); }
+
 }  // namespace detail
 }  // namespace v0
 }  // namespace vecstore
@@ -1221,7 +1227,7 @@ inline filter_node parse_where_member(const std::string& key, const nlohmann::js
   }
   if (value.empty()) {
     where_error(here, "needs an operator, got an empty object",
-                "Write {\"" + key + "\": {\"$eq\": value}} or {\"" + key + "\": value}");
+                "Write {" + quote_for_message(key) + ": {\"$eq\": value}} or {" + quote_for_message(key) + ": value}");
   }
   if (value.size() == 1)
     return parse_operator(here, key, value.begin().key(), value.begin().value());
@@ -2135,6 +2141,7 @@ struct health_report {
 // SPDX-License-Identifier: MIT
 // The squared norm both index policies take of every vector they store.
 
+#include <cmath>
 #include <cstddef>
 
 namespace vecstore {
@@ -2153,6 +2160,21 @@ inline double squared_norm(const float* v, std::size_t n) noexcept {
   }
   for (std::size_t j = 0; i < n; ++i, ++j) part[j] += static_cast<double>(v[i]) * v[i];
   return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+}
+
+/// Scales v[0..n) to unit length; leaves a zero vector as it is. The norm is
+/// taken in double: in float, ||v||^2 underflows to 0 below a norm of about
+/// 1e-19 and overflows to inf above about 1.8e19, and either leaves the vector
+/// unscaled or zeroed, so every cosine distance reads 1. In double the sum of
+/// squares of any finite floats is finite and, unless all are 0, non-zero
+/// (the smallest float squared is about 2e-90, the largest about 1.2e77, and
+/// at most limits::max_dim of them are summed), so every finite non-zero
+/// vector keeps its direction.
+inline void normalize(float* v, std::size_t n) noexcept {
+  const double sq = squared_norm(v, n);
+  if (!(sq > 0.0)) return;
+  const double inv = 1.0 / std::sqrt(sq);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<float>(v[i] * inv);
 }
 
 }  // namespace detail
@@ -2364,6 +2386,7 @@ class page_array {
 #include <cstdint>
 #include <vector>
 
+// #include <vecstore/detail/norm.hpp>
 // #include <vecstore/index/dot_rows.hpp>
 // SPDX-License-Identifier: MIT
 // The single-query scan: one query's dot products with many rows, streamed from memory (dot_rows_by, dot_rows).
@@ -3774,13 +3797,11 @@ class query_set {
       : data_(queries), count_(count), dim_(dim) {
     if (space == metric::cosine) {
       normalized_.assign(queries, queries + count * dim);
-      for (std::size_t q = 0; q < count; ++q) {
-        vector_map v(normalized_.data() + q * dim, static_cast<Eigen::Index>(dim));
-        const float norm = v.norm();
-        // A zero query scores 1 - 0 = 1 against every row instead of NaN;
-        // the store rejects it before it gets here anyway.
-        if (norm > 0.0f) v /= norm;
-      }
+      // In double (detail::normalize): a float norm underflows or overflows
+      // for queries of extreme magnitude. A zero query stays zero and scores
+      // 1 - 0 = 1 against every row instead of NaN; the store rejects it
+      // before it gets here anyway.
+      for (std::size_t q = 0; q < count; ++q) detail::normalize(normalized_.data() + q * dim, dim);
       data_ = normalized_.data();
     } else if (space == metric::l2) {
       sq_norms_.resize(count);
@@ -4310,11 +4331,7 @@ class flat_index {
     float* dst = data_.data() + row * dim_;
     if (space_ == metric::cosine) {
       // Normalized once here, so every search is 1 - dot without dividing by norms.
-      const double sq = detail::squared_norm(dst, dim_);
-      if (sq > 0.0) {
-        const double inv = 1.0 / std::sqrt(sq);
-        for (std::size_t i = 0; i < dim_; ++i) dst[i] = static_cast<float>(dst[i] * inv);
-      }
+      detail::normalize(dst, dim_);
     } else if (space_ == metric::l2) {
       sq_norms_[row] = static_cast<float>(detail::squared_norm(dst, dim_));
     }
@@ -5882,14 +5899,8 @@ class ivf_index {
   }
 
  private:
-  // As flat_index::store_row: double sums, one scale.
-  void normalize(float* v) const noexcept {
-    const double sq = detail::squared_norm(v, dim_);
-    if (sq > 0.0) {
-      const double inv = 1.0 / std::sqrt(sq);
-      for (std::size_t i = 0; i < dim_; ++i) v[i] = static_cast<float>(v[i] * inv);
-    }
-  }
+  // As flat_index::store_row.
+  void normalize(float* v) const noexcept { detail::normalize(v, dim_); }
 
   // Copies `vector` (which may point into this index) and normalizes it for cosine.
   void prepare_into(const float* vector, std::vector<float>& out) const {
@@ -6873,10 +6884,12 @@ namespace vecstore {
 inline namespace v0 {
 namespace detail {
 
-/// "record 3 (id "abc")": how messages point into a batch.
+/// "record 3 (id "abc")": how messages point into a batch. The id is quoted
+/// with quote_name, as every name, id and key from the caller is: a
+/// valid id may still hold newlines, quotes or control characters.
 inline std::string batch_item(std::size_t index, std::string_view id) {
   std::string s = "record " + std::to_string(index);
-  if (!id.empty() && is_valid_utf8(id) && id.size() <= 64) s += " (id \"" + std::string(id) + "\")";
+  if (!id.empty() && is_valid_utf8(id) && id.size() <= 64) s += " (id " + quote_name(id) + ")";
   return s;
 }
 
@@ -6903,10 +6916,9 @@ inline void check_collection_name(std::string_view name) {
   for (std::size_t i = 0; i < name.size(); ++i) {
     const char c = name[i];
     const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (i == 0 && !alnum) bad("\"" + std::string(name.substr(0, 64)) + "\" does not start with a letter or digit");
+    if (i == 0 && !alnum) bad(quote_name(name) + " does not start with a letter or digit");
     if (!alnum && c != '.' && c != '_' && c != '-') {
-      bad("\"" + (is_valid_utf8(name) ? std::string(name.substr(0, 64)) : std::string("<not UTF-8>")) +
-          "\" has the character at offset " + std::to_string(i) + " that is not allowed");
+      bad(quote_name(name) + " has the character at offset " + std::to_string(i) + " that is not allowed");
     }
   }
 }
@@ -6977,15 +6989,19 @@ inline void check_metadata(const metadata& meta, const std::string& where) {
     check_utf8(key, "invalid metadata", where + "'s metadata key");
     if (key[0] == '$') {
       throw_error<invalid_argument>("invalid metadata", {},
-                                    where + " has the metadata key \"" + key + "\", which starts with '$'",
+                                    where + " has the metadata key " + quote_name(key) +
+                                        ", which starts with '$'",
                                     "Keys starting with '$' are reserved for filter operators; rename the key");
     }
     if (const auto* d = std::get_if<double>(&value); d && !std::isfinite(*d)) {
       throw_error<invalid_argument>("invalid metadata", {},
-                                    where + "'s metadata \"" + key + "\" is not finite (" + std::to_string(*d) + ")",
+                                    where + "'s metadata " + quote_name(key) +
+                                        " is not finite (" + std::to_string(*d) + ")",
                                     "Store finite numbers only");
     }
-    if (const auto* s = std::get_if<std::string>(&value)) check_utf8(*s, "invalid metadata", where + "'s metadata \"" + key + "\"");
+    if (const auto* s = std::get_if<std::string>(&value)) {
+      check_utf8(*s, "invalid metadata", where + "'s metadata " + quote_name(key));
+    }
   }
 }
 
@@ -7243,6 +7259,7 @@ class range_reader {
 // #include <vecstore/detail/checksum.hpp>
 // #include <vecstore/detail/file_trust.hpp>
 // #include <vecstore/detail/quarantine.hpp>
+// #include <vecstore/detail/utf8.hpp>
 // #include <vecstore/errors.hpp>
 // #include <vecstore/options.hpp>
 // #include <vecstore/storage/row_checksums.hpp>
@@ -8097,7 +8114,8 @@ inline verify_result verify_store_file(const std::filesystem::path& file, bool f
         const auto dim = dims.find(collection_id);
         std::string why;
         if (dim == dims.end()) {
-          why = "record \"" + id + "\" belongs to collection " + std::to_string(collection_id) + ", which is missing";
+          why = "record " + quote_name(id) + " belongs to collection " + std::to_string(collection_id) +
+                ", which is missing";
         } else if (!st.getColumn(2).isNull()) {
           const SQLite::Column blob = st.getColumn(2);
           const SQLite::Column sum = st.getColumn(3);
@@ -8105,7 +8123,7 @@ inline verify_result verify_store_file(const std::filesystem::path& file, bool f
                                   sum.isInteger(), sum.getInt64(), dim->second)) {
             ++r.embeddings;
           } else {
-            why = "the checksum of record \"" + id + "\" (collection " + std::to_string(collection_id) +
+            why = "the checksum of record " + quote_name(id) + " (collection " + std::to_string(collection_id) +
                   ") does not match its bytes";
           }
         }
@@ -8115,7 +8133,7 @@ inline verify_result verify_store_file(const std::filesystem::path& file, bool f
     if (version >= 4) {  // row checksums: schema version 4
       for_each_row_checksum(db, [&](std::int64_t, std::int64_t collection_id, std::string_view id, bool ok) {
         if (!ok && bad++ == 0) {
-          first_bad = "the checksum of record \"" + std::string(id) + "\" (collection " +
+          first_bad = "the checksum of record " + quote_name(id) + " (collection " +
                       std::to_string(collection_id) + ") does not match its id, document and metadata";
         }
       });
@@ -9483,8 +9501,10 @@ inline bool clear_recovery_notice(connection& c) {
 // connection. The store validates input and holds the locks; this file only
 // talks to SQLite.
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -9494,6 +9514,7 @@ inline bool clear_recovery_notice(connection& c) {
 #include <SQLiteCpp/Statement.h>
 
 // #include <vecstore/detail/checksum.hpp>
+// #include <vecstore/detail/utf8.hpp>
 // #include <vecstore/errors.hpp>
 // #include <vecstore/filter/sql.hpp>
 // #include <vecstore/storage/row_checksums.hpp>
@@ -9829,8 +9850,16 @@ class record_tables {
     st.bind(i++, collection_id);
     for (const auto& p : meta_sql.params) bind_value(st, i++, p);
     for (const auto& p : doc_sql.params) bind_value(st, i++, p);
-    st.bind(i++, limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit));
-    st.bind(i++, static_cast<std::int64_t>(offset));
+    // SQLite takes 64-bit signed values: a size_t of 2^63 or more cast as it
+    // is wraps to a negative number, which SQLite reads as "no offset" or "no
+    // limit", so an offset that large would return every row. Clamped, such
+    // an offset is past any row there can be, and such a limit is no limit.
+    const auto clamped = [](std::size_t v) {
+      constexpr auto most = static_cast<std::size_t>((std::numeric_limits<std::int64_t>::max)());
+      return static_cast<std::int64_t>((std::min)(v, most));
+    };
+    st.bind(i++, limit == 0 ? std::int64_t{-1} : clamped(limit));
+    st.bind(i++, clamped(offset));
     std::vector<std::int64_t> rids;
     while (st.executeStep()) rids.push_back(st.getColumn(0).getInt64());
     return rids;
@@ -9978,7 +10007,7 @@ class record_tables {
       if (stored.isNull() ||
           static_cast<std::uint64_t>(stored.getInt64()) != row_checksum(collection_id, row.value.id, doc, meta)) {
         throw_error<corruption_error>("a stored record is damaged", c_.file(),
-                                      "the checksum of record \"" + row.value.id + "\" (collection " +
+                                      "the checksum of record " + quote_name(row.value.id) + " (collection " +
                                           std::to_string(collection_id) +
                                           ") does not match its id, document and metadata",
                                       repair_advice);
@@ -10021,7 +10050,7 @@ class record_tables {
 
   [[noreturn]] void throw_damaged_embedding(std::int64_t collection_id, const std::string& id) const {
     throw_error<corruption_error>("a stored embedding is damaged", c_.file(),
-                                  "the checksum of record \"" + id + "\" (collection " +
+                                  "the checksum of record " + quote_name(id) + " (collection " +
                                       std::to_string(collection_id) + ") does not match its bytes",
                                   repair_advice);
   }
@@ -10890,6 +10919,7 @@ class registry {
 #include <utility>
 #include <vector>
 
+// #include <vecstore/detail/utf8.hpp>
 // #include <vecstore/errors.hpp>
 // #include <vecstore/filter.hpp>
 // #include <vecstore/options.hpp>
@@ -10913,7 +10943,7 @@ struct collection_ref {
 enum class write_kind { add, upsert, update };
 
 [[noreturn]] inline void throw_unknown_collection(const std::filesystem::path& file, std::string_view name) {
-  throw_error<not_found>("unknown collection", file, "there is no collection named \"" + std::string(name) + "\"",
+  throw_error<not_found>("unknown collection", file, "there is no collection named " + quote_name(name),
                          "Create it first, or check the name with list_collections()");
 }
 
@@ -10924,9 +10954,10 @@ enum class write_kind { add, upsert, update };
                                                bool name_taken) {
   if (!name_taken) throw_unknown_collection(file, c.name);
   throw_error<not_found>("unknown collection", file,
-                         "the collection \"" + c.name + "\" this handle was made for was deleted, and another "
+                         "the collection " + quote_name(c.name) +
+                             " this handle was made for was deleted, and another "
                          "collection of that name was created since",
-                         "Get a handle to the new one with get_collection(\"" + c.name + "\")");
+                         "Get a handle to the new one with get_collection(" + quote_name(c.name) + ")");
 }
 
 }  // namespace detail
@@ -11022,6 +11053,7 @@ class basic_collection {
 #include <system_error>
 #include <utility>
 
+// #include <vecstore/detail/utf8.hpp>
 // #include <vecstore/health.hpp>
 // #include <vecstore/options.hpp>
 // #include <vecstore/store/connection.hpp>
@@ -11302,6 +11334,7 @@ class load_pipeline {
 }  // namespace vecstore
 
 // #include <vecstore/detail/tsan.hpp>
+// #include <vecstore/detail/utf8.hpp>
 // #include <vecstore/errors.hpp>
 // #include <vecstore/index/requirements.hpp>
 // #include <vecstore/store/connection.hpp>
@@ -12110,7 +12143,7 @@ class index_keeper {
     }
     if (row.dim != state->row.dim) {
       throw_error<corruption_error>("a stored embedding is damaged", options_.path,
-                                    "record \"" + std::string(row.id) + "\" has " + std::to_string(row.dim) +
+                                    "record " + quote_name(row.id) + " has " + std::to_string(row.dim) +
                                         " values in a collection of dim " + std::to_string(state->row.dim),
                                     repair_advice);
     }
@@ -12238,7 +12271,7 @@ health_report run_health_checks(bool deep, const store_options& options, LockPol
                                                          std::string_view id, bool ok) {
           if (ok) return;
           throw_error<corruption_error>("a stored record is damaged", options.path,
-                                        "the checksum of record \"" + std::string(id) + "\" (collection " +
+                                        "the checksum of record " + quote_name(id) + " (collection " +
                                             std::to_string(collection_id) +
                                             ") does not match its id, document and metadata",
                                         repair_advice);
@@ -12717,7 +12750,7 @@ inline void check_collection_matches(const std::filesystem::path& file, const co
                                      const collection_options& options) {
   if (found.dim == options.dim && found.space == options.space) return;
   throw_error<invalid_argument>("cannot get the collection", file,
-                                "\"" + found.name + "\" exists with dim " + std::to_string(found.dim) +
+                                quote_name(found.name) + " exists with dim " + std::to_string(found.dim) +
                                     " and metric " + to_string(found.space) + ", not dim " +
                                     std::to_string(options.dim) + " and metric " + to_string(options.space),
                                 "Ask for the collection with its own options, or use another name");
@@ -12830,7 +12863,7 @@ class write_path {
       if (auto found = t.find_collection(name)) {
         if (!existing_ok) {
           throw_error<invalid_argument>("cannot create the collection", options_.path,
-                                        "a collection named \"" + name + "\" exists already",
+                                        "a collection named " + quote_name(name) + " exists already",
                                         "Use get_collection or get_or_create_collection, or choose another name");
         }
         check_collection_matches(options_.path, *found, options);
@@ -12859,7 +12892,7 @@ class write_path {
       check_collection_options(im.options);
       if (!names.insert(im.name).second) {
         throw_error<invalid_argument>("cannot import collections", options_.path,
-                                      "the collection \"" + im.name + "\" is given twice",
+                                      "the collection " + quote_name(im.name) + " is given twice",
                                       "Give each collection once; nothing was written");
       }
       check_batch(im.records, im.options);
@@ -12872,7 +12905,7 @@ class write_path {
         std::optional<collection_row> row = t.find_collection(im.name);
         if (row && im.if_exists == on_existing::refuse) {
           throw_error<invalid_argument>("cannot import collections", options_.path,
-                                        "a collection named \"" + im.name + "\" exists already",
+                                        "a collection named " + quote_name(im.name) + " exists already",
                                         "Replace it, merge into it or choose another name; nothing was written");
         }
         if (row && im.if_exists == on_existing::replace) {
@@ -12963,7 +12996,7 @@ class write_path {
     const auto found = kind == write_kind::add ? std::nullopt : t.find(c.id, r.id);
     if (kind == write_kind::update && !found) {
       throw_error<not_found>("cannot update records", options_.path,
-                             batch_item(i, r.id) + " does not exist in collection \"" + c.name + "\"",
+                             batch_item(i, r.id) + " does not exist in collection " + quote_name(c.name),
                              "Use upsert to add it; nothing was written");
     }
     std::int64_t rid = 0;
@@ -12973,7 +13006,7 @@ class write_path {
       } catch (const SQLite::Exception& e) {
         if (e.getExtendedErrorCode() != SQLITE_CONSTRAINT_UNIQUE) throw;
         throw_error<duplicate_id>("cannot add records", options_.path,
-                                  batch_item(i, r.id) + " exists already in collection \"" + c.name + "\"",
+                                  batch_item(i, r.id) + " exists already in collection " + quote_name(c.name),
                                   "Use upsert to replace it, or update to change it; nothing was written");
       }
     } else if (kind == write_kind::upsert) {
