@@ -36,12 +36,14 @@ for name in "${fuzzers[@]}"; do
   if [ -d "$root/tests/fuzz/corpus/$corpus_name" ]; then cp -n "$root/tests/fuzz/corpus/$corpus_name"/* "$corpus"/; fi
   echo "== $name: fuzzing for ${seconds}s (work dir $work)"
   # -max_len: deep-nesting inputs (a 90,000-deep array is 180 KB) must fit.
+  parallel=()
+  if [ "$jobs" -gt 1 ]; then parallel=(-jobs="$jobs" -workers="$jobs"); fi
   rc=0
   (cd "$work" && "$bin" -max_len=400000 -timeout=25 -rss_limit_mb=2048 -max_total_time="$seconds" \
-     -jobs="$jobs" -workers="$jobs" -print_final_stats=1 -artifact_prefix="$work/$name-" "$corpus" \
+     "${parallel[@]}" -print_final_stats=1 -artifact_prefix="$work/$name-" "$corpus" \
      >"$work/$name.log" 2>&1) || rc=$?
   # With -jobs > 1 libFuzzer writes each worker's output to fuzz-N.log in $work.
-  grep -hE '^(#[0-9]+ +DONE|Done [0-9]+ runs|==[0-9]+==ERROR|SUMMARY|stat::number_of_executed_units)' \
+  grep -hE '^(#[0-9]+[[:space:]]+DONE|Done [0-9]+ runs|==[0-9]+==ERROR|SUMMARY|stat::number_of_executed_units)' \
     "$work/$name.log" "$work"/fuzz-*.log 2>/dev/null || true
   if [ "$rc" -ne 0 ] || ls "$work/$name-"* >/dev/null 2>&1; then
     echo "== $name: FAILED (exit $rc); see $work/$name.log and the $work/$name-* reproducers" >&2
