@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -138,6 +139,9 @@ inline void child_list::release() noexcept {
   std::shared_ptr<cell> h = std::move(head_);
   size_ = 0;
   while (h && h.use_count() == 1) {
+    // use_count() is a relaxed load: order it after the other owners' last
+    // reads of the cell (their release decrement) before changing the cell.
+    std::atomic_thread_fence(std::memory_order_acquire);
     std::shared_ptr<cell> before = std::move(h->before);
     h = std::move(before);  // frees the cell, whose own children are at most 64 deep
   }
