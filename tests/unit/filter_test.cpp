@@ -806,3 +806,128 @@ TEST_CASE("invalid document filters name the bad part", "[filter][errors]") {
   CHECK_THROWS_AS(document_filter::parse(vecstore_test::deep_json(65, "$or", leaf)),
                   invalid_argument);
 }
+
+// Issue 19, item 1: nesting far past the depth limit, in the text or in a
+// value built in C++, is refused with invalid_argument; nothing recurses over
+// it (a stack overflow would kill the test binary), and messages quote only a
+// bounded prefix of it.
+TEST_CASE("JSON nested 90,000 deep is refused, not a crash", "[filter][errors][deep]") {
+  using vecstore::invalid_argument;
+  constexpr std::size_t deep = 90000;
+  const std::string arrays = std::string(deep, '[') + std::string(deep, ']');
+  const auto bounded = [](const std::exception& e) { return std::string(e.what()).size() < 1000; };
+
+  SECTION("as text: a filter, an operand, a document filter, an $and element") {
+    for (const std::string& text :
+         {arrays, R"({"year": )" + arrays + "}", R"({"year": {"$eq": )" + arrays + "}}",
+          R"({"year": {"$in": )" + arrays + "}}", R"({"$and": )" + arrays + "}",
+          R"({"$and": [)" + arrays + "]}"}) {
+      try {
+        (void)filter::parse(text);
+        FAIL("accepted");
+      } catch (const invalid_argument& e) {
+        CHECK(bounded(e));
+      }
+      try {
+        (void)document_filter::parse(text);
+        FAIL("accepted");
+      } catch (const invalid_argument& e) {
+        CHECK(bounded(e));
+      }
+    }
+    CHECK_THROWS_WITH(filter::parse(arrays),
+                      Catch::Matchers::Contains("nested deeper than") &&
+                          Catch::Matchers::Contains("levels"));
+  }
+  SECTION("as a value built in C++") {
+    // Built and wrapped by moves only: nlohmann's copy and dump recurse.
+    const auto nested = [] {
+      json j = json::array();
+      for (std::size_t i = 0; i < deep; ++i) {
+        json outer = json::array();
+        outer.push_back(std::move(j));
+        j = std::move(outer);
+      }
+      return j;
+    };
+    const auto wrap = [&nested](const char* key, const char* op) {
+      json v = json::object();
+      if (op == nullptr) {
+        v[key] = nested();
+      } else {
+        v[key] = json::object();
+        v[key][op] = nested();
+      }
+      return v;
+    };
+    std::vector<json> values;
+    values.push_back(nested());
+    values.push_back(wrap("year", nullptr));
+    values.push_back(wrap("year", "$gt"));
+    values.push_back(wrap("year", "$nin"));
+    values.push_back(wrap("$or", nullptr));
+    values.push_back(wrap("$contains", nullptr));
+    for (const json& value : values) {
+      try {
+        (void)filter::from_json(value);
+        FAIL("accepted");
+      } catch (const invalid_argument& e) {
+        CHECK(bounded(e));
+      }
+      try {
+        (void)document_filter::from_json(value);
+        FAIL("accepted");
+      } catch (const invalid_argument& e) {
+        CHECK(bounded(e));
+      }
+    }
+  }
+  SECTION("a huge flat operand is quoted by a bounded prefix") {
+    json big = json::array();
+    for (int i = 0; i < 100000; ++i) big.push_back(i);
+    try {
+      (void)filter::from_json(json{{"year", big}});
+      FAIL("accepted");
+    } catch (const invalid_argument& e) {
+      const std::string what = e.what();
+      CHECK(what.size() < 1000);
+      CHECK_THAT(what, Catch::Matchers::Contains("got array [0,1,2,3"));
+    }
+  }
+}
+
+// Issue 19, item 6: `f = f && cond` in a loop builds one flat $and; 10,000
+// steps must not take quadratic time (not asserted: a benchmark measures it),
+// and the result is right: one node of 10,000 children, refused only by the
+// parameter limit when compiled, and destroyed without deep recursion.
+TEST_CASE("a 10,000-step f = f && cond builder loop gives one flat $and", "[filter][builder][chain]") {
+  filter f;
+  for (int i = 0; i < 10000; ++i) f = f && where("k" + std::to_string(i % 7)) != i;
+  const json j = f.to_json();
+  REQUIRE(j.contains("$and"));
+  CHECK(j["$and"].size() == 10000);
+  CHECK(j["$and"][0] == json{{"k0", {{"$ne", 0}}}});
+  CHECK(j["$and"][9999] == json{{"k3", {{"$ne", 9999}}}});
+  CHECK(filter::from_json(j) == f);
+  // Two parameters a leaf: 20,000 is over the 16,000 limit.
+  CHECK_THROWS_AS(to_sql(f, "rid"), vecstore::invalid_argument);
+
+  // Copies share nothing visible: extending one leaves the other as it was.
+  filter g = f;
+  filter h = g && where("extra") == 1;
+  filter k = g && where("other") == 2;
+  CHECK(g == f);
+  CHECK(h.to_json()["$and"].size() == 10001);
+  CHECK(h.to_json()["$and"][10000] == json{{"extra", {{"$eq", 1}}}});
+  CHECK(k.to_json()["$and"][10000] == json{{"other", {{"$eq", 2}}}});
+
+  filter small;
+  for (int i = 0; i < 100; ++i) small = small && where("year") != i;
+  CHECK(to_sql(small, "rid").params.size() == 200);
+
+  document_filter d = contains("t0");  // not empty: an empty side makes || empty
+  for (int i = 1; i < 10000; ++i) d = d || contains("t" + std::to_string(i));
+  CHECK(d.to_json()["$or"].size() == 10000);
+  for (int i = 0; i < 10000; ++i) d = std::move(d) || contains("u");
+  CHECK(d.to_json()["$or"].size() == 20000);
+}

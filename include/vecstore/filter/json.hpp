@@ -20,13 +20,70 @@ namespace vecstore {
 inline namespace v0 {
 namespace detail {
 
-/// "string \"x\"", "array [1,2]", "null": what a message says a JSON operand was.
+/// Deepest nesting of arrays and objects accepted in filter text. A filter
+/// nests two levels per $and/$or (object and array) plus three for a leaf
+/// such as {"k": {"$in": [...]}}, so max_filter_depth needs 2 * 64 + 3; deeper
+/// text is refused before nlohmann builds a value that recursion (copy,
+/// dump) could not walk.
+inline constexpr std::size_t max_json_depth = 2 * max_filter_depth + 8;
+
+/// The compact JSON of `j`, cut after about `max_bytes`: written with an
+/// explicit stack, so a value nested any depth costs O(max_bytes) time and
+/// no recursion (nlohmann's dump recurses over the whole value).
+inline std::string bounded_dump(const nlohmann::json& j, std::size_t max_bytes) {
+  struct frame {
+    const nlohmann::json* value;
+    nlohmann::json::const_iterator next;
+  };
+  std::string out;
+  std::vector<frame> stack;
+  // Scalars only: their dump does not recurse. A long string is cut first.
+  const auto scalar = [&out, max_bytes](const nlohmann::json& v) {
+    if (v.is_string() && v.get_ref<const std::string&>().size() > max_bytes) {
+      const std::string& s = v.get_ref<const std::string&>();
+      out += nlohmann::json(s.substr(0, cut_at_boundary(s, max_bytes)))
+                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    } else {
+      out += v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+  };
+  const auto open = [&out, &stack](const nlohmann::json& v) {
+    out += v.is_object() ? '{' : '[';
+    stack.push_back(frame{&v, v.cbegin()});
+  };
+  if (j.is_structured()) {
+    open(j);
+  } else {
+    scalar(j);
+  }
+  while (!stack.empty() && out.size() <= max_bytes) {
+    frame& top = stack.back();
+    if (top.next == top.value->cend()) {
+      out += top.value->is_object() ? '}' : ']';
+      stack.pop_back();
+      continue;
+    }
+    if (top.next != top.value->cbegin()) out += ',';
+    const nlohmann::json::const_iterator it = top.next++;
+    if (top.value->is_object()) {
+      out += nlohmann::json(it.key()).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      out += ':';
+    }
+    if (it->is_structured()) {
+      open(*it);  // may reallocate `stack`: `top` is not used after this
+    } else {
+      scalar(*it);
+    }
+  }
+  return out;
+}
+
+/// "string \"x\"", "array [1,2]", "null": what a message says a JSON operand
+/// was; a long or deep value is quoted by its first 40 bytes.
 inline std::string describe(const nlohmann::json& j) {
   using t = nlohmann::json::value_t;
   // replace: a string holding invalid UTF-8 must not make dump() throw here.
-  const auto dumped = [&j] {
-    return escape_for_message(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 40);
-  };
+  const auto dumped = [&j] { return escape_for_message(bounded_dump(j, 64), 40); };
   switch (j.type()) {
     case t::null:
       return "null";
@@ -125,8 +182,10 @@ inline filter_node parse_operator(const std::string& path, const std::string& ke
 inline filter_node make_group(node_kind kind, std::vector<filter_node> children) {
   filter_node n;
   n.kind = kind;
-  n.children = std::move(children);
-  for (const filter_node& c : n.children) n.depth = (std::max)(n.depth, c.depth + 1);
+  for (filter_node& c : children) {
+    n.depth = (std::max)(n.depth, c.depth + 1);
+    n.children.push_back(std::move(c));
+  }
   return n;
 }
 
@@ -257,6 +316,33 @@ inline nlohmann::json parse_json_text(const char* what, std::string_view text) {
   const char* todo = std::string_view(what) == where_what
                          ? "Pass JSON text such as {\"year\": {\"$gte\": 2020}}"
                          : "Pass JSON text such as {\"$contains\": \"text\"}";
+  // nlohmann's parser itself is iterative, but the value it builds is copied
+  // and dumped by recursion: refuse deep nesting before it is built. Brackets
+  // inside strings do not count; malformed text is left to the parser.
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_json_depth) {
+        throw_filter_error(what, "byte " + std::to_string(i + 1),
+                           "arrays and objects are nested deeper than " +
+                               std::to_string(max_json_depth) + " levels",
+                           "Flatten the filter: $and/$or nest at most " +
+                               std::to_string(max_filter_depth) + " levels");
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
   try {
     return nlohmann::json::parse(text.data(), text.data() + text.size());
   } catch (const nlohmann::json::parse_error& e) {
@@ -291,7 +377,7 @@ inline nlohmann::json node_to_json(const filter_node& n) {
     case node_kind::all_of:
     case node_kind::any_of: {
       nlohmann::json list = nlohmann::json::array();
-      for (const filter_node& c : n.children) list.push_back(node_to_json(c));
+      for (const filter_node* c : n.children.items()) list.push_back(node_to_json(*c));
       out[n.kind == node_kind::all_of ? "$and" : "$or"] = std::move(list);
       break;
     }

@@ -69,9 +69,10 @@ inline void append_sql(const filter_node& n, std::string_view column, sql_fragme
     case node_kind::all_of:
     case node_kind::any_of: {
       out.sql += '(';
-      for (std::size_t i = 0; i < n.children.size(); ++i) {
+      const std::vector<const filter_node*> children = n.children.items();
+      for (std::size_t i = 0; i < children.size(); ++i) {
         if (i > 0) out.sql += n.kind == node_kind::all_of ? " AND " : " OR ";
-        append_sql(n.children[i], column, out);
+        append_sql(*children[i], column, out);
       }
       out.sql += ')';
       return;
