@@ -194,12 +194,14 @@ template <class E>
 // The filter AST, the checks every node passes, and the C++ builder (`where("year") >= 2020`, `contains("fox")`).
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -486,6 +488,52 @@ inline constexpr std::size_t max_filter_depth = 64;
 enum class node_kind { all_of, any_of, compare, contains, not_contains };
 enum class compare_op { eq, ne, gt, gte, lt, lte, in, nin };
 
+struct filter_node;
+
+/// The children of an $and/$or, in order. A persistent list (newest child
+/// first, cells shared and never changed once made), so that `f && c` shares
+/// f's children instead of copying them: `f = f && c` repeated n times is
+/// O(n), not O(n^2). Copies are O(1); destruction is iterative, whatever the
+/// length (a chain of shared_ptr would otherwise recurse once per child).
+class child_list {
+ public:
+  child_list() = default;
+  child_list(const child_list&) = default;
+  child_list(child_list&& o) noexcept : head_(std::move(o.head_)), size_(o.size_) { o.size_ = 0; }
+  child_list& operator=(const child_list& o) {
+    child_list copy(o);
+    swap(copy);
+    return *this;
+  }
+  child_list& operator=(child_list&& o) noexcept {
+    child_list moved(std::move(o));
+    swap(moved);
+    return *this;
+  }
+  ~child_list() { release(); }
+
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  /// Appends in O(1); lists sharing cells with this one are unchanged.
+  inline void push_back(filter_node n);
+  /// The children in order (O(size)).
+  inline std::vector<const filter_node*> items() const;
+
+  void swap(child_list& o) noexcept {
+    head_.swap(o.head_);
+    std::swap(size_, o.size_);
+  }
+
+  friend inline bool operator==(const child_list& a, const child_list& b);
+
+ private:
+  struct cell;
+  inline void release() noexcept;
+
+  std::shared_ptr<cell> head_;  // the last child; each cell points to the one before
+  std::size_t size_ = 0;
+};
+
 /// One node: all_of/any_of have `children`; compare has `key`, `op` and
 /// `values` (one value, or the list of $in/$nin); contains/not_contains have
 /// `text`. `depth` is the $and/$or nesting below and including this node.
@@ -495,7 +543,7 @@ struct filter_node {
   std::string key;
   std::vector<metadata_value> values;
   std::string text;
-  std::vector<filter_node> children;
+  child_list children;
   std::size_t depth = 0;
 
   friend bool operator==(const filter_node& a, const filter_node& b) {
@@ -504,6 +552,50 @@ struct filter_node {
   }
   friend bool operator!=(const filter_node& a, const filter_node& b) { return !(a == b); }
 };
+
+struct child_list::cell {
+  filter_node node;
+  std::shared_ptr<cell> before;
+};
+
+inline void child_list::push_back(filter_node n) {
+  head_ = std::make_shared<cell>(cell{std::move(n), std::move(head_)});
+  ++size_;
+}
+
+inline std::vector<const filter_node*> child_list::items() const {
+  std::vector<const filter_node*> out(size_);
+  std::size_t i = size_;
+  for (const cell* c = head_.get(); c != nullptr && i > 0; c = c->before.get()) out[--i] = &c->node;
+  return out;
+}
+
+inline bool operator==(const child_list& a, const child_list& b) {
+  if (a.size_ != b.size_) return false;
+  if (a.head_ == b.head_) return true;
+  const std::vector<const filter_node*> x = a.items();
+  const std::vector<const filter_node*> y = b.items();
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (!(*x[i] == *y[i])) return false;
+  }
+  return true;
+}
+
+inline void child_list::release() noexcept {
+  // Unlinks cells this list owns alone one at a time, so none is destroyed
+  // while holding the rest of the chain. A cell still shared with another
+  // list is left to that list. (If two threads drop the last two owners of
+  // one chain at the same moment, the last one may still recurse.)
+  std::shared_ptr<cell> h = std::move(head_);
+  size_ = 0;
+  while (h && h.use_count() == 1) {
+    // use_count() is a relaxed load: order it after the other owners' last
+    // reads of the cell (their release decrement) before changing the cell.
+    std::atomic_thread_fence(std::memory_order_acquire);
+    std::shared_ptr<cell> before = std::move(h->before);
+    h = std::move(before);  // frees the cell, whose own children are at most 64 deep
+  }
+}
 
 /// Value classes: what compares with what.
 enum class value_class { number, string, boolean };
@@ -723,18 +815,27 @@ inline filter_node make_compare(const std::string& path, std::string key, compar
 }
 
 /// `a && b` or `a || b`, flattening nodes of the same kind: (a && b) && c is
-/// one node with three children, so chains of && do not nest.
+/// one node with three children, so chains of && do not nest. When `a` is
+/// already such a node its children are kept (shared, not copied) and `b`
+/// appended: O(1) for `f = f && c`, so a loop of n steps is O(n).
 inline filter_node combine(node_kind kind, filter_node a, filter_node b, const char* what) {
   filter_node out;
-  out.kind = kind;
-  for (filter_node* n : {&a, &b}) {
-    if (n->kind == kind) {
-      for (filter_node& c : n->children) out.children.push_back(std::move(c));
-    } else {
-      out.children.push_back(std::move(*n));
-    }
+  if (a.kind == kind) {
+    out = std::move(a);
+  } else {
+    out.kind = kind;
+    out.depth = a.depth + 1;
+    out.children.push_back(std::move(a));
   }
-  for (const filter_node& c : out.children) out.depth = (std::max)(out.depth, c.depth + 1);
+  if (b.kind == kind) {
+    for (const filter_node* c : b.children.items()) {
+      out.depth = (std::max)(out.depth, c->depth + 1);
+      out.children.push_back(*c);
+    }
+  } else {
+    out.depth = (std::max)(out.depth, b.depth + 1);
+    out.children.push_back(std::move(b));
+  }
   if (out.depth > max_filter_depth) depth_error(what, {});
   return out;
 }
@@ -1044,13 +1145,70 @@ namespace vecstore {
 inline namespace v0 {
 namespace detail {
 
-/// "string \"x\"", "array [1,2]", "null": what a message says a JSON operand was.
+/// Deepest nesting of arrays and objects accepted in filter text. A filter
+/// nests two levels per $and/$or (object and array) plus three for a leaf
+/// such as {"k": {"$in": [...]}}, so max_filter_depth needs 2 * 64 + 3; deeper
+/// text is refused before nlohmann builds a value that recursion (copy,
+/// dump) could not walk.
+inline constexpr std::size_t max_json_depth = 2 * max_filter_depth + 8;
+
+/// The compact JSON of `j`, cut after about `max_bytes`: written with an
+/// explicit stack, so a value nested any depth costs O(max_bytes) time and
+/// no recursion (nlohmann's dump recurses over the whole value).
+inline std::string bounded_dump(const nlohmann::json& j, std::size_t max_bytes) {
+  struct frame {
+    const nlohmann::json* value;
+    nlohmann::json::const_iterator next;
+  };
+  std::string out;
+  std::vector<frame> stack;
+  // Scalars only: their dump does not recurse. A long string is cut first.
+  const auto scalar = [&out, max_bytes](const nlohmann::json& v) {
+    if (v.is_string() && v.get_ref<const std::string&>().size() > max_bytes) {
+      const std::string& s = v.get_ref<const std::string&>();
+      out += nlohmann::json(s.substr(0, cut_at_boundary(s, max_bytes)))
+                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    } else {
+      out += v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+  };
+  const auto open = [&out, &stack](const nlohmann::json& v) {
+    out += v.is_object() ? '{' : '[';
+    stack.push_back(frame{&v, v.cbegin()});
+  };
+  if (j.is_structured()) {
+    open(j);
+  } else {
+    scalar(j);
+  }
+  while (!stack.empty() && out.size() <= max_bytes) {
+    frame& top = stack.back();
+    if (top.next == top.value->cend()) {
+      out += top.value->is_object() ? '}' : ']';
+      stack.pop_back();
+      continue;
+    }
+    if (top.next != top.value->cbegin()) out += ',';
+    const nlohmann::json::const_iterator it = top.next++;
+    if (top.value->is_object()) {
+      out += nlohmann::json(it.key()).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      out += ':';
+    }
+    if (it->is_structured()) {
+      open(*it);  // may reallocate `stack`: `top` is not used after this
+    } else {
+      scalar(*it);
+    }
+  }
+  return out;
+}
+
+/// "string \"x\"", "array [1,2]", "null": what a message says a JSON operand
+/// was; a long or deep value is quoted by its first 40 bytes.
 inline std::string describe(const nlohmann::json& j) {
   using t = nlohmann::json::value_t;
   // replace: a string holding invalid UTF-8 must not make dump() throw here.
-  const auto dumped = [&j] {
-    return escape_for_message(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), 40);
-  };
+  const auto dumped = [&j] { return escape_for_message(bounded_dump(j, 64), 40); };
   switch (j.type()) {
     case t::null:
       return "null";
@@ -1149,8 +1307,10 @@ inline filter_node parse_operator(const std::string& path, const std::string& ke
 inline filter_node make_group(node_kind kind, std::vector<filter_node> children) {
   filter_node n;
   n.kind = kind;
-  n.children = std::move(children);
-  for (const filter_node& c : n.children) n.depth = (std::max)(n.depth, c.depth + 1);
+  for (filter_node& c : children) {
+    n.depth = (std::max)(n.depth, c.depth + 1);
+    n.children.push_back(std::move(c));
+  }
   return n;
 }
 
@@ -1281,6 +1441,33 @@ inline nlohmann::json parse_json_text(const char* what, std::string_view text) {
   const char* todo = std::string_view(what) == where_what
                          ? "Pass JSON text such as {\"year\": {\"$gte\": 2020}}"
                          : "Pass JSON text such as {\"$contains\": \"text\"}";
+  // nlohmann's parser itself is iterative, but the value it builds is copied
+  // and dumped by recursion: refuse deep nesting before it is built. Brackets
+  // inside strings do not count; malformed text is left to the parser.
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_json_depth) {
+        throw_filter_error(what, "byte " + std::to_string(i + 1),
+                           "arrays and objects are nested deeper than " +
+                               std::to_string(max_json_depth) + " levels",
+                           "Flatten the filter: $and/$or nest at most " +
+                               std::to_string(max_filter_depth) + " levels");
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
   try {
     return nlohmann::json::parse(text.data(), text.data() + text.size());
   } catch (const nlohmann::json::parse_error& e) {
@@ -1315,7 +1502,7 @@ inline nlohmann::json node_to_json(const filter_node& n) {
     case node_kind::all_of:
     case node_kind::any_of: {
       nlohmann::json list = nlohmann::json::array();
-      for (const filter_node& c : n.children) list.push_back(node_to_json(c));
+      for (const filter_node* c : n.children.items()) list.push_back(node_to_json(*c));
       out[n.kind == node_kind::all_of ? "$and" : "$or"] = std::move(list);
       break;
     }
@@ -1446,9 +1633,10 @@ inline void append_sql(const filter_node& n, std::string_view column, sql_fragme
     case node_kind::all_of:
     case node_kind::any_of: {
       out.sql += '(';
-      for (std::size_t i = 0; i < n.children.size(); ++i) {
+      const std::vector<const filter_node*> children = n.children.items();
+      for (std::size_t i = 0; i < children.size(); ++i) {
         if (i > 0) out.sql += n.kind == node_kind::all_of ? " AND " : " OR ";
-        append_sql(n.children[i], column, out);
+        append_sql(*children[i], column, out);
       }
       out.sql += ')';
       return;
