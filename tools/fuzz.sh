@@ -29,7 +29,8 @@ for name in "${fuzzers[@]}"; do
   echo "== $name: building"
   "$cxx" -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     -fno-omit-frame-pointer -Wall -Wextra -Wpedantic -Werror \
-    -I"$root/include" -I/usr/include/eigen3 "$root/tests/fuzz/$name.cpp" \
+    -I"$root/include" -I"$root/tools/cli" -I/usr/include/eigen3 -DVECSTORE_FIXTURES="\"$root/tests/fixtures\"" \
+    "$root/tests/fuzz/$name.cpp" \
     -lSQLiteCpp -lsqlite3 -lpthread -o "$bin"
   corpus="$work/corpus-$corpus_name"
   mkdir -p "$corpus"
