@@ -519,10 +519,10 @@ bool drop_privileges() {
   return ::setgroups(0, nullptr) == 0 && ::setgid(65534) == 0 && ::setuid(65534) == 0;
 }
 
-void hand_over(const fs::path& dir) {
+void hand_over(const fs::path& dir, uid_t to = 65534) {
   if (::geteuid() != 0) return;
-  REQUIRE(::chown(dir.c_str(), 65534, 65534) == 0);
-  for (const auto& e : fs::recursive_directory_iterator(dir)) REQUIRE(::chown(e.path().c_str(), 65534, 65534) == 0);
+  REQUIRE(::chown(dir.c_str(), to, to) == 0);
+  for (const auto& e : fs::recursive_directory_iterator(dir)) REQUIRE(::chown(e.path().c_str(), to, to) == 0);
 }
 
 struct read_only_outcome {
@@ -638,7 +638,9 @@ TEST_CASE("read-only store files and folders give io_error or work, change nothi
       CHECK(read_bytes(path) == before);
     }
   }
-  // Writable again: everything is there and writes work.
+  // Writable again, and ours (a store refuses files another user owns):
+  // everything is there and writes work.
+  hand_over(dir, ::geteuid());
   auto db = strict_store::open(options_for(path));
   auto alpha = db->get_collection("alpha");
   CHECK(alpha.count() == d.alpha.size() + written);
