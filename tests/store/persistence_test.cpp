@@ -380,11 +380,15 @@ TEST_CASE("a backup that is not this user's alone is never listed, so never rest
   const backup_info made = db->backup();
   REQUIRE(db->backups().size() == 1);
   // A "backup" with a newer name, but writable by others.
-  const auto planted = made.path.parent_path() / (path.filename().string() + ".29991231T000000.000Z.backup");
+  const auto planted = made.path.parent_path() / (path.filename().string() + ".20991231T000000.000Z.backup");
   std::filesystem::copy_file(made.path, planted);
   std::filesystem::permissions(planted, perms::owner_read | perms::owner_write | perms::others_write);
   CHECK(db->backups().size() == 1);
   CHECK(db->backups().front().path == made.path);
+  // A name dated past what the clock can count is no backup name either (nor an overflow).
+  std::filesystem::copy_file(made.path,
+                             made.path.parent_path() / (path.filename().string() + ".29991231T000000.000Z.backup"));
+  CHECK(db->backups().size() == 1);
   // A backup folder others can write: nothing in it is listed, and backup() refuses it.
   std::filesystem::permissions(made.path.parent_path(), perms::all);
   CHECK(db->backups().empty());

@@ -63,6 +63,9 @@ inline bool parse_utc_stamp(std::string_view s, std::chrono::system_clock::time_
     return false;
   }
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return false;
+  // system_clock counts nanoseconds in 64 bits: years past 2262 overflow it
+  // (a file name is untrusted input), and no vecstore file predates 1970.
+  if (year < 1970 || year > 2200) return false;
   std::tm tm{};
   tm.tm_year = year - 1900;
   tm.tm_mon = month - 1;
