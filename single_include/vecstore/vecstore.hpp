@@ -191,10 +191,10 @@ template <class E>
 // Include this header for all of them: the classes' JSON members are defined in filter/json.hpp.
 // #include <vecstore/filter/ast.hpp>
 // SPDX-License-Identifier: MIT
-// The filter AST, the checks every node passes, and the C++ builder (`where("year") >= 2020`, `contains("fox")`).
+// The checks every filter node passes, and the C++ builder (`where("year") >= 2020`, `contains("fox")`);
+// the nodes themselves are in filter/node.hpp.
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -360,6 +360,18 @@ inline std::string quote_name(std::string_view s) { return quote_for_message(s, 
 }  // namespace vecstore
 
 // #include <vecstore/errors.hpp>
+// #include <vecstore/filter/node.hpp>
+// SPDX-License-Identifier: MIT
+// The nodes of the filter AST shared by `filter` and `document_filter`
+// (filter/ast.hpp builds and checks them), and the list that holds an
+// $and/$or's children.
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
 // #include <vecstore/types.hpp>
 // SPDX-License-Identifier: MIT
 // Value types of the public API: metrics, records, hits, include flags.
@@ -471,10 +483,6 @@ struct limits {
 }  // namespace v0
 }  // namespace vecstore
 
-#include <vector>
-
-// The semantics of filters are described in include/vecstore/filter.hpp, which
-// includes this AST, its JSON form (filter/json.hpp) and its SQL (filter/sql.hpp).
 
 namespace vecstore {
 inline namespace v0 {
@@ -596,6 +604,20 @@ inline void child_list::release() noexcept {
     h = std::move(before);  // frees the cell, whose own children are at most 64 deep
   }
 }
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/types.hpp>
+#include <vector>
+
+// The semantics of filters are described in include/vecstore/filter.hpp, which
+// includes this AST, its JSON form (filter/json.hpp) and its SQL (filter/sql.hpp).
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
 
 /// Value classes: what compares with what.
 enum class value_class { number, string, boolean };
@@ -7417,8 +7439,9 @@ class range_reader {
 // #include <vecstore/storage/backup.hpp>
 // SPDX-License-Identifier: MIT
 // Files of a store other than the live one: online backups (made, verified,
-// listed, rotated), verification of any store file, fresh store files that
-// recovery fills and moves into place, and cleanup of our stale temporaries.
+// listed, rotated), fresh store files that recovery fills and moves into
+// place, and cleanup of our stale temporaries. Verifying a store file, and
+// reading one that may be damaged, is in storage/verify.hpp.
 
 #include <algorithm>
 #include <cerrno>
@@ -8075,146 +8098,36 @@ inline void prepare_schema(connection& c) {
 }  // namespace vecstore
 
 // #include <vecstore/storage/sqlite.hpp>
+// #include <vecstore/storage/verify.hpp>
+// SPDX-License-Identifier: MIT
+// Reading a store file that may be damaged, without writing to it:
+// verify_store_file() (backups, restores, recovery's result) and what a
+// damaged file still tells (its record count, its change sequence).
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_map>
+
+#include <sqlite3.h>
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+
+// #include <vecstore/detail/checksum.hpp>
+// #include <vecstore/detail/utf8.hpp>
+// #include <vecstore/storage/row_checksums.hpp>
+// #include <vecstore/storage/schema.hpp>
 // #include <vecstore/version.hpp>
 
 namespace vecstore {
 inline namespace v0 {
-
-/// One completed backup of a store: "<backup_dir>/<store file name>.<UTC
-/// yyyymmddThhmmss.mmmZ>.backup", a single self-contained SQLite file
-/// (rollback-journal mode, no -wal needed) that was verified before it was
-/// given its name.
-struct backup_info {
-  std::filesystem::path path;
-  std::uintmax_t bytes = 0;
-  std::chrono::system_clock::time_point created;  ///< from the file name (UTC)
-  std::chrono::milliseconds duration{0};          ///< time to make it; 0 when listed, not made
-  std::int64_t seq = -1;                          ///< the store's change sequence it holds; -1 when listed, not read
-  std::size_t records = 0;                        ///< records it holds; 0 when listed, not read (see verify_store_file)
-};
-
 namespace detail {
-
-/// "<store>.backups", beside the store file.
-inline std::filesystem::path default_backup_dir(const std::filesystem::path& store_file) {
-  return with_suffix(store_file, ".backups");
-}
-
-/// The backup folder a store's options name (empty: the default one).
-inline std::filesystem::path backup_dir_of(const std::filesystem::path& store_file, const store_options& o) {
-  return o.backup_dir.empty() ? default_backup_dir(store_file) : o.backup_dir;
-}
-
-/// The stamp of a completed backup of `store_name` called `file_name`, or
-/// false if the name is not exactly "<store_name>.<stamp>.backup".
-inline bool parse_backup_name(std::string_view store_name, std::string_view file_name,
-                              std::chrono::system_clock::time_point& created) {
-  constexpr std::string_view suffix = ".backup";
-  if (file_name.size() != store_name.size() + 1 + 20 + suffix.size()) return false;
-  if (file_name.substr(0, store_name.size()) != store_name || file_name[store_name.size()] != '.') return false;
-  if (file_name.substr(file_name.size() - suffix.size()) != suffix) return false;
-  return parse_utc_stamp(file_name.substr(store_name.size() + 1, 20), created);
-}
-
-/// Completed backups of `store_file` in `dir`, newest first. Reads names
-/// and sizes only (`seq` -1, `records` 0): verify_store_file() opens one.
-/// Temporary files, symlinks, other stores' backups, files of other users or
-/// that others can write, and anything else in the folder are never listed.
-/// A missing folder, or one that is not this user's alone, lists nothing.
-inline std::vector<backup_info> list_backups(const std::filesystem::path& store_file,
-                                             const std::filesystem::path& dir) {
-  namespace fs = std::filesystem;
-  std::vector<backup_info> out;
-  const fs::path folder = dir.empty() ? default_backup_dir(store_file) : dir;
-  const std::string store_name = store_file.filename().string();
-  std::error_code ec;
-  // Another user's folder, or files in it that are not ours, could hold a
-  // "backup" that a recovery would put in the store's place.
-  if (!is_trusted(folder, true)) return out;
-  fs::directory_iterator it(folder, ec), end;
-  if (ec) return out;
-  for (; it != end; it.increment(ec)) {
-    if (ec) break;
-    backup_info b;
-    if (!parse_backup_name(store_name, it->path().filename().string(), b.created)) continue;
-    std::error_code status_ec;
-    if (!is_trusted(it->path())) continue;
-    b.path = it->path();
-    b.bytes = fs::file_size(b.path, status_ec);
-    if (status_ec) continue;  // gone meanwhile (rotated by another process)
-    out.push_back(std::move(b));
-  }
-  std::sort(out.begin(), out.end(), [](const backup_info& a, const backup_info& b) {
-    return a.created != b.created ? a.created > b.created : a.path > b.path;
-  });
-  return out;
-}
-
-/// Deletes temporary files that a backup or a recovery left behind when its
-/// process died: ".<name>.tmp-<pid>-<UTC stamp>" (and that name's -journal,
-/// -wal, -shm) whose pid is no longer alive. Files of live processes, and
-/// every other file, are left alone. A pid reused by an unrelated process
-/// only delays the cleanup.
-inline void remove_stale_temporaries(const std::filesystem::path& dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec), end;
-  if (ec) return;
-  std::vector<fs::path> stale;
-  for (; it != end; it.increment(ec)) {
-    if (ec) break;
-    std::string name = it->path().filename().string();
-    if (name.empty() || name[0] != '.') continue;
-    for (const char* s : sqlite_side_suffixes) {
-      const std::string_view sv = s;
-      if (name.size() > sv.size() && name.compare(name.size() - sv.size(), sv.size(), sv) == 0) {
-        name.resize(name.size() - sv.size());
-        break;
-      }
-    }
-    // ".<name>.tmp-<pid>-<20-character stamp>"
-    if (name.size() < 1 + 5 + 1 + 1 + 20) continue;
-    const std::size_t tag = name.rfind(".tmp-", name.size() - 22);
-    if (tag == std::string::npos || tag == 0) continue;
-    const std::size_t pid_begin = tag + 5, pid_end = name.size() - 21;
-    if (pid_end <= pid_begin || pid_end - pid_begin > 10 || name[pid_end] != '-') continue;
-    long pid = 0;
-    bool digits = true;
-    for (std::size_t i = pid_begin; i < pid_end; ++i) {
-      if (name[i] < '0' || name[i] > '9')
-        digits = false;
-      else
-        pid = pid * 10 + (name[i] - '0');
-    }
-    std::chrono::system_clock::time_point stamp;
-    if (!digits || pid <= 0 || !parse_utc_stamp(std::string_view(name).substr(pid_end + 1), stamp)) continue;
-    if (!fs::is_regular_file(it->symlink_status(ec))) continue;
-    const bool alive = ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
-    if (!alive) stale.push_back(it->path());
-  }
-  for (const auto& p : stale) fs::remove(p, ec);
-}
-
-/// Creates `dir` (and missing parents) owner-only (0700); an existing folder
-/// is used as it is when it is this user's and no one else can write to it.
-inline void ensure_private_directory(const std::filesystem::path& dir) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (fs::is_directory(dir, ec)) {
-    check_trusted(dir, "backup folder", true);
-    return;
-  }
-  const fs::path parent = dir.parent_path();
-  if (!parent.empty() && parent != dir) ensure_private_directory(parent);
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    throw_error<io_error>("cannot create the backup folder", dir, std::strerror(errno),
-                          "Create it, or set store_options::backup_dir to a writable folder");
-  }
-  if (!fs::is_directory(dir, ec)) {
-    throw_error<io_error>("cannot create the backup folder", dir, "the path exists and is not a folder",
-                          "Move that file away, or set store_options::backup_dir to another folder");
-  }
-}
 
 /// What verify_store_file() found.
 struct verify_result {
@@ -8411,6 +8324,151 @@ inline std::optional<std::size_t> read_record_count(const std::filesystem::path&
   auto db = open_damaged(file);
   if (!db) return std::nullopt;
   return count_records(*db);
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
+// #include <vecstore/version.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+
+/// One completed backup of a store: "<backup_dir>/<store file name>.<UTC
+/// yyyymmddThhmmss.mmmZ>.backup", a single self-contained SQLite file
+/// (rollback-journal mode, no -wal needed) that was verified before it was
+/// given its name.
+struct backup_info {
+  std::filesystem::path path;
+  std::uintmax_t bytes = 0;
+  std::chrono::system_clock::time_point created;  ///< from the file name (UTC)
+  std::chrono::milliseconds duration{0};          ///< time to make it; 0 when listed, not made
+  std::int64_t seq = -1;                          ///< the store's change sequence it holds; -1 when listed, not read
+  std::size_t records = 0;                        ///< records it holds; 0 when listed, not read (see verify_store_file)
+};
+
+namespace detail {
+
+/// "<store>.backups", beside the store file.
+inline std::filesystem::path default_backup_dir(const std::filesystem::path& store_file) {
+  return with_suffix(store_file, ".backups");
+}
+
+/// The backup folder a store's options name (empty: the default one).
+inline std::filesystem::path backup_dir_of(const std::filesystem::path& store_file, const store_options& o) {
+  return o.backup_dir.empty() ? default_backup_dir(store_file) : o.backup_dir;
+}
+
+/// The stamp of a completed backup of `store_name` called `file_name`, or
+/// false if the name is not exactly "<store_name>.<stamp>.backup".
+inline bool parse_backup_name(std::string_view store_name, std::string_view file_name,
+                              std::chrono::system_clock::time_point& created) {
+  constexpr std::string_view suffix = ".backup";
+  if (file_name.size() != store_name.size() + 1 + 20 + suffix.size()) return false;
+  if (file_name.substr(0, store_name.size()) != store_name || file_name[store_name.size()] != '.') return false;
+  if (file_name.substr(file_name.size() - suffix.size()) != suffix) return false;
+  return parse_utc_stamp(file_name.substr(store_name.size() + 1, 20), created);
+}
+
+/// Completed backups of `store_file` in `dir`, newest first. Reads names
+/// and sizes only (`seq` -1, `records` 0): verify_store_file() opens one.
+/// Temporary files, symlinks, other stores' backups, files of other users or
+/// that others can write, and anything else in the folder are never listed.
+/// A missing folder, or one that is not this user's alone, lists nothing.
+inline std::vector<backup_info> list_backups(const std::filesystem::path& store_file,
+                                             const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::vector<backup_info> out;
+  const fs::path folder = dir.empty() ? default_backup_dir(store_file) : dir;
+  const std::string store_name = store_file.filename().string();
+  std::error_code ec;
+  // Another user's folder, or files in it that are not ours, could hold a
+  // "backup" that a recovery would put in the store's place.
+  if (!is_trusted(folder, true)) return out;
+  fs::directory_iterator it(folder, ec), end;
+  if (ec) return out;
+  for (; it != end; it.increment(ec)) {
+    if (ec) break;
+    backup_info b;
+    if (!parse_backup_name(store_name, it->path().filename().string(), b.created)) continue;
+    std::error_code status_ec;
+    if (!is_trusted(it->path())) continue;
+    b.path = it->path();
+    b.bytes = fs::file_size(b.path, status_ec);
+    if (status_ec) continue;  // gone meanwhile (rotated by another process)
+    out.push_back(std::move(b));
+  }
+  std::sort(out.begin(), out.end(), [](const backup_info& a, const backup_info& b) {
+    return a.created != b.created ? a.created > b.created : a.path > b.path;
+  });
+  return out;
+}
+
+/// Deletes temporary files that a backup or a recovery left behind when its
+/// process died: ".<name>.tmp-<pid>-<UTC stamp>" (and that name's -journal,
+/// -wal, -shm) whose pid is no longer alive. Files of live processes, and
+/// every other file, are left alone. A pid reused by an unrelated process
+/// only delays the cleanup.
+inline void remove_stale_temporaries(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec), end;
+  if (ec) return;
+  std::vector<fs::path> stale;
+  for (; it != end; it.increment(ec)) {
+    if (ec) break;
+    std::string name = it->path().filename().string();
+    if (name.empty() || name[0] != '.') continue;
+    for (const char* s : sqlite_side_suffixes) {
+      const std::string_view sv = s;
+      if (name.size() > sv.size() && name.compare(name.size() - sv.size(), sv.size(), sv) == 0) {
+        name.resize(name.size() - sv.size());
+        break;
+      }
+    }
+    // ".<name>.tmp-<pid>-<20-character stamp>"
+    if (name.size() < 1 + 5 + 1 + 1 + 20) continue;
+    const std::size_t tag = name.rfind(".tmp-", name.size() - 22);
+    if (tag == std::string::npos || tag == 0) continue;
+    const std::size_t pid_begin = tag + 5, pid_end = name.size() - 21;
+    if (pid_end <= pid_begin || pid_end - pid_begin > 10 || name[pid_end] != '-') continue;
+    long pid = 0;
+    bool digits = true;
+    for (std::size_t i = pid_begin; i < pid_end; ++i) {
+      if (name[i] < '0' || name[i] > '9')
+        digits = false;
+      else
+        pid = pid * 10 + (name[i] - '0');
+    }
+    std::chrono::system_clock::time_point stamp;
+    if (!digits || pid <= 0 || !parse_utc_stamp(std::string_view(name).substr(pid_end + 1), stamp)) continue;
+    if (!fs::is_regular_file(it->symlink_status(ec))) continue;
+    const bool alive = ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+    if (!alive) stale.push_back(it->path());
+  }
+  for (const auto& p : stale) fs::remove(p, ec);
+}
+
+/// Creates `dir` (and missing parents) owner-only (0700); an existing folder
+/// is used as it is when it is this user's and no one else can write to it.
+inline void ensure_private_directory(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(dir, ec)) {
+    check_trusted(dir, "backup folder", true);
+    return;
+  }
+  const fs::path parent = dir.parent_path();
+  if (!parent.empty() && parent != dir) ensure_private_directory(parent);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw_error<io_error>("cannot create the backup folder", dir, std::strerror(errno),
+                          "Create it, or set store_options::backup_dir to a writable folder");
+  }
+  if (!fs::is_directory(dir, ec)) {
+    throw_error<io_error>("cannot create the backup folder", dir, "the path exists and is not a folder",
+                          "Move that file away, or set store_options::backup_dir to another folder");
+  }
 }
 
 /// Deletes a temporary file of ours and SQLite's side files of it, unless released.
@@ -9369,12 +9427,13 @@ inline backup_fill fill_from_backup(connection& out, const std::filesystem::path
   }
 
   // Records: looked up by row id, one by one (the gaps are few, the backup large).
+  // Prepared once: take() runs once per row id in the gaps.
+  SQLite::Statement insert(out.db(),
+                           "INSERT OR IGNORE INTO records (rid, collection_id, id, embedding, document, checksum, seq, "
+                           "row_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  SQLite::Statement meta_read(src, "SELECT key, type, value FROM metadata WHERE record_id = ?");
+  SQLite::Statement meta_insert(out.db(), "INSERT INTO metadata (record_id, key, type, value) VALUES (?, ?, ?, ?)");
   const auto take = [&](SQLite::Statement& read) {
-    SQLite::Statement insert(out.db(),
-                             "INSERT OR IGNORE INTO records (rid, collection_id, id, embedding, document, checksum, seq, "
-                             "row_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-    SQLite::Statement meta_read(src, "SELECT key, type, value FROM metadata WHERE record_id = ?");
-    SQLite::Statement meta_insert(out.db(), "INSERT INTO metadata (record_id, key, type, value) VALUES (?, ?, ?, ?)");
     while (read.executeStep()) {
       const std::int64_t rid = read.getColumn(0).getInt64();
       const std::int64_t collection_id = read.getColumn(1).getInt64();

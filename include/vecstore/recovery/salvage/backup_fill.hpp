@@ -81,12 +81,13 @@ inline backup_fill fill_from_backup(connection& out, const std::filesystem::path
   }
 
   // Records: looked up by row id, one by one (the gaps are few, the backup large).
+  // Prepared once: take() runs once per row id in the gaps.
+  SQLite::Statement insert(out.db(),
+                           "INSERT OR IGNORE INTO records (rid, collection_id, id, embedding, document, checksum, seq, "
+                           "row_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  SQLite::Statement meta_read(src, "SELECT key, type, value FROM metadata WHERE record_id = ?");
+  SQLite::Statement meta_insert(out.db(), "INSERT INTO metadata (record_id, key, type, value) VALUES (?, ?, ?, ?)");
   const auto take = [&](SQLite::Statement& read) {
-    SQLite::Statement insert(out.db(),
-                             "INSERT OR IGNORE INTO records (rid, collection_id, id, embedding, document, checksum, seq, "
-                             "row_checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
-    SQLite::Statement meta_read(src, "SELECT key, type, value FROM metadata WHERE record_id = ?");
-    SQLite::Statement meta_insert(out.db(), "INSERT INTO metadata (record_id, key, type, value) VALUES (?, ?, ?, ?)");
     while (read.executeStep()) {
       const std::int64_t rid = read.getColumn(0).getInt64();
       const std::int64_t collection_id = read.getColumn(1).getInt64();
