@@ -4,7 +4,6 @@
 // $and/$or's children.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -125,10 +124,11 @@ inline void child_list::release() noexcept {
   std::shared_ptr<cell> h = std::move(head_);
   size_ = 0;
   while (h && h.use_count() == 1) {
-    // use_count() is a relaxed load: order it after the other owners' last
-    // reads of the cell (their release decrement) before changing the cell.
-    std::atomic_thread_fence(std::memory_order_acquire);
-    std::shared_ptr<cell> before = std::move(h->before);
+    // Copy, not move: the cell is only read here, so no other owner's last
+    // read can race with a write. The cell itself is freed by the shared_ptr
+    // decrement below (which orders it after those reads); its own link then
+    // drops to a count of at least one, so nothing recurses.
+    std::shared_ptr<cell> before = h->before;
     h = std::move(before);  // frees the cell, whose own children are at most 64 deep
   }
 }

@@ -11,7 +11,6 @@
 #include <utility>
 #include <vector>
 
-#include <vecstore/detail/utf8.hpp>
 #include <vecstore/import/chroma/common.hpp>
 #include <vecstore/import/chroma/sqlite_reader.hpp>
 #include <vecstore/vecstore.hpp>  // the whole library, as common.hpp explains

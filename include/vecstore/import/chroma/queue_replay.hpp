@@ -21,7 +21,6 @@
 #include <SQLiteCpp/Statement.h>
 #include <nlohmann/json.hpp>
 
-#include <vecstore/detail/utf8.hpp>
 #include <vecstore/import/chroma/common.hpp>
 #include <vecstore/vecstore.hpp>  // the whole library, as common.hpp explains
 

@@ -15,7 +15,6 @@
 #include <utility>
 #include <vector>
 
-#include <vecstore/detail/utf8.hpp>
 #include <vecstore/import/chroma/common.hpp>
 #include <vecstore/import/chroma/pickle.hpp>
 #include <vecstore/vecstore.hpp>  // the whole library, as common.hpp explains

@@ -25,7 +25,6 @@
 #include <SQLiteCpp/Statement.h>
 #include <nlohmann/json.hpp>
 
-#include <vecstore/detail/utf8.hpp>
 #include <vecstore/import/chroma/common.hpp>
 #include <vecstore/import/chroma/queue_replay.hpp>
 #include <vecstore/import/chroma/segment_files.hpp>
