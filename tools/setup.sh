@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential g++ clang cmake ninja-build pkg-config python3 sqlite3 git curl util-linux
+  build-essential g++ clang libclang-rt-14-dev cmake ninja-build pkg-config python3 sqlite3 git curl util-linux  # libclang-rt: libFuzzer
   libsqlitecpp-dev libsqlite3-dev libeigen3-dev libboost-dev nlohmann-json3-dev
   catch2 libbenchmark-dev libcli11-dev libcpp-httplib-dev libfaiss-dev libhnswlib-dev libopenblas-dev
   python3-matplotlib  # tools/plot_benchmarks.py, run with /usr/bin/python3

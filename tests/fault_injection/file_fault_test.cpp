@@ -50,12 +50,14 @@
 #include <sqlite3.h>
 #include <vecstore/vecstore.hpp>
 
+#include "support/dump.hpp"
 #include "support/file_bytes.hpp"
 #include "support/forked_child.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace vecstore;
 using vecstore_test::read_bytes;
+using vecstore_test::same_record;
 using vecstore_test::temp_dir;
 using vecstore_test::write_bytes;
 namespace fs = std::filesystem;
@@ -149,12 +151,6 @@ std::vector<record> make_records(const std::string& prefix, std::size_t n, std::
     out.push_back(std::move(r));
   }
   return out;
-}
-
-bool same_record(const record& a, const record& b) {
-  return a.id == b.id && a.embedding.size() == b.embedding.size() &&
-         std::memcmp(a.embedding.data(), b.embedding.data(), a.embedding.size() * sizeof(float)) == 0 &&
-         a.document == b.document && a.meta == b.meta;
 }
 
 /// What the stores of these tests hold: "alpha" (dim 16, l2) and "beta" (dim 8, cosine).

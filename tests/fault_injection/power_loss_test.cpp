@@ -51,9 +51,11 @@
 #include <vecstore/vecstore.hpp>
 
 #include "fault_injection/power_loss_vfs.hpp"
+#include "support/dump.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace vecstore;
+using vecstore_test::same_record;
 using vecstore_test::temp_dir;
 namespace fs = std::filesystem;
 
@@ -305,12 +307,6 @@ struct verdict {
   std::vector<int> lost_transactions;  // which ones
   int unacknowledged_kept = 0;  // committed, the power failed before the acknowledgement
 };
-
-bool same_record(const record& a, const record& b) {
-  return a.id == b.id && a.embedding.size() == b.embedding.size() &&
-         std::memcmp(a.embedding.data(), b.embedding.data(), a.embedding.size() * sizeof(float)) == 0 &&
-         a.document == b.document && a.meta == b.meta;
-}
 
 /// Opens the store after the crash and judges it.
 verdict check_store(const fs::path& path, const std::set<int>& acknowledged) {

@@ -39,9 +39,11 @@
 #include <vecstore/lock/null_lock.hpp>
 #include <vecstore/lock/requirements.hpp>
 
+#include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace vecstore;
+using vecstore_test::dead_pid;
 using vecstore_test::temp_dir;
 using namespace std::chrono_literals;
 
@@ -187,16 +189,6 @@ struct shm_guard<named_mutex> {
 };
 
 std::filesystem::path shm_file(const std::string& name) { return std::filesystem::path("/dev/shm") / name.substr(1); }
-
-/// A pid that certainly belonged to a process that has exited (and been reaped).
-pid_t dead_pid() {
-  const pid_t pid = ::fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) ::_exit(0);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return pid;
-}
 
 /// Counters in a MAP_SHARED|MAP_ANONYMOUS page, created before fork(), so
 /// every child updates the same memory. Touched only with __atomic builtins.

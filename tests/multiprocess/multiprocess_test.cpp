@@ -11,10 +11,12 @@
 #include <sys/wait.h>
 #include <vecstore/vecstore.hpp>
 
+#include "support/integrity.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace vecstore;
+using vecstore_test::integrity;
 using vecstore_test::repl_child;
 using vecstore_test::temp_dir;
 
@@ -59,11 +61,6 @@ std::int64_t meta_value(const std::filesystem::path& path, const char* key) {
   sqlite3_finalize(st);
   sqlite3_close(raw);
   return value;
-}
-
-std::string integrity(const std::filesystem::path& path) {
-  SQLite::Database db(path.string(), SQLite::OPEN_READONLY);
-  return db.execAndGet("PRAGMA integrity_check").getString();
 }
 
 }  // namespace

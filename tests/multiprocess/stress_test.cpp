@@ -11,11 +11,13 @@
 #include <catch2/catch.hpp>
 #include <vecstore/vecstore.hpp>
 
+#include "support/integrity.hpp"
 #include "support/process.hpp"
 #include "support/stress.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace vecstore;
+using vecstore_test::integrity;
 using vecstore_test::repl_child;
 using vecstore_test::temp_dir;
 
@@ -124,11 +126,6 @@ void check_against_logs(const std::filesystem::path& path, const vecstore_test::
             << " acknowledged writes, " << e.acknowledged_records << " records), " << e.pending.size()
             << " pending batches of killed writers, " << half_applied << " half-applied, " << mismatches
             << " lost or wrong\n";
-}
-
-std::string integrity(const std::filesystem::path& path) {
-  SQLite::Database db(path.string(), SQLite::OPEN_READONLY);
-  return db.execAndGet("PRAGMA integrity_check").getString();
 }
 
 /// Every surviving process answers the fixed queries as a fresh process does.

@@ -22,9 +22,13 @@
 #include <catch2/catch.hpp>
 #include <vecstore/vecstore.hpp>
 
+#include "support/file_bytes.hpp"
+#include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace vecstore;
+using vecstore_test::dead_pid;
+using vecstore_test::read_bytes;
 using vecstore_test::temp_dir;
 namespace fs = std::filesystem;
 
@@ -73,11 +77,6 @@ backup_info take_backup(const fs::path& store, int keep, const fs::path& dir = {
   return detail::make_backup(c.handle(), store, dir, keep);
 }
 
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 void touch(const fs::path& p, const std::string& content = "x") {
   std::ofstream(p.string()) << content;
 }
@@ -90,15 +89,6 @@ std::vector<std::string> temporaries_in(const fs::path& dir) {
     if (name.find(".tmp-") != std::string::npos) out.push_back(name);
   }
   return out;
-}
-
-/// A pid that is certainly not running: a child that exited and was reaped.
-pid_t dead_pid() {
-  const pid_t pid = ::fork();
-  if (pid == 0) ::_exit(0);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return pid;
 }
 
 /// A forked process that waits for "go", then adds batches of `batch` records

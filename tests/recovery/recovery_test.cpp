@@ -22,10 +22,12 @@
 #include <vecstore/vecstore.hpp>
 
 #include "support/dump.hpp"
+#include "support/file_bytes.hpp"
 #include "support/process.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace vecstore;
+using vecstore_test::read_bytes;
 using vecstore_test::temp_dir;
 namespace fs = std::filesystem;
 
@@ -88,11 +90,6 @@ backup_info take_backup(const fs::path& store, int keep = 5) {
   o.path = store;
   detail::connection c(store, o);
   return detail::make_backup(c.handle(), store, {}, keep);
-}
-
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 void write_at(const fs::path& p, std::uintmax_t offset, const std::string& bytes) {

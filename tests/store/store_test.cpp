@@ -11,9 +11,11 @@
 #include <catch2/catch.hpp>
 #include <vecstore/vecstore.hpp>
 
+#include "support/random_vector.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace vecstore;
+using vecstore_test::random_vector;
 using vecstore_test::temp_dir;
 
 namespace {
@@ -25,13 +27,6 @@ std::shared_ptr<Store> open_in(const temp_dir& dir, const std::string& name = "s
   store_options o;
   o.path = dir / name;
   return Store::open(o);
-}
-
-std::vector<float> random_vector(std::mt19937& rng, std::size_t dim) {
-  std::normal_distribution<float> dist(0.0f, 1.0f);
-  std::vector<float> v(dim);
-  for (auto& x : v) x = dist(rng);
-  return v;
 }
 
 /// The reference: every distance computed plainly in double, fully sorted.

@@ -21,9 +21,11 @@
 
 #include "support/file_bytes.hpp"
 #include "support/process.hpp"
+#include "support/random_vector.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace vecstore;
+using vecstore_test::random_vector;
 using vecstore_test::read_bytes;
 using vecstore_test::repl_child;
 using vecstore_test::temp_dir;
@@ -91,13 +93,6 @@ struct shape {
   metric space;
 };
 const shape shapes[] = {{"cos", 8, metric::cosine}, {"l2", 3, metric::l2}, {"ip", 5, metric::inner_product}};
-
-std::vector<float> random_vector(std::mt19937& rng, std::size_t dim) {
-  std::normal_distribution<float> d;
-  std::vector<float> v(dim);
-  for (float& x : v) x = d(rng);
-  return v;
-}
 
 /// Three collections (one per metric) of `n` records with ids that are not plain ASCII.
 void fill(store& db, std::size_t n, unsigned seed) {

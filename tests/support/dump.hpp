@@ -66,4 +66,11 @@ nlohmann::json dump_store(Store& db) {
   return out;
 }
 
+/// The same id, bit-identical embedding, document and metadata.
+inline bool same_record(const vecstore::record& a, const vecstore::record& b) {
+  return a.id == b.id && a.embedding.size() == b.embedding.size() &&
+         std::memcmp(a.embedding.data(), b.embedding.data(), a.embedding.size() * sizeof(float)) == 0 &&
+         a.document == b.document && a.meta == b.meta;
+}
+
 }  // namespace vecstore_test

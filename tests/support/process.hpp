@@ -158,4 +158,14 @@ class repl_child {
   std::string buffer_;
 };
 
+/// A pid that certainly belonged to a process that has exited (and been reaped).
+inline pid_t dead_pid() {
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return pid;
+}
+
 }  // namespace vecstore_test
