@@ -178,10 +178,14 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// process, once an operator has looked at it. Returns false when there
   /// was none.
   bool acknowledge_recovery() {
-    return writes_.exclusively("cannot clear the recovery notice", [&] {
+    const bool had = writes_.exclusively("cannot clear the recovery notice", [&] {
       keeper_.ensure_usable_locked();
       return detail::clear_recovery_notice(conn_.get());
     });
+    // The next health() must not return a cached report that still shows it.
+    std::lock_guard<std::mutex> db_guard(conn_.mutex());
+    last_health_.reset();
+    return had;
   }
 
   /// Runs the health checks, or returns the last report if it is younger than

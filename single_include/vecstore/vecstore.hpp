@@ -1158,6 +1158,92 @@ inline document_filter not_contains(std::string text) {
 #include <string_view>
 #include <utility>
 #include <variant>
+// #include <vecstore/detail/json_text.hpp>
+// SPDX-License-Identifier: MIT
+// Untrusted JSON text in, a value or a reason out: the one place where
+// vecstore parses JSON it did not write (filters, records, ChromaDB's files,
+// a store's own notes that a damaged file may have changed).
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+// #include <vecstore/detail/utf8.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// Deepest nesting of arrays and objects accepted in JSON text that carries
+/// records, metadata or settings: they nest a few levels, and every walk of a
+/// value that deep (copy, dump, compare) recurses once per level.
+inline constexpr std::size_t max_data_json_depth = 64;
+
+/// The byte offset of the first bracket that nests `text` deeper than
+/// `max_depth`, or npos. Brackets inside strings do not count; malformed text
+/// is left to the parser.
+inline std::size_t json_too_deep_at(std::string_view text, std::size_t max_depth) noexcept {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::string_view::npos;
+}
+
+/// What parse_json_text_bounded found.
+struct json_text {
+  nlohmann::json value;  ///< null unless ok()
+  std::string why;       ///< empty when the text parsed; else what is wrong, escaped for a message
+  std::size_t byte = 0;  ///< where, counted from 1; 0 when unknown
+  bool too_deep = false;
+
+  bool ok() const noexcept { return why.empty(); }
+};
+
+/// Parses `text`, refusing nesting deeper than `max_depth` before any value
+/// is built. Never throws nlohmann's exceptions: invalid text, a number too
+/// large for a double ("1e400") and too deep nesting all come back in `why`.
+inline json_text parse_json_text_bounded(std::string_view text, std::size_t max_depth) {
+  json_text out;
+  if (const std::size_t at = json_too_deep_at(text, max_depth); at != std::string_view::npos) {
+    out.why = "arrays and objects are nested deeper than " + std::to_string(max_depth) + " levels";
+    out.byte = at + 1;
+    out.too_deep = true;
+    return out;
+  }
+  try {
+    out.value = nlohmann::json::parse(text.data(), text.data() + text.size());
+  } catch (const nlohmann::json::exception& e) {
+    // nlohmann's words without its "[json.exception.parse_error.101] " tag.
+    std::string_view why = e.what();
+    if (const std::size_t close = why.find("] "); !why.empty() && why.front() == '[' && close != why.npos) {
+      why.remove_prefix(close + 2);
+    }
+    out.why = why.empty() ? std::string("not valid JSON") : escape_for_message(why);
+    if (const auto* p = dynamic_cast<const nlohmann::json::parse_error*>(&e)) out.byte = p->byte;
+  }
+  return out;
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
 // #include <vecstore/detail/utf8.hpp>
 // #include <vecstore/filter/ast.hpp>
 // #include <vecstore/types.hpp>
@@ -1464,52 +1550,17 @@ inline nlohmann::json parse_json_text(const char* what, std::string_view text) {
                          ? "Pass JSON text such as {\"year\": {\"$gte\": 2020}}"
                          : "Pass JSON text such as {\"$contains\": \"text\"}";
   // nlohmann's parser itself is iterative, but the value it builds is copied
-  // and dumped by recursion: refuse deep nesting before it is built. Brackets
-  // inside strings do not count; malformed text is left to the parser.
-  std::size_t depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_json_depth) {
-        throw_filter_error(what, "byte " + std::to_string(i + 1),
-                           "arrays and objects are nested deeper than " +
-                               std::to_string(max_json_depth) + " levels",
-                           "Flatten the filter: $and/$or nest at most " +
-                               std::to_string(max_filter_depth) + " levels");
-      }
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
+  // and dumped by recursion: deep nesting is refused before it is built.
+  json_text parsed = parse_json_text_bounded(text, max_json_depth);
+  if (parsed.too_deep) {
+    throw_filter_error(what, "byte " + std::to_string(parsed.byte), parsed.why,
+                       "Flatten the filter: $and/$or nest at most " + std::to_string(max_filter_depth) + " levels");
   }
-  try {
-    return nlohmann::json::parse(text.data(), text.data() + text.size());
-  } catch (const nlohmann::json::parse_error& e) {
-    // Drop nlohmann's "[json.exception.parse_error.101] " tag; keep its words.
-    std::string_view why = e.what();
-    if (const std::size_t close = why.find("] ");
-        !why.empty() && why.front() == '[' && close != std::string_view::npos) {
-      why.remove_prefix(close + 2);
-    }
-    throw_filter_error(what, "byte " + std::to_string(e.byte),
-                       "the text is not valid JSON: " + escape_for_message(why), todo);
-  } catch (const nlohmann::json::exception& e) {
-    // out_of_range 406: a number too large for a double ("1e400").
-    std::string_view why = e.what();
-    if (const std::size_t close = why.find("] ");
-        !why.empty() && why.front() == '[' && close != std::string_view::npos) {
-      why.remove_prefix(close + 2);
-    }
-    throw_filter_error(what, {}, "the text is not valid JSON: " + escape_for_message(why), todo);
+  if (!parsed.ok()) {
+    throw_filter_error(what, parsed.byte ? "byte " + std::to_string(parsed.byte) : std::string(),
+                       "the text is not valid JSON: " + parsed.why, todo);
   }
+  return std::move(parsed.value);
 }
 
 // ---- AST -> JSON --------------------------------------------------------
@@ -9671,6 +9722,7 @@ struct restore_backup_recovery {
 #include <nlohmann/json.hpp>
 #include <SQLiteCpp/Exception.h>
 
+// #include <vecstore/detail/json_text.hpp>
 // #include <vecstore/recovery/report.hpp>
 // #include <vecstore/storage/sqlite.hpp>
 
@@ -9698,8 +9750,9 @@ inline std::optional<recovery_report> read_recovery_notice(connection& c) {
   auto st = c.statement("SELECT value FROM store_meta WHERE key = 'last_recovery'");
   if (!st->executeStep()) return std::nullopt;
   const std::string text = st->getColumn(0).getString();
-  recovery_report report = recovery_report_from_json(nlohmann::json::parse(text, nullptr, false));
-  if (report.policy.empty()) report.note = "the recorded report does not read: " + text.substr(0, 200);
+  // The file may have been changed by anyone: read it as untrusted text.
+  recovery_report report = recovery_report_from_json(parse_json_text_bounded(text, max_data_json_depth).value);
+  if (report.policy.empty()) report.note = "the recorded report does not read: " + escape_for_message(text, 200);
   return report;
 }
 
@@ -13458,10 +13511,14 @@ class basic_store final : public std::enable_shared_from_this<basic_store<LockPo
   /// process, once an operator has looked at it. Returns false when there
   /// was none.
   bool acknowledge_recovery() {
-    return writes_.exclusively("cannot clear the recovery notice", [&] {
+    const bool had = writes_.exclusively("cannot clear the recovery notice", [&] {
       keeper_.ensure_usable_locked();
       return detail::clear_recovery_notice(conn_.get());
     });
+    // The next health() must not return a cached report that still shows it.
+    std::lock_guard<std::mutex> db_guard(conn_.mutex());
+    last_health_.reset();
+    return had;
   }
 
   /// Runs the health checks, or returns the last report if it is younger than

@@ -123,6 +123,10 @@ with open('bad_meta.jsonl', 'w') as f:
     f.write('{"id":"x1","metadata":{"tags":["a","b"]}}\n')
 with open('typo.jsonl', 'w') as f:
     f.write('{"id":"x1","embeddings":[1,2,3,4]}\n')
+with open('huge_number.jsonl', 'w') as f:  # found by tests/fuzz/readers_fuzz.cpp
+    f.write('{"id":"x1","embedding":[1,2,3,4]}\n{"id":5555555555555555E55555}\n')
+with open('deep.jsonl', 'w') as f:
+    f.write('{"id":"x1","metadata":{"k":' + '[' * 100000 + ']' * 100000 + '}}\n')
 with open('one.jsonl', 'w') as f:
     f.write('{"id":"late","embedding":[1.0,2.0,3.0,4.0]}\n')
 EOF
@@ -241,6 +245,10 @@ one_error_line
 err_has "line 3 of bad_dim.jsonl has 3 values, the collection's dim is 4"
 vs 5 import s.db docs2 bad_json.jsonl --dim 4
 err_has "line 2 of bad_json.jsonl is not valid JSON"
+vs 5 import s.db docs2 huge_number.jsonl --dim 4
+err_has "line 2 of huge_number.jsonl is not valid JSON: number overflow"
+vs 5 import s.db docs2 deep.jsonl --dim 4
+err_has "line 1 of deep.jsonl is refused: arrays and objects are nested deeper than 64 levels"
 vs 5 import s.db docs2 dup.jsonl --dim 4
 err_has 'line 3 of dup.jsonl repeats the id "x1" of line 1'
 vs 5 import s.db docs2 bad_meta.jsonl --dim 4

@@ -550,6 +550,16 @@ TEST_CASE("damaged rows of chroma.sqlite3 raise corruption_error", "[import][chr
              "UPDATE embeddings_queue SET metadata = '{not json' WHERE operation <> 3;"
              "UPDATE max_seq_id SET seq_id = 0 WHERE segment_id IN (SELECT id FROM segments WHERE scope = 'METADATA')");
   }
+  SECTION("log metadata nested 100,000 deep") {
+    exec_sql(copy,
+             "UPDATE embeddings_queue SET metadata = '{\"k\":" + std::string(100000, '[') + std::string(100000, ']') +
+                 "}' WHERE operation <> 3;"
+                 "UPDATE max_seq_id SET seq_id = 0 WHERE segment_id IN (SELECT id FROM segments WHERE scope = 'METADATA')");
+  }
+  SECTION("a collection configuration nested 100,000 deep") {
+    exec_sql(copy, "UPDATE collections SET config_json_str = '" + std::string(100000, '[') + std::string(100000, ']') +
+                       "' WHERE name = 'notes'");
+  }
   SECTION("a metadata row with two values") { exec_sql(copy, "UPDATE embedding_metadata SET int_value = 1 WHERE key = 'title'"); }
   SECTION("a dimension out of range") { exec_sql(copy, "UPDATE collections SET dimension = -3"); }
   CHECK_THROWS_AS(import_chroma(copy, *db), corruption_error);

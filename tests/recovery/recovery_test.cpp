@@ -368,6 +368,45 @@ TEST_CASE("the default recovery keeps records added after the newest backup", "[
   CHECK(shown["last_recovery"]["rows_lost"] == 0);
 }
 
+TEST_CASE("a recovery notice that does not read still reports a recovery, whatever the file says",
+          "[recovery][bad_input]") {
+  temp_dir dir;
+  const fs::path store = dir / "store.db";
+  {
+    store_options o;
+    o.path = store;
+    open(o)->create_collection("c", {4, metric::l2});
+  }
+  std::string text;
+  SECTION("not JSON") { text = "{\"policy\": \"salvage\n"; }
+  SECTION("nested 100,000 deep") { text = "{\"policy\":" + std::string(100000, '[') + std::string(100000, ']') + "}"; }
+  SECTION("a number too large for a double") { text = "{\"policy\": \"x\", \"rows_lost\": 1e99999}"; }
+  {
+    SQLite::Database raw(store.string(), SQLite::OPEN_READWRITE);
+    SQLite::Statement st(raw, "INSERT OR REPLACE INTO store_meta (key, value) VALUES ('last_recovery', ?)");
+    st.bind(1, text);
+    st.exec();
+  }
+  store_options o;
+  o.path = store;
+  auto db = open(o);
+  const auto recovery_check = [](const health_report& h) {
+    for (const auto& c : h.checks) {
+      if (c.name == "recovery") return c.status;
+    }
+    FAIL("no recovery check");
+    return health_status::unhealthy;
+  };
+  const health_report h = db->health(false);
+  CHECK(recovery_check(h) == health_status::degraded);
+  REQUIRE(h.last_recovery.has_value());
+  CHECK(h.last_recovery->note.rfind("the recorded report does not read: ", 0) == 0);
+  CHECK(h.last_recovery->note.size() < 300);
+  CHECK(h.last_recovery->note.find('\n') == std::string::npos);  // escaped, like every message
+  CHECK(db->acknowledge_recovery());
+  CHECK(recovery_check(db->health(false)) == health_status::healthy);
+}
+
 TEST_CASE("restore() puts a backup in place of a store that does not open", "[recovery][restore]") {
   temp_dir dir;
   const fs::path store = dir / "store.db";

@@ -104,15 +104,10 @@ class jsonl_source final : public record_source {
     while (std::getline(in_, text)) {
       ++line_;
       if (text.find_first_not_of(" \t\r") == std::string::npos) continue;
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(text);
-      } catch (const nlohmann::json::parse_error& e) {
-        std::string why = e.what();
-        if (const auto p = why.find("] "); p != std::string::npos) why = why.substr(p + 2);
-        bad_input(path_, where() + " is not valid JSON: " + why);
-      }
-      record_from_json(j, out, path_, where());
+      const auto j = vecstore::detail::parse_json_text_bounded(text, vecstore::detail::max_data_json_depth);
+      if (j.too_deep) bad_input(path_, where() + " is refused: " + j.why);
+      if (!j.ok()) bad_input(path_, where() + " is not valid JSON: " + j.why);
+      record_from_json(j.value, out, path_, where());
       return true;
     }
     if (in_.bad()) io_failure("cannot read the input file", path_, errno);

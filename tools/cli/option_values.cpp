@@ -52,14 +52,10 @@ std::vector<float> parse_embedding(const std::string& text) {
     vecstore::detail::throw_error<vecstore::invalid_argument>("invalid --embedding", {}, why,
                                                               "Give a JSON array of numbers, e.g. '[0.1, 0.2]'");
   };
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    std::string why = e.what();
-    if (const auto p = why.find("] "); p != std::string::npos) why = why.substr(p + 2);
-    bad("not valid JSON: " + why);
-  }
+  const auto parsed = vecstore::detail::parse_json_text_bounded(text, vecstore::detail::max_data_json_depth);
+  if (parsed.too_deep) bad(parsed.why);
+  if (!parsed.ok()) bad("not valid JSON: " + parsed.why);
+  const nlohmann::json& j = parsed.value;
   if (!j.is_array() || j.empty()) bad("expected a non-empty JSON array");
   std::vector<float> out;
   out.reserve(j.size());

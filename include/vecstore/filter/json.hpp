@@ -11,6 +11,7 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vecstore/detail/json_text.hpp>
 #include <vecstore/detail/utf8.hpp>
 #include <vecstore/filter/ast.hpp>
 #include <vecstore/types.hpp>
@@ -317,52 +318,17 @@ inline nlohmann::json parse_json_text(const char* what, std::string_view text) {
                          ? "Pass JSON text such as {\"year\": {\"$gte\": 2020}}"
                          : "Pass JSON text such as {\"$contains\": \"text\"}";
   // nlohmann's parser itself is iterative, but the value it builds is copied
-  // and dumped by recursion: refuse deep nesting before it is built. Brackets
-  // inside strings do not count; malformed text is left to the parser.
-  std::size_t depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_json_depth) {
-        throw_filter_error(what, "byte " + std::to_string(i + 1),
-                           "arrays and objects are nested deeper than " +
-                               std::to_string(max_json_depth) + " levels",
-                           "Flatten the filter: $and/$or nest at most " +
-                               std::to_string(max_filter_depth) + " levels");
-      }
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
+  // and dumped by recursion: deep nesting is refused before it is built.
+  json_text parsed = parse_json_text_bounded(text, max_json_depth);
+  if (parsed.too_deep) {
+    throw_filter_error(what, "byte " + std::to_string(parsed.byte), parsed.why,
+                       "Flatten the filter: $and/$or nest at most " + std::to_string(max_filter_depth) + " levels");
   }
-  try {
-    return nlohmann::json::parse(text.data(), text.data() + text.size());
-  } catch (const nlohmann::json::parse_error& e) {
-    // Drop nlohmann's "[json.exception.parse_error.101] " tag; keep its words.
-    std::string_view why = e.what();
-    if (const std::size_t close = why.find("] ");
-        !why.empty() && why.front() == '[' && close != std::string_view::npos) {
-      why.remove_prefix(close + 2);
-    }
-    throw_filter_error(what, "byte " + std::to_string(e.byte),
-                       "the text is not valid JSON: " + escape_for_message(why), todo);
-  } catch (const nlohmann::json::exception& e) {
-    // out_of_range 406: a number too large for a double ("1e400").
-    std::string_view why = e.what();
-    if (const std::size_t close = why.find("] ");
-        !why.empty() && why.front() == '[' && close != std::string_view::npos) {
-      why.remove_prefix(close + 2);
-    }
-    throw_filter_error(what, {}, "the text is not valid JSON: " + escape_for_message(why), todo);
+  if (!parsed.ok()) {
+    throw_filter_error(what, parsed.byte ? "byte " + std::to_string(parsed.byte) : std::string(),
+                       "the text is not valid JSON: " + parsed.why, todo);
   }
+  return std::move(parsed.value);
 }
 
 // ---- AST -> JSON --------------------------------------------------------

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <SQLiteCpp/Exception.h>
 
+#include <vecstore/detail/json_text.hpp>
 #include <vecstore/recovery/report.hpp>
 #include <vecstore/storage/sqlite.hpp>
 
@@ -37,8 +38,9 @@ inline std::optional<recovery_report> read_recovery_notice(connection& c) {
   auto st = c.statement("SELECT value FROM store_meta WHERE key = 'last_recovery'");
   if (!st->executeStep()) return std::nullopt;
   const std::string text = st->getColumn(0).getString();
-  recovery_report report = recovery_report_from_json(nlohmann::json::parse(text, nullptr, false));
-  if (report.policy.empty()) report.note = "the recorded report does not read: " + text.substr(0, 200);
+  // The file may have been changed by anyone: read it as untrusted text.
+  recovery_report report = recovery_report_from_json(parse_json_text_bounded(text, max_data_json_depth).value);
+  if (report.policy.empty()) report.note = "the recorded report does not read: " + escape_for_message(text, 200);
   return report;
 }
 

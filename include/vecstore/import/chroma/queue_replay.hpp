@@ -130,10 +130,10 @@ inline void replay_queue(const SQLite::Database& db, const std::filesystem::path
     if (seq > metadata_seq) {
       nlohmann::json meta;
       if (!st.getColumn(5).isNull()) {
-        meta = nlohmann::json::parse(st.getColumn(5).getString(), nullptr, false);
-        if (meta.is_discarded() || !(meta.is_object() || meta.is_null())) {
-          corrupt(db_file, where + " has metadata that is not a JSON object");
-        }
+        auto parsed = detail::parse_json_text_bounded(st.getColumn(5).getString(), detail::max_data_json_depth);
+        if (!parsed.ok()) corrupt(db_file, where + " has metadata that does not read: " + parsed.why);
+        meta = std::move(parsed.value);
+        if (!(meta.is_object() || meta.is_null())) corrupt(db_file, where + " has metadata that is not a JSON object");
       }
       const auto found = state.index.find(id);
       const bool exists = found != state.index.end() && state.alive[found->second];

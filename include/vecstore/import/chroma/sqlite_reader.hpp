@@ -384,10 +384,11 @@ class chroma_reader {
   metric space_of(const chroma_collection_info& c, const SQLite::Column& config) const {
     std::string name;
     if (!config.isNull()) {
-      const auto json = nlohmann::json::parse(config.getString(), nullptr, false);
-      if (json.is_discarded()) {
-        bad_db("collection " + detail::quote_name(c.name) + " has a config_json_str that is not JSON");
+      const auto parsed = detail::parse_json_text_bounded(config.getString(), detail::max_data_json_depth);
+      if (!parsed.ok()) {
+        bad_db("collection " + detail::quote_name(c.name) + " has a config_json_str that does not read: " + parsed.why);
       }
+      const nlohmann::json& json = parsed.value;
       for (const auto* ptr : {"/vector_index/hnsw/space", "/vector_index/spann/space", "/hnsw_configuration/space"}) {
         const nlohmann::json::json_pointer p(ptr);
         if (json.contains(p) && json.at(p).is_string()) {
