@@ -900,7 +900,7 @@ TEST_CASE("JSON nested 90,000 deep is refused, not a crash", "[filter][errors][d
 // steps must not take quadratic time (not asserted: a benchmark measures it),
 // and the result is right: one node of 10,000 children, refused only by the
 // parameter limit when compiled, and destroyed without deep recursion.
-TEST_CASE("a 10,000-step f = f && cond builder loop gives one flat $and", "[filter][builder][chain]") {
+TEST_CASE("a 10,000-step f = f && cond (or cond && f) builder loop gives one flat $and", "[filter][builder][chain]") {
   filter f;
   for (int i = 0; i < 10000; ++i) f = f && where("k" + std::to_string(i % 7)) != i;
   const json j = f.to_json();
@@ -920,6 +920,23 @@ TEST_CASE("a 10,000-step f = f && cond builder loop gives one flat $and", "[filt
   CHECK(h.to_json()["$and"].size() == 10001);
   CHECK(h.to_json()["$and"][10000] == json{{"extra", {{"$eq", 1}}}});
   CHECK(k.to_json()["$and"][10000] == json{{"other", {{"$eq", 2}}}});
+
+  // Prepending, and joining two long chains, keep the order too.
+  filter p;
+  for (int i = 0; i < 10000; ++i) p = where("k" + std::to_string(i % 7)) != i && p;
+  const json pj = p.to_json();
+  CHECK(pj["$and"].size() == 10000);
+  CHECK(pj["$and"][0] == json{{"k3", {{"$ne", 9999}}}});
+  CHECK(pj["$and"][9999] == json{{"k0", {{"$ne", 0}}}});
+  const filter both = p && f;  // the longer side is kept, the shorter appended
+  const filter both_reversed = (where("x") == 1 && where("y") == 2) && p;  // prepended
+  CHECK(both.to_json()["$and"].size() == 20000);
+  CHECK(both.to_json()["$and"][9999] == pj["$and"][9999]);
+  CHECK(both.to_json()["$and"][10000] == j["$and"][0]);
+  CHECK(both_reversed.to_json()["$and"].size() == 10002);
+  CHECK(both_reversed.to_json()["$and"][1] == json{{"y", {{"$eq", 2}}}});
+  CHECK(both_reversed.to_json()["$and"][2] == pj["$and"][0]);
+  CHECK(filter::from_json(both_reversed.to_json()) == both_reversed);
 
   filter small;
   for (int i = 0; i < 100; ++i) small = small && where("year") != i;

@@ -249,25 +249,39 @@ inline filter_node make_compare(const std::string& path, std::string key, compar
 }
 
 /// `a && b` or `a || b`, flattening nodes of the same kind: (a && b) && c is
-/// one node with three children, so chains of && do not nest. When `a` is
-/// already such a node its children are kept (shared, not copied) and `b`
-/// appended: O(1) for `f = f && c`, so a loop of n steps is O(n).
+/// one node with three children, so chains of && do not nest. When a side is
+/// already such a node its children are kept (shared, not copied) and the
+/// other side joins at its end: O(1) for `f = f && c` and `f = c && f`, so a
+/// loop of n steps is O(n). Two such nodes cost the smaller one's length.
 inline filter_node combine(node_kind kind, filter_node a, filter_node b, const char* what) {
   filter_node out;
-  if (a.kind == kind) {
+  if (a.kind == kind && (b.kind != kind || a.children.size() >= b.children.size())) {
     out = std::move(a);
-  } else {
-    out.kind = kind;
-    out.depth = a.depth + 1;
-    out.children.push_back(std::move(a));
-  }
-  if (b.kind == kind) {
-    for (const filter_node* c : b.children.items()) {
-      out.depth = (std::max)(out.depth, c->depth + 1);
-      out.children.push_back(*c);
+    if (b.kind == kind) {
+      for (const filter_node* c : b.children.items()) {
+        out.depth = (std::max)(out.depth, c->depth + 1);
+        out.children.push_back(*c);
+      }
+    } else {
+      out.depth = (std::max)(out.depth, b.depth + 1);
+      out.children.push_back(std::move(b));
+    }
+  } else if (b.kind == kind) {
+    out = std::move(b);
+    if (a.kind == kind) {
+      const std::vector<const filter_node*> first = a.children.items();
+      for (auto c = first.rbegin(); c != first.rend(); ++c) {
+        out.depth = (std::max)(out.depth, (*c)->depth + 1);
+        out.children.push_front(**c);
+      }
+    } else {
+      out.depth = (std::max)(out.depth, a.depth + 1);
+      out.children.push_front(std::move(a));
     }
   } else {
-    out.depth = (std::max)(out.depth, b.depth + 1);
+    out.kind = kind;
+    out.depth = (std::max)(a.depth, b.depth) + 1;
+    out.children.push_back(std::move(a));
     out.children.push_back(std::move(b));
   }
   if (out.depth > max_filter_depth) depth_error(what, {});
