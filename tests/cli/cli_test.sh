@@ -142,6 +142,14 @@ one_error_line
 vs 3 frobnicate s.db
 one_error_line
 err_has 'unknown command "frobnicate"'
+# Words from the command line reach the message escaped: no terminal escape,
+# no invalid UTF-8, no forged line.
+vs 3 $'frob\e[31mnicate\xff\nvecstore: ok'
+one_error_line
+err_has 'unknown command "frob\x1B[31mnicate\xFF\x0Avecstore: ok"'
+vs 3 create s.db c --dim $'4\e[2J\xfe'
+one_error_line
+err_has '4\x1B[2J\xFE'
 vs 3 create s.db c                      # --dim missing
 one_error_line
 vs 3 create s.db c --dim 4 --metric euclid

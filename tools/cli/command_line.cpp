@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include <CLI/CLI.hpp>
+#include <vecstore/detail/utf8.hpp>  // the message escaping alone, standard library only
 
 #include "exit_codes.hpp"
 
@@ -171,7 +172,7 @@ parsed_command_line parse_command_line(int argc, char** argv, const library_fact
     out.exit_code = app.exit(e);
     return out;
   } catch (const CLI::ParseError& e) {
-    std::string why = e.what();
+    std::string why = vecstore::detail::escape_for_message(e.what(), 500);  // CLI11 quotes argv words raw
     if (app.get_subcommands().empty() && argc > 1) {
       // The first word that is not a global option names the command.
       for (int i = 1; i < argc; ++i) {
@@ -181,7 +182,7 @@ parsed_command_line parse_command_line(int argc, char** argv, const library_fact
           ++i;
           continue;
         }
-        if (!w.empty() && w[0] != '-') why = "unknown command \"" + std::string(w) + "\"";
+        if (!w.empty() && w[0] != '-') why = "unknown command " + vecstore::detail::quote_name(w);
         break;
       }
     }

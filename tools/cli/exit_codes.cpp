@@ -6,6 +6,8 @@
 #include <iostream>
 #include <string>
 
+#include <vecstore/detail/utf8.hpp>  // the message escaping alone, standard library only
+
 #include "output.hpp"
 
 namespace vecstore_cli {
@@ -13,7 +15,10 @@ namespace vecstore_cli {
 int report_error(bool json_mode, int code, const std::string& message) {
   std::string line = message;
   if (line.rfind("vecstore: ", 0) != 0) line = "vecstore: " + line;
+  // One printable line whatever reached the message: escaping is idempotent
+  // on text the library or the tool has already escaped.
   std::replace(line.begin(), line.end(), '\n', ' ');
+  line = vecstore::detail::escape_for_message(line, 16384);
   std::cout.flush();
   std::cerr << line << "\n";
   if (json_mode) {
