@@ -104,6 +104,10 @@ struct limits {
   static constexpr std::size_t max_key_bytes = 256;
   static constexpr std::size_t max_dim = 65536;
   static constexpr std::size_t max_k = 100000;
+  /// Largest norm of an l2 or inner-product vector: distances between two
+  /// such vectors (at most 4e36) stay finite in float32. Cosine vectors are
+  /// normalized first and may have any finite norm.
+  static constexpr double max_norm = 1e18;
 };
 
 }  // namespace v0

@@ -309,6 +309,40 @@ TEST_CASE("a stored cosine vector of extreme magnitude is found in its direction
   check_found(c);
 }
 
+// l2 and inner product compare raw float32 values: past a norm of 1e18 a
+// distance between two vectors may overflow to infinity, and every answer
+// would tie. Such vectors are refused, stored or asked for, with the reason.
+TEST_CASE("l2 and inner product refuse a vector whose distances would overflow float32", "[bad_input]") {
+  for (const metric m : {metric::l2, metric::inner_product}) {
+    INFO("metric " << to_string(m));
+    temp_dir dir;
+    auto db = fixture::open_at(dir);
+    auto c = db->create_collection("c", {3, m});
+    c.add({{"x", {1, 0, 0}, std::nullopt, {}}, {"big", {0, 1e17f, 0}, std::nullopt, {}}});
+    for (const float scale : {2e18f, 1e20f, 3e38f}) {
+      INFO("scale " << scale);
+      try {
+        c.add({{"huge", {scale, 0, 0}, std::nullopt, {}}});
+        FAIL("a vector of norm " << scale << " was stored");
+      } catch (const vecstore::invalid_argument& e) {
+        CHECK_THAT(e.what(), Catch::Matchers::Contains("norm") && Catch::Matchers::Contains("1e+18"));
+      }
+      CHECK_THROWS_AS(c.upsert({{"x", {0, 0, scale}, std::nullopt, {}}}), vecstore::invalid_argument);
+      CHECK_THROWS_AS(c.query({scale, 0, 0}), vecstore::invalid_argument);
+    }
+    CHECK(c.count() == 2);  // nothing was changed
+    CHECK(c.get({"x"}, include::embeddings).front().embedding == std::vector<float>{1, 0, 0});
+    // Below the bound, the distances stay finite and rank.
+    query_options o;
+    o.k = 2;
+    const auto got = c.query({0, 1e17f, 0}, o);
+    REQUIRE(got.size() == 2);
+    CHECK(std::isfinite(got[0].distance));
+    CHECK(std::isfinite(got[1].distance));
+    CHECK(got.front().id == "big");
+  }
+}
+
 TEST_CASE("an offset of 2^63 or more returns nothing, a limit that large returns everything", "[bad_input]") {
   fixture f;
   f.c.add({with_id("a"), with_id("b")});

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <unordered_set>
@@ -85,7 +86,8 @@ inline void check_id(std::string_view id, const std::string& where) {
 }
 
 /// Checks one embedding: the collection's length, finite values, and for
-/// cosine a non-zero norm (a zero vector has no direction to compare).
+/// cosine a non-zero norm (a zero vector has no direction to compare), for
+/// l2 and inner product a norm whose distances stay finite (limits::max_norm).
 inline void check_embedding(const float* v, std::size_t size, std::size_t dim, metric space, const std::string& where) {
   if (size != dim) {
     throw_error<dimension_mismatch>("wrong embedding dimension", {},
@@ -106,6 +108,17 @@ inline void check_embedding(const float* v, std::size_t size, std::size_t dim, m
   if (space == metric::cosine && norm == 0.0) {
     throw_error<invalid_argument>("invalid embedding", {}, where + " is all zeros, which has no cosine direction",
                                   "Store a non-zero vector, or use the l2 or inner product metric");
+  }
+  if (space != metric::cosine && !(std::sqrt(norm) <= limits::max_norm)) {
+    const auto shown = [](double x) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%.3g", x);
+      return std::string(text);
+    };
+    throw_error<invalid_argument>("invalid embedding", {},
+                                  where + " has norm " + shown(std::sqrt(norm)) + ", above " + to_string(space) +
+                                      "'s limit of " + shown(limits::max_norm) + ", where float32 distances overflow",
+                                  "Scale the vectors down, or use the cosine metric, which does not depend on the scale");
   }
 }
 
