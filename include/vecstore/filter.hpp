@@ -6,6 +6,8 @@
 //   filter/ast.hpp   the AST, its checks, the filter / document_filter classes and the builder
 //   filter/json.hpp  Chroma's JSON form: parsing to the AST (filter::parse) and back (to_json)
 //   filter/sql.hpp   the AST compiled to parameterized SQL (used by storage/records.hpp)
+//   filter/metadata_columns.hpp  the AST evaluated over a collection's metadata held in memory, with
+//                    the same semantics as its SQL (used by store/index_keeper.hpp; not included here)
 // Include this header for all of them: the classes' JSON members are defined in filter/json.hpp.
 #include <vecstore/filter/ast.hpp>
 #include <vecstore/filter/json.hpp>

@@ -188,6 +188,8 @@ template <class E>
 //   filter/ast.hpp   the AST, its checks, the filter / document_filter classes and the builder
 //   filter/json.hpp  Chroma's JSON form: parsing to the AST (filter::parse) and back (to_json)
 //   filter/sql.hpp   the AST compiled to parameterized SQL (used by storage/records.hpp)
+//   filter/metadata_columns.hpp  the AST evaluated over a collection's metadata held in memory, with
+//                    the same semantics as its SQL (used by store/index_keeper.hpp; not included here)
 // Include this header for all of them: the classes' JSON members are defined in filter/json.hpp.
 // #include <vecstore/filter/ast.hpp>
 // SPDX-License-Identifier: MIT
@@ -4390,31 +4392,37 @@ inline std::vector<std::vector<scored_row>> search(const row_source& src, const 
                                                    std::size_t k, std::vector<std::size_t> allowed_rows,
                                                    std::size_t threads = 1) {
   const std::size_t n_rows = src.rows.rows;
-  allowed_rows.erase(std::remove_if(allowed_rows.begin(), allowed_rows.end(),
-                                    [n_rows](std::size_t r) { return r >= n_rows; }),
-                     allowed_rows.end());
-  if (nq == 0 || k == 0 || allowed_rows.empty() || src.rows.dim == 0)
-    return std::vector<std::vector<scored_row>>(nq);
-  // Ascending and unique: a row listed twice must not be returned twice, and
-  // ascending order turns the gather into a forward sweep through memory.
-  std::sort(allowed_rows.begin(), allowed_rows.end());
-  allowed_rows.erase(std::unique(allowed_rows.begin(), allowed_rows.end()), allowed_rows.end());
+  if (nq == 0 || k == 0 || src.rows.dim == 0) return std::vector<std::vector<scored_row>>(nq);
+  // One bit per row drops repeats and rows past the view and puts the rest
+  // in ascending order (a forward sweep through memory) in O(rows / 64)
+  // rather than a sort of every allowed row.
+  std::vector<std::uint64_t> bits((n_rows + 63) / 64, 0);
+  std::size_t count = 0;
+  for (const std::size_t r : allowed_rows) {
+    if (r >= n_rows) continue;
+    const std::uint64_t bit = std::uint64_t{1} << (r % 64);
+    count += (bits[r / 64] & bit) == 0;
+    bits[r / 64] |= bit;
+  }
+  if (count == 0) return std::vector<std::vector<scored_row>>(nq);
 
   const query_set qs(queries, nq, src.rows.dim, src.space);
-  std::vector<topk_accumulator> acc = make_accumulators(nq, k, allowed_rows.size());
-  if (allowed_rows.size() == n_rows) {
+  std::vector<topk_accumulator> acc = make_accumulators(nq, k, count);
+  if (count == n_rows) {
     const std::size_t tasks = tasks_for(n_rows * src.rows.dim * nq, threads);
     parallel_scan(n_rows, src.rows.dim, tasks, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
       scan_rows(src, qs, begin, end, nullptr, into);
     });
-  } else if (allowed_rows.size() * gather_divisor <= n_rows) {
-    const std::size_t tasks = tasks_for(allowed_rows.size() * src.rows.dim * nq, threads);
-    parallel_scan(allowed_rows.size(), src.rows.dim, tasks, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
+  } else if (count * gather_divisor <= n_rows) {
+    allowed_rows.clear();
+    for (std::size_t w = 0; w < bits.size(); ++w)
+      for (std::uint64_t word = bits[w]; word != 0; word &= word - 1)
+        allowed_rows.push_back(w * 64 + static_cast<std::size_t>(__builtin_ctzll(word)));
+    const std::size_t tasks = tasks_for(count * src.rows.dim * nq, threads);
+    parallel_scan(count, src.rows.dim, tasks, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
       scan_subset(src, qs, allowed_rows.data() + begin, end - begin, into);
     });
   } else {
-    std::vector<std::uint64_t> bits((n_rows + 63) / 64, 0);
-    for (std::size_t r : allowed_rows) bits[r / 64] |= std::uint64_t{1} << (r % 64);
     const std::size_t tasks = tasks_for(n_rows * src.rows.dim * nq, threads);
     parallel_scan(n_rows, src.rows.dim, tasks, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
       scan_rows(src, qs, begin, end, bits.data(), into);
@@ -5684,8 +5692,9 @@ inline std::vector<float> kmeans(const std::vector<float>& sample, std::size_t m
 // The search of an ivf_index: probe (rank the centroids, keep each query's
 // nprobe nearest lists), group the (query, list) pairs by list, and scan each
 // list once for all the queries that probe it, with the shared kernel, into
-// per-query top-k; or, for a filter that allows fewer rows than the probed
-// lists hold, score exactly the rows it allows, and before training scan the
+// per-query top-k (under a filter, probing more lists the fewer rows it
+// allows); or, for a filter that allows fewer rows than the probed lists
+// hold, score exactly the rows it allows, and before training scan the
 // fallback list exactly. It reads the lists (ivf/lists.hpp) and the centroids
 // (ivf/quantizer.hpp) and changes neither, so it is what the const,
 // concurrent `ivf_index::search` runs.
@@ -5778,7 +5787,13 @@ class searcher {
         for (std::size_t q = 0; q < nq; ++q) members.push_back(static_cast<std::uint32_t>(q));
       }
     } else {
-      group_probes(qs, probes, items, members);
+      // A filter that keeps a share of the rows keeps about that share of
+      // each list: probe as many times more lists, so that about as many
+      // allowed rows are scanned as an unfiltered search scans (and recall
+      // holds), each list read only at its allowed rows.
+      const std::size_t filtered_probes =
+          allowed == nullptr ? probes : (probes * lists_.size() + allowed_count - 1) / allowed_count;
+      group_probes(qs, (std::min)(nlist, filtered_probes), items, members);
     }
     return scan_items(qs, k, items, members, allowed != nullptr ? &subsets : nullptr);
   }
@@ -5973,8 +5988,10 @@ inline namespace v0 {
 ///
 /// Filtered search: when the allowed keys are fewer than the rows the probed
 /// lists would hold, the allowed rows are scored exactly (a filter that
-/// selects few rows returns its exact top-k); otherwise the probed lists are
-/// scanned under the filter.
+/// selects few rows returns its exact top-k); otherwise a filter allowing a
+/// share s of the rows probes nprobe / s lists (at most all), reading only
+/// their allowed rows: about as many rows as an unfiltered search scores, so
+/// recall stays about the same.
 ///
 /// Threads: as `flat_index`; `search`, `assign` and the other const members
 /// may run concurrently, the store serializes the rest. One search splits its
@@ -10216,6 +10233,24 @@ class record_tables {
     return rids;
   }
 
+  /// The metadata of record `rid` as stored (empty when it has none or is gone).
+  metadata metadata_of(std::int64_t rid) { return read_metadata(c_, rid); }
+
+  /// Calls `fn(rid, key, value)` for every metadata value of the collection's records.
+  template <class Fn>
+  void for_each_metadata_of(std::int64_t collection_id, Fn&& fn) {
+    auto st = c_.statement(
+        "SELECT m.record_id, m.key, m.type, m.value FROM records r JOIN metadata m ON m.record_id = r.rid "
+        "WHERE r.collection_id = ?");
+    st->bind(1, collection_id);
+    while (st->executeStep()) {
+      const SQLite::Column key = st->getColumn(1);
+      fn(st->getColumn(0).getInt64(),
+         std::string(static_cast<const char*>(key.getText()), static_cast<std::size_t>(key.getBytes())),
+         stored_metadata_value(st->getColumn(2).getInt(), st->getColumn(3)));
+    }
+  }
+
   /// Reads one record by row id with what `fields` asks for; nullopt if gone.
   /// A stored embedding is verified against its checksum before it is returned.
   std::optional<record_row> read(std::int64_t rid, include fields) {
@@ -11687,6 +11722,399 @@ class load_pipeline {
 // #include <vecstore/detail/tsan.hpp>
 // #include <vecstore/detail/utf8.hpp>
 // #include <vecstore/errors.hpp>
+// #include <vecstore/filter/metadata_columns.hpp>
+// SPDX-License-Identifier: MIT
+// metadata_columns: one collection's metadata held in memory as typed columns,
+// and `where` filters evaluated over them with exactly the semantics of their
+// SQL (filter/sql.hpp), so that a filtered query need not ask SQLite.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+// #include <vecstore/filter/ast.hpp>
+// #include <vecstore/filter/node.hpp>
+// #include <vecstore/types.hpp>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// Exact three-way comparison of an int64 with a finite double, as SQLite
+/// makes it (sqlite3IntFloatCompare): the integer is never rounded.
+inline int compare_int_double(std::int64_t i, double d) noexcept {
+  constexpr double two_63 = 9223372036854775808.0;
+  if (d >= two_63) return -1;
+  if (d < -two_63) return 1;
+  const auto whole = static_cast<std::int64_t>(d);  // truncated toward zero, exact in this range
+  if (i != whole) return i < whole ? -1 : 1;
+  const double fraction = d - static_cast<double>(whole);  // exact: whole and d share their high bits
+  return fraction > 0 ? -1 : fraction < 0 ? 1 : 0;
+}
+
+/// The metadata of one collection's records, by key: per key a column of one
+/// type tag and one 8-byte value per row, rows dense (a removed row's place
+/// is taken by the last row), strings replaced by codes of a dictionary
+/// shared by every key. Only records with at least one key have a row: every
+/// comparison requires its key, so a record without metadata matches no
+/// non-empty filter.
+///
+/// `select` compiles a filter into one bit per row, column by column, then
+/// into the matching row ids. Costs: a leaf scans its key's column (9 bytes
+/// a row); $and/$or combine bitmaps. Memory: 9 bytes per row per distinct
+/// key of the collection (a key present in few records still costs its full
+/// column), each distinct string once, and about 50 bytes per row for the
+/// row id maps.
+///
+/// Not synchronized: the store changes it under its state held exclusively
+/// and reads it under the state held shared (store/index_keeper.hpp).
+class metadata_columns {
+ public:
+  /// Makes `meta` the whole metadata of record `rid` (add, upsert, a row read back from SQLite).
+  void assign(std::int64_t rid, const metadata& meta) {
+    if (meta.empty()) {
+      erase(rid);
+      return;
+    }
+    const std::size_t row = row_for(rid);
+    for (auto& [key, column] : columns_) {
+      if (meta.find(key) == meta.end()) clear_cell(column, row);
+    }
+    merge_into(row, meta);
+    drop_empty_columns();
+  }
+
+  /// Sets the keys of `meta` and keeps the record's others (update, which
+  /// SQL does as INSERT OR REPLACE per key).
+  void merge(std::int64_t rid, const metadata& meta) {
+    if (meta.empty()) return;
+    merge_into(row_for(rid), meta);
+  }
+
+  /// Sets one key of record `rid` (loading row by row from SQLite).
+  void merge(std::int64_t rid, const std::string& key, const metadata_value& value) {
+    set_cell(column_for(key), row_for(rid), value);
+  }
+
+  /// Forgets record `rid`; nothing when it has no row.
+  void erase(std::int64_t rid) {
+    const auto found = row_of_rid_.find(rid);
+    if (found == row_of_rid_.end()) return;
+    const std::size_t row = found->second;
+    const std::size_t last = rid_of_row_.size() - 1;
+    for (auto& [key, column] : columns_) {
+      clear_cell(column, row);
+      if (row != last) {
+        column.tags[row] = column.tags[last];
+        column.values[row] = column.values[last];
+      }
+      column.tags.pop_back();
+      column.values.pop_back();
+    }
+    if (row != last) {
+      rid_of_row_[row] = rid_of_row_[last];
+      row_of_rid_[rid_of_row_[row]] = row;
+    }
+    rid_of_row_.pop_back();
+    row_of_rid_.erase(found);
+    drop_empty_columns();
+  }
+
+  /// Records held (those with at least one key).
+  std::size_t size() const noexcept { return rid_of_row_.size(); }
+
+  /// Bytes held, about: what docs/architecture.md reports per record.
+  std::size_t memory_bytes() const noexcept {
+    std::size_t bytes = rid_of_row_.capacity() * sizeof(std::int64_t) +
+                        row_of_rid_.size() * (sizeof(std::int64_t) + sizeof(std::size_t) + 2 * sizeof(void*)) +
+                        row_of_rid_.bucket_count() * sizeof(void*);
+    for (const auto& [key, column] : columns_)
+      bytes += key.capacity() + column.tags.capacity() + column.values.capacity() * sizeof(std::uint64_t);
+    for (const std::string* s : string_of_) bytes += s != nullptr ? s->capacity() + 3 * sizeof(void*) + 8 : 8;
+    return bytes;
+  }
+
+  /// The row ids of the records `where` (not empty) matches, in no
+  /// particular order; with `among`, only those also listed there.
+  std::vector<std::int64_t> select(const filter& where, const std::vector<std::int64_t>* among = nullptr) const {
+    const filter_node* root = filter_access::root(where);
+    const std::vector<std::uint64_t> bits = root != nullptr ? evaluate(*root) : all_rows();
+    std::vector<std::int64_t> out;
+    if (among != nullptr) {
+      for (const std::int64_t rid : *among) {
+        const auto found = row_of_rid_.find(rid);
+        if (found != row_of_rid_.end() && test(bits, found->second)) out.push_back(rid);
+      }
+      return out;
+    }
+    for (std::size_t w = 0; w < bits.size(); ++w) {
+      for (std::uint64_t word = bits[w]; word != 0; word &= word - 1)
+        out.push_back(rid_of_row_[w * 64 + static_cast<std::size_t>(__builtin_ctzll(word))]);
+    }
+    return out;
+  }
+
+ private:
+  /// A cell's type; `absent` for a record without the key. The order of
+  /// the first four is metadata_type's (filter/sql.hpp) plus one.
+  enum class tag : std::uint8_t { absent, integer, real, string, boolean };
+
+  struct column {
+    std::vector<tag> tags;               // by row
+    std::vector<std::uint64_t> values;   // by row: the int64, the double's bits, the string's code, 0/1
+    std::size_t present = 0;             // rows whose tag is not absent
+  };
+
+  using bitmap = std::vector<std::uint64_t>;
+
+  static bool test(const bitmap& bits, std::size_t row) noexcept { return (bits[row / 64] >> (row % 64)) & 1U; }
+
+  static std::uint64_t bits_of(double d) noexcept {
+    std::uint64_t u = 0;
+    std::memcpy(&u, &d, sizeof u);
+    return u;
+  }
+  static double double_of(std::uint64_t u) noexcept {
+    double d = 0;
+    std::memcpy(&d, &u, sizeof d);
+    return d;
+  }
+
+  std::size_t row_for(std::int64_t rid) {
+    const auto [it, inserted] = row_of_rid_.emplace(rid, rid_of_row_.size());
+    if (inserted) {
+      rid_of_row_.push_back(rid);
+      for (auto& [key, column] : columns_) {
+        column.tags.push_back(tag::absent);
+        column.values.push_back(0);
+      }
+    }
+    return it->second;
+  }
+
+  column& column_for(const std::string& key) {
+    const auto [it, inserted] = columns_.try_emplace(key);
+    if (inserted) {
+      it->second.tags.assign(rid_of_row_.size(), tag::absent);
+      it->second.values.assign(rid_of_row_.size(), 0);
+    }
+    return it->second;
+  }
+
+  void merge_into(std::size_t row, const metadata& meta) {
+    for (const auto& [key, value] : meta) set_cell(column_for(key), row, value);
+  }
+
+  void set_cell(column& c, std::size_t row, const metadata_value& v) {
+    clear_cell(c, row);
+    switch (v.index()) {
+      case 0:
+        c.tags[row] = tag::integer;
+        c.values[row] = static_cast<std::uint64_t>(std::get<std::int64_t>(v));
+        break;
+      case 1:
+        c.tags[row] = tag::real;
+        c.values[row] = bits_of(std::get<double>(v));
+        break;
+      case 2:
+        c.tags[row] = tag::string;
+        c.values[row] = acquire(std::get<std::string>(v));
+        break;
+      default:
+        c.tags[row] = tag::boolean;
+        c.values[row] = std::get<bool>(v) ? 1 : 0;
+        break;
+    }
+    ++c.present;
+  }
+
+  void clear_cell(column& c, std::size_t row) {
+    if (c.tags[row] == tag::absent) return;
+    if (c.tags[row] == tag::string) release(static_cast<std::uint32_t>(c.values[row]));
+    c.tags[row] = tag::absent;
+    c.values[row] = 0;
+    --c.present;
+  }
+
+  /// A column whose every cell is absent costs 9 bytes a row for nothing.
+  void drop_empty_columns() {
+    for (auto it = columns_.begin(); it != columns_.end();) it = it->second.present == 0 ? columns_.erase(it) : std::next(it);
+  }
+
+  // --- the string dictionary: a code per distinct string in use ---------------
+
+  std::uint32_t acquire(const std::string& s) {
+    const auto found = code_of_.find(s);
+    if (found != code_of_.end()) {
+      ++uses_[found->second];
+      return found->second;
+    }
+    std::uint32_t code = 0;
+    if (!free_codes_.empty()) {
+      code = free_codes_.back();
+      free_codes_.pop_back();
+    } else {
+      code = static_cast<std::uint32_t>(string_of_.size());
+      string_of_.push_back(nullptr);
+      uses_.push_back(0);
+    }
+    const auto it = code_of_.emplace(s, code).first;
+    string_of_[code] = &it->first;  // a map's keys stay where they are until erased
+    uses_[code] = 1;
+    return code;
+  }
+
+  void release(std::uint32_t code) {
+    if (--uses_[code] != 0) return;
+    code_of_.erase(*string_of_[code]);
+    string_of_[code] = nullptr;
+    free_codes_.push_back(code);
+  }
+
+  // --- evaluation -------------------------------------------------------------------
+
+  bitmap all_rows() const {
+    bitmap bits((rid_of_row_.size() + 63) / 64, ~std::uint64_t{0});
+    if (const std::size_t tail = rid_of_row_.size() % 64; tail != 0) bits.back() = (std::uint64_t{1} << tail) - 1;
+    return bits;
+  }
+
+  bitmap evaluate(const filter_node& n) const {
+    switch (n.kind) {
+      case node_kind::all_of:
+      case node_kind::any_of: {
+        const bool all = n.kind == node_kind::all_of;
+        bitmap acc = all ? all_rows() : bitmap((rid_of_row_.size() + 63) / 64, 0);
+        for (const filter_node* child : n.children.items()) {
+          const bitmap bits = evaluate(*child);
+          for (std::size_t w = 0; w < acc.size(); ++w) acc[w] = all ? acc[w] & bits[w] : acc[w] | bits[w];
+        }
+        return acc;
+      }
+      case node_kind::compare:
+        return compare(n);
+      case node_kind::contains:
+      case node_kind::not_contains:
+        break;  // document filters never reach here: `where` holds metadata comparisons only
+    }
+    return bitmap((rid_of_row_.size() + 63) / 64, 0);
+  }
+
+  /// $gt/$gte/$lt/$lte against one number: true for a number cell that
+  /// compares so, exactly across int64 and double.
+  static auto ordering_test(compare_op op, const metadata_value& operand) {
+    const bool int_operand = operand.index() == 0;
+    const std::int64_t oi = int_operand ? std::get<std::int64_t>(operand) : 0;
+    const double od = int_operand ? 0.0 : std::get<double>(operand);
+    return [op, int_operand, oi, od](tag t, std::uint64_t value) {
+      int order = 0;  // cell <=> operand
+      if (t == tag::integer) {
+        const auto i = static_cast<std::int64_t>(value);
+        order = int_operand ? (i < oi ? -1 : i > oi ? 1 : 0) : compare_int_double(i, od);
+      } else if (t == tag::real) {
+        const double d = double_of(value);
+        order = int_operand ? -compare_int_double(oi, d) : (d < od ? -1 : d > od ? 1 : 0);
+      } else {
+        return false;
+      }
+      switch (op) {
+        case compare_op::gt: return order > 0;
+        case compare_op::gte: return order >= 0;
+        case compare_op::lt: return order < 0;
+        default: return order <= 0;
+      }
+    };
+  }
+
+  /// $eq/$ne/$in/$nin over numbers: the operands as the int64 values and the
+  /// doubles they equal exactly, so a cell is looked up in its own type.
+  static auto number_set(const std::vector<metadata_value>& operands) {
+    std::vector<std::int64_t> ints;
+    std::vector<double> doubles;
+    constexpr double two_63 = 9223372036854775808.0;
+    for (const metadata_value& v : operands) {
+      if (v.index() == 0) {
+        const std::int64_t i = std::get<std::int64_t>(v);
+        ints.push_back(i);
+        if (compare_int_double(i, static_cast<double>(i)) == 0) doubles.push_back(static_cast<double>(i));
+      } else {
+        const double d = std::get<double>(v);
+        doubles.push_back(d);
+        if (d >= -two_63 && d < two_63 && compare_int_double(static_cast<std::int64_t>(d), d) == 0)
+          ints.push_back(static_cast<std::int64_t>(d));
+      }
+    }
+    std::sort(ints.begin(), ints.end());
+    std::sort(doubles.begin(), doubles.end());
+    return [ints = std::move(ints), doubles = std::move(doubles)](tag t, std::uint64_t value) {
+      if (t == tag::integer) return std::binary_search(ints.begin(), ints.end(), static_cast<std::int64_t>(value));
+      if (t == tag::real) return std::binary_search(doubles.begin(), doubles.end(), double_of(value));
+      return false;
+    };
+  }
+
+  /// One leaf, as its SQL: the key present and (not, for $ne/$nin) of the
+  /// operand's class with a value that compares so.
+  bitmap compare(const filter_node& n) const {
+    bitmap bits((rid_of_row_.size() + 63) / 64, 0);
+    const auto found = columns_.find(n.key);
+    if (found == columns_.end()) return bits;
+    const column& c = found->second;
+    const bool negated = n.op == compare_op::ne || n.op == compare_op::nin;
+    const auto fill = [&](auto&& positive) {
+      for (std::size_t row = 0; row < c.tags.size(); ++row) {
+        const tag t = c.tags[row];
+        const bool hit = t != tag::absent && positive(t, c.values[row]) != negated;
+        bits[row / 64] |= std::uint64_t{hit} << (row % 64);
+      }
+    };
+    switch (class_of(n.values.at(0))) {
+      case value_class::number:
+        if (is_ordering_op(n.op)) {
+          fill(ordering_test(n.op, n.values.at(0)));
+        } else {
+          fill(number_set(n.values));
+        }
+        break;
+      case value_class::string: {
+        std::vector<std::uint64_t> codes;
+        for (const metadata_value& v : n.values) {
+          const auto code = code_of_.find(std::get<std::string>(v));
+          if (code != code_of_.end()) codes.push_back(code->second);
+        }
+        fill([&codes](tag t, std::uint64_t value) {
+          return t == tag::string && std::find(codes.begin(), codes.end(), value) != codes.end();
+        });
+        break;
+      }
+      case value_class::boolean: {
+        bool wanted[2] = {false, false};
+        for (const metadata_value& v : n.values) wanted[std::get<bool>(v) ? 1 : 0] = true;
+        fill([&wanted](tag t, std::uint64_t value) { return t == tag::boolean && wanted[value != 0 ? 1 : 0]; });
+        break;
+      }
+    }
+    return bits;
+  }
+
+  std::unordered_map<std::string, column> columns_;            // by key
+  std::vector<std::int64_t> rid_of_row_;                       // row -> record's row id
+  std::unordered_map<std::int64_t, std::size_t> row_of_rid_;   // record's row id -> row
+  std::unordered_map<std::string, std::uint32_t> code_of_;     // string -> code
+  std::vector<const std::string*> string_of_;                  // code -> string (a key of code_of_), null when free
+  std::vector<std::uint32_t> uses_;                            // code -> cells holding it
+  std::vector<std::uint32_t> free_codes_;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
 // #include <vecstore/index/requirements.hpp>
 // #include <vecstore/store/connection.hpp>
 // #include <vecstore/store/vectors_cache.hpp>
@@ -12137,8 +12565,9 @@ namespace detail {
 struct own_change {
   std::int64_t collection_id;
   std::int64_t rid;
-  const record* r;  // null: the record leaves the index
+  const record* r;  // null: the record was deleted
   std::int32_t list;
+  bool merge;  // update(): `r` holds what changes (its metadata keys are merged; no embedding keeps the stored one)
 };
 
 /// The collections of a store as this process holds them in memory: one
@@ -12152,10 +12581,21 @@ struct own_change {
 /// replaced, rebuilds. This process's own commits are applied right after
 /// they are made (`apply_own_changes`), since data_version ignores them.
 ///
+/// Each collection also keeps its metadata in memory for filters
+/// (filter/metadata_columns.hpp), built by its first filtered query
+/// (`ready_metadata_locked`) and from then on kept in step: this process's
+/// writes apply their records, other processes' commits mark the rows they
+/// changed stale, read again before the next filtered query; a reload drops it.
+///
 /// Locks: the connection's mutex guards the change sequence and every member
 /// that reads the store (`..._locked`); the state mutex guards the indexes,
 /// shared while searching (`read_state`), exclusive while changing them, and
-/// is taken after the connection's mutex when both are held.
+/// is taken after the connection's mutex when both are held. The metadata
+/// mutex is taken last: a collection's metadata is read under the state and
+/// the metadata mutex shared (`select_metadata`), and changed either under
+/// the state exclusive, or, by `ready_metadata_locked`, under the state shared
+/// and the metadata mutex exclusive (so a vectors file being written, which
+/// holds the state shared for seconds, is neither waited for nor stopped).
 template <class IndexPolicy>
 class index_keeper {
  public:
@@ -12167,6 +12607,8 @@ class index_keeper {
     collection_row row;
     IndexPolicy index;
     id_table ids;  // row id -> record id, for hits
+    std::optional<metadata_columns> meta;         // none until the first filtered query
+    std::unordered_set<std::int64_t> meta_stale;  // rows other processes changed since `meta` read them
 
     explicit collection_state(collection_row r) : row(std::move(r)), index(row.dim, row.space) {}
 
@@ -12182,9 +12624,17 @@ class index_keeper {
       ids.assign(rid, id);
     }
 
+    /// Row `rid` leaves the index (the record is deleted, or has no embedding now).
     void erase(std::int64_t rid) {
       index.erase(rid);
       ids.erase(rid);
+    }
+
+    /// Record `rid` was deleted.
+    void forget(std::int64_t rid) {
+      erase(rid);
+      if (meta) meta->erase(rid);
+      meta_stale.erase(rid);
     }
   };
   using collection_map = std::map<std::int64_t, collection_state>;
@@ -12276,16 +12726,21 @@ class index_keeper {
     }
     t.for_each_tombstone_since(seen_seq_, [&](std::int64_t collection_id, std::int64_t rid) {
       ++applied;
-      if (collection_state* state = find(collection_id)) state->erase(rid);
+      if (collection_state* state = find(collection_id)) state->forget(rid);
     });
     t.for_each_change_since(seen_seq_, [&](const embedding_row& row) {
       ++applied;
+      collection_state* state = find(row.collection_id);
+      if (state && state->meta) state->meta_stale.insert(row.rid);
       if (!reload.count(row.collection_id)) apply_row(row);
     });
     for (const auto id : reload) {
       collection_state* state = find(id);
       if (!state) continue;
-      *state = collection_state(state->row);
+      collection_state fresh(state->row);
+      fresh.meta = std::move(state->meta);  // the metadata does not depend on the index state
+      fresh.meta_stale = std::move(state->meta_stale);
+      *state = std::move(fresh);
       load_index_state(t, *state);
       t.for_each_embedding_of(id, [&](const embedding_row& row) { apply_row(row); });
     }
@@ -12300,13 +12755,84 @@ class index_keeper {
     for (const own_change& change : changes) {
       collection_state* state = find(change.collection_id);
       if (!state) continue;
-      if (change.r) {
+      if (!change.r) {
+        state->forget(change.rid);
+        continue;
+      }
+      if (!change.r->embedding.empty()) {
         state->put(change.rid, change.r->embedding.data(), change.r->id, change.list);
-      } else {
-        state->erase(change.rid);
+      } else if (!change.merge) {
+        state->erase(change.rid);  // added or replaced without an embedding: nothing to search
+      }
+      if (state->meta) {
+        if (change.merge) {
+          state->meta->merge(change.rid, change.r->meta);
+        } else {
+          state->meta->assign(change.rid, change.r->meta);
+        }
       }
     }
     seen_seq_ = seq;
+  }
+
+  // --- metadata for filters ---------------------------------------------------------
+
+  /// Stale rows past this many (and an eighth of the collection) rebuild the
+  /// collection's metadata in one scan instead of one read per row.
+  static constexpr std::size_t max_stale_reads = 1024;
+
+  /// Before a filtered query, with the connection's mutex held: builds the
+  /// collection's metadata if it has none, or reads again the rows other
+  /// processes changed. SQLite is read without holding the state
+  /// exclusively, so searches go on meanwhile.
+  void ready_metadata_locked(std::int64_t collection_id) {
+    std::vector<std::int64_t> stale;
+    bool rebuild = false;
+    {
+      auto state_guard = read_state();
+      const collection_state* state = find(collection_id);
+      if (!state || (state->meta && state->meta_stale.empty())) return;
+      const std::size_t rows = state->meta ? state->meta->size() : 0;
+      rebuild = !state->meta || (state->meta_stale.size() > max_stale_reads && state->meta_stale.size() > rows / 8);
+      if (!rebuild) stale.assign(state->meta_stale.begin(), state->meta_stale.end());
+    }
+    read_snapshot("cannot read the metadata", [&](record_tables& t) {
+      metadata_columns built;
+      std::vector<std::pair<std::int64_t, metadata>> rows;
+      if (rebuild) {
+        t.for_each_metadata_of(collection_id, [&](std::int64_t rid, const std::string& key, const metadata_value& v) {
+          built.merge(rid, key, v);
+        });
+      } else {
+        for (const std::int64_t rid : stale) rows.emplace_back(rid, t.metadata_of(rid));
+      }
+      // Nothing else changes the state meanwhile: every change holds the connection's mutex.
+      auto state_guard = read_state();
+      std::unique_lock<std::shared_mutex> meta_guard(meta_mutex_);
+      collection_state* state = find(collection_id);
+      if (!state) return true;
+      if (rebuild) {
+        state->meta = std::move(built);
+      } else {
+        for (const auto& [rid, meta] : rows) state->meta->assign(rid, meta);
+      }
+      state->meta_stale.clear();
+      return true;
+    });
+  }
+
+  /// The row ids of the collection's records that `where` matches (only
+  /// those in `among` when given), from its metadata in memory, which
+  /// `ready_metadata_locked` prepared; nullopt when a reload dropped it since.
+  /// An empty list for a collection that is gone (the search reports it).
+  std::optional<std::vector<std::int64_t>> select_metadata(std::int64_t collection_id, const filter& where,
+                                                           const std::vector<std::int64_t>* among) const {
+    auto state_guard = read_state();
+    std::shared_lock<std::shared_mutex> meta_guard(meta_mutex_);
+    const collection_state* state = find(collection_id);
+    if (!state) return std::vector<std::int64_t>{};
+    if (!state->meta) return std::nullopt;
+    return state->meta->select(where, among);
   }
 
   /// The last change sequence number the indexes reflect.
@@ -12504,6 +13030,7 @@ class index_keeper {
   const store_options& options_;
   store_connection& conn_;
   mutable std::shared_mutex state_mutex_;
+  mutable std::shared_mutex meta_mutex_;  // every collection_state's `meta` and `meta_stale`; see the class comment
   collection_map collections_;
   std::int64_t seen_seq_ = 0;
   file_identity loaded_from_;  // the file the indexes were built from
@@ -12804,9 +13331,9 @@ class read_path {
     });
   }
 
-  /// The k nearest records to each query, in three steps: catch up (and let
-  /// SQL pick the allowed rows when filtered); search under the shared
-  /// state; read what the caller asked to include.
+  /// The k nearest records to each query, in three steps: catch up (and
+  /// pick the allowed rows when filtered); search under the shared state;
+  /// read what the caller asked to include.
   std::vector<std::vector<hit>> query(const collection_ref& c, const std::vector<const std::vector<float>*>& queries,
                                       const query_options& o) {
     check_k(o.k);
@@ -12821,14 +13348,11 @@ class read_path {
     if (queries.empty()) return out;
 
     std::optional<std::vector<std::int64_t>> allowed;
-    {
+    if (!o.where.empty() || !o.where_document.empty()) {
+      allowed = filtered_rows(c, o);
+    } else {
       std::lock_guard<std::mutex> db_guard(conn_.mutex());
       keeper_.refresh_locked();
-      if (!o.where.empty() || !o.where_document.empty()) {
-        allowed = keeper_.read_snapshot("cannot filter records", [&](record_tables& t) {
-          return t.select(c.id, o.where, o.where_document, true);
-        });
-      }
     }
     std::vector<std::vector<neighbor>> found;
     {
@@ -12866,6 +13390,29 @@ class read_path {
   }
 
  private:
+  /// After catching up, the row ids a filtered query may return: `where`
+  /// evaluated on the collection's metadata in memory, `where_document` by
+  /// SQL (documents stay in SQLite), intersected. Neither is in row id order.
+  std::vector<std::int64_t> filtered_rows(const collection_ref& c, const query_options& o) {
+    for (;;) {
+      std::optional<std::vector<std::int64_t>> documents;
+      {
+        std::lock_guard<std::mutex> db_guard(conn_.mutex());
+        keeper_.refresh_locked();
+        if (!o.where_document.empty()) {
+          documents = keeper_.read_snapshot("cannot filter records", [&](record_tables& t) {
+            return t.select(c.id, filter{}, o.where_document, true);
+          });
+        }
+        if (o.where.empty()) return std::move(*documents);
+        keeper_.ready_metadata_locked(c.id);
+      }
+      if (auto rows = keeper_.select_metadata(c.id, o.where, documents ? &*documents : nullptr)) return std::move(*rows);
+      // Another thread's refresh reloaded the collection in between (a
+      // replaced file, a compaction behind): prepare its metadata again.
+    }
+  }
+
   /// Refreshes, then runs `body(tables)` in one read snapshot on a collection that must exist.
   template <class Body>
   auto read_collection(const collection_ref& c, const std::string& what, Body&& body) {
@@ -13305,7 +13852,7 @@ class write_path {
       for (const auto& id : ids) {
         if (const auto found = t.find(c.id, id)) {
           t.remove(found->first, c.id, seq);
-          own_changes_.push_back({c.id, found->first, nullptr, -1});
+          own_changes_.push_back({c.id, found->first, nullptr, -1, false});
           ++removed;
         }
       }
@@ -13326,7 +13873,7 @@ class write_path {
       const auto rids = t.select(c.id, where, where_document, false);
       for (const auto rid : rids) {
         t.remove(rid, c.id, seq);
-        own_changes_.push_back({c.id, rid, nullptr, -1});
+        own_changes_.push_back({c.id, rid, nullptr, -1, false});
       }
       own_changes_complete_ = true;
       return rids.size();
@@ -13371,11 +13918,7 @@ class write_path {
     if constexpr (keeper_type::persistent_index) {
       if (!r.embedding.empty()) t.save_assignment(rid, list = keeper_.assign(c.id, r.embedding));
     }
-    if (!r.embedding.empty()) {
-      own_changes_.push_back({c.id, rid, &r, list});
-    } else if (kind == write_kind::upsert) {
-      own_changes_.push_back({c.id, rid, nullptr, -1});  // replaced by a record without an embedding
-    }
+    own_changes_.push_back({c.id, rid, &r, list, kind == write_kind::update});
   }
 
   /// After a write: (re)trains the collection's index when it asks for it,

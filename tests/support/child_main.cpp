@@ -10,6 +10,7 @@
 // repl commands (one per line, words separated by spaces, vectors as 1,2,3):
 //   open <store> [exclusive] [tombstones_to_keep]     create <collection> <dim> <l2|cosine|ip>
 //   add <collection> <id> <vector>                    remove <collection> <id>
+//   write <collection> <add|upsert|update> <id> <vector|-> <metadata as JSON, no spaces>
 //   query <collection> <k> <vector>                   count <collection>
 //   pid                                               close
 //   hold-writer-lock                                  take the writer lock and keep it until killed
@@ -113,6 +114,22 @@ nlohmann::json run(std::shared_ptr<vecstore::store>& db, std::istringstream& wor
     std::string id, vec;
     words >> id >> vec;
     c.add({{id, parse_vector(vec), std::nullopt, {}}});
+    return {{"ok", true}};
+  }
+  if (command == "write") {
+    std::string kind, id, vec, meta_json;
+    words >> kind >> id >> vec >> meta_json;
+    vecstore::record r{id, vec == "-" ? std::vector<float>{} : parse_vector(vec), std::nullopt, {}};
+    const nlohmann::json meta = nlohmann::json::parse(meta_json);
+    for (const auto& [key, value] : meta.items()) {
+      if (value.is_boolean()) r.meta[key] = value.get<bool>();
+      else if (value.is_number_integer()) r.meta[key] = value.get<std::int64_t>();
+      else if (value.is_number()) r.meta[key] = value.get<double>();
+      else r.meta[key] = value.get<std::string>();
+    }
+    if (kind == "add") c.add({r});
+    else if (kind == "upsert") c.upsert({r});
+    else c.update({r});
     return {{"ok", true}};
   }
   if (command == "remove") {

@@ -368,6 +368,24 @@ class record_tables {
     return rids;
   }
 
+  /// The metadata of record `rid` as stored (empty when it has none or is gone).
+  metadata metadata_of(std::int64_t rid) { return read_metadata(c_, rid); }
+
+  /// Calls `fn(rid, key, value)` for every metadata value of the collection's records.
+  template <class Fn>
+  void for_each_metadata_of(std::int64_t collection_id, Fn&& fn) {
+    auto st = c_.statement(
+        "SELECT m.record_id, m.key, m.type, m.value FROM records r JOIN metadata m ON m.record_id = r.rid "
+        "WHERE r.collection_id = ?");
+    st->bind(1, collection_id);
+    while (st->executeStep()) {
+      const SQLite::Column key = st->getColumn(1);
+      fn(st->getColumn(0).getInt64(),
+         std::string(static_cast<const char*>(key.getText()), static_cast<std::size_t>(key.getBytes())),
+         stored_metadata_value(st->getColumn(2).getInt(), st->getColumn(3)));
+    }
+  }
+
   /// Reads one record by row id with what `fields` asks for; nullopt if gone.
   /// A stored embedding is verified against its checksum before it is returned.
   std::optional<record_row> read(std::int64_t rid, include fields) {

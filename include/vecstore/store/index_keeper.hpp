@@ -21,6 +21,7 @@
 #include <vecstore/detail/tsan.hpp>
 #include <vecstore/detail/utf8.hpp>
 #include <vecstore/errors.hpp>
+#include <vecstore/filter/metadata_columns.hpp>
 #include <vecstore/index/requirements.hpp>
 #include <vecstore/store/connection.hpp>
 #include <vecstore/store/vectors_cache.hpp>
@@ -36,8 +37,9 @@ namespace detail {
 struct own_change {
   std::int64_t collection_id;
   std::int64_t rid;
-  const record* r;  // null: the record leaves the index
+  const record* r;  // null: the record was deleted
   std::int32_t list;
+  bool merge;  // update(): `r` holds what changes (its metadata keys are merged; no embedding keeps the stored one)
 };
 
 /// The collections of a store as this process holds them in memory: one
@@ -51,10 +53,21 @@ struct own_change {
 /// replaced, rebuilds. This process's own commits are applied right after
 /// they are made (`apply_own_changes`), since data_version ignores them.
 ///
+/// Each collection also keeps its metadata in memory for filters
+/// (filter/metadata_columns.hpp), built by its first filtered query
+/// (`ready_metadata_locked`) and from then on kept in step: this process's
+/// writes apply their records, other processes' commits mark the rows they
+/// changed stale, read again before the next filtered query; a reload drops it.
+///
 /// Locks: the connection's mutex guards the change sequence and every member
 /// that reads the store (`..._locked`); the state mutex guards the indexes,
 /// shared while searching (`read_state`), exclusive while changing them, and
-/// is taken after the connection's mutex when both are held.
+/// is taken after the connection's mutex when both are held. The metadata
+/// mutex is taken last: a collection's metadata is read under the state and
+/// the metadata mutex shared (`select_metadata`), and changed either under
+/// the state exclusive, or, by `ready_metadata_locked`, under the state shared
+/// and the metadata mutex exclusive (so a vectors file being written, which
+/// holds the state shared for seconds, is neither waited for nor stopped).
 template <class IndexPolicy>
 class index_keeper {
  public:
@@ -66,6 +79,8 @@ class index_keeper {
     collection_row row;
     IndexPolicy index;
     id_table ids;  // row id -> record id, for hits
+    std::optional<metadata_columns> meta;         // none until the first filtered query
+    std::unordered_set<std::int64_t> meta_stale;  // rows other processes changed since `meta` read them
 
     explicit collection_state(collection_row r) : row(std::move(r)), index(row.dim, row.space) {}
 
@@ -81,9 +96,17 @@ class index_keeper {
       ids.assign(rid, id);
     }
 
+    /// Row `rid` leaves the index (the record is deleted, or has no embedding now).
     void erase(std::int64_t rid) {
       index.erase(rid);
       ids.erase(rid);
+    }
+
+    /// Record `rid` was deleted.
+    void forget(std::int64_t rid) {
+      erase(rid);
+      if (meta) meta->erase(rid);
+      meta_stale.erase(rid);
     }
   };
   using collection_map = std::map<std::int64_t, collection_state>;
@@ -175,16 +198,21 @@ class index_keeper {
     }
     t.for_each_tombstone_since(seen_seq_, [&](std::int64_t collection_id, std::int64_t rid) {
       ++applied;
-      if (collection_state* state = find(collection_id)) state->erase(rid);
+      if (collection_state* state = find(collection_id)) state->forget(rid);
     });
     t.for_each_change_since(seen_seq_, [&](const embedding_row& row) {
       ++applied;
+      collection_state* state = find(row.collection_id);
+      if (state && state->meta) state->meta_stale.insert(row.rid);
       if (!reload.count(row.collection_id)) apply_row(row);
     });
     for (const auto id : reload) {
       collection_state* state = find(id);
       if (!state) continue;
-      *state = collection_state(state->row);
+      collection_state fresh(state->row);
+      fresh.meta = std::move(state->meta);  // the metadata does not depend on the index state
+      fresh.meta_stale = std::move(state->meta_stale);
+      *state = std::move(fresh);
       load_index_state(t, *state);
       t.for_each_embedding_of(id, [&](const embedding_row& row) { apply_row(row); });
     }
@@ -199,13 +227,84 @@ class index_keeper {
     for (const own_change& change : changes) {
       collection_state* state = find(change.collection_id);
       if (!state) continue;
-      if (change.r) {
+      if (!change.r) {
+        state->forget(change.rid);
+        continue;
+      }
+      if (!change.r->embedding.empty()) {
         state->put(change.rid, change.r->embedding.data(), change.r->id, change.list);
-      } else {
-        state->erase(change.rid);
+      } else if (!change.merge) {
+        state->erase(change.rid);  // added or replaced without an embedding: nothing to search
+      }
+      if (state->meta) {
+        if (change.merge) {
+          state->meta->merge(change.rid, change.r->meta);
+        } else {
+          state->meta->assign(change.rid, change.r->meta);
+        }
       }
     }
     seen_seq_ = seq;
+  }
+
+  // --- metadata for filters ---------------------------------------------------------
+
+  /// Stale rows past this many (and an eighth of the collection) rebuild the
+  /// collection's metadata in one scan instead of one read per row.
+  static constexpr std::size_t max_stale_reads = 1024;
+
+  /// Before a filtered query, with the connection's mutex held: builds the
+  /// collection's metadata if it has none, or reads again the rows other
+  /// processes changed. SQLite is read without holding the state
+  /// exclusively, so searches go on meanwhile.
+  void ready_metadata_locked(std::int64_t collection_id) {
+    std::vector<std::int64_t> stale;
+    bool rebuild = false;
+    {
+      auto state_guard = read_state();
+      const collection_state* state = find(collection_id);
+      if (!state || (state->meta && state->meta_stale.empty())) return;
+      const std::size_t rows = state->meta ? state->meta->size() : 0;
+      rebuild = !state->meta || (state->meta_stale.size() > max_stale_reads && state->meta_stale.size() > rows / 8);
+      if (!rebuild) stale.assign(state->meta_stale.begin(), state->meta_stale.end());
+    }
+    read_snapshot("cannot read the metadata", [&](record_tables& t) {
+      metadata_columns built;
+      std::vector<std::pair<std::int64_t, metadata>> rows;
+      if (rebuild) {
+        t.for_each_metadata_of(collection_id, [&](std::int64_t rid, const std::string& key, const metadata_value& v) {
+          built.merge(rid, key, v);
+        });
+      } else {
+        for (const std::int64_t rid : stale) rows.emplace_back(rid, t.metadata_of(rid));
+      }
+      // Nothing else changes the state meanwhile: every change holds the connection's mutex.
+      auto state_guard = read_state();
+      std::unique_lock<std::shared_mutex> meta_guard(meta_mutex_);
+      collection_state* state = find(collection_id);
+      if (!state) return true;
+      if (rebuild) {
+        state->meta = std::move(built);
+      } else {
+        for (const auto& [rid, meta] : rows) state->meta->assign(rid, meta);
+      }
+      state->meta_stale.clear();
+      return true;
+    });
+  }
+
+  /// The row ids of the collection's records that `where` matches (only
+  /// those in `among` when given), from its metadata in memory, which
+  /// `ready_metadata_locked` prepared; nullopt when a reload dropped it since.
+  /// An empty list for a collection that is gone (the search reports it).
+  std::optional<std::vector<std::int64_t>> select_metadata(std::int64_t collection_id, const filter& where,
+                                                           const std::vector<std::int64_t>* among) const {
+    auto state_guard = read_state();
+    std::shared_lock<std::shared_mutex> meta_guard(meta_mutex_);
+    const collection_state* state = find(collection_id);
+    if (!state) return std::vector<std::int64_t>{};
+    if (!state->meta) return std::nullopt;
+    return state->meta->select(where, among);
   }
 
   /// The last change sequence number the indexes reflect.
@@ -403,6 +502,7 @@ class index_keeper {
   const store_options& options_;
   store_connection& conn_;
   mutable std::shared_mutex state_mutex_;
+  mutable std::shared_mutex meta_mutex_;  // every collection_state's `meta` and `meta_stale`; see the class comment
   collection_map collections_;
   std::int64_t seen_seq_ = 0;
   file_identity loaded_from_;  // the file the indexes were built from

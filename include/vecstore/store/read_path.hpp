@@ -103,9 +103,9 @@ class read_path {
     });
   }
 
-  /// The k nearest records to each query, in three steps: catch up (and let
-  /// SQL pick the allowed rows when filtered); search under the shared
-  /// state; read what the caller asked to include.
+  /// The k nearest records to each query, in three steps: catch up (and
+  /// pick the allowed rows when filtered); search under the shared state;
+  /// read what the caller asked to include.
   std::vector<std::vector<hit>> query(const collection_ref& c, const std::vector<const std::vector<float>*>& queries,
                                       const query_options& o) {
     check_k(o.k);
@@ -120,14 +120,11 @@ class read_path {
     if (queries.empty()) return out;
 
     std::optional<std::vector<std::int64_t>> allowed;
-    {
+    if (!o.where.empty() || !o.where_document.empty()) {
+      allowed = filtered_rows(c, o);
+    } else {
       std::lock_guard<std::mutex> db_guard(conn_.mutex());
       keeper_.refresh_locked();
-      if (!o.where.empty() || !o.where_document.empty()) {
-        allowed = keeper_.read_snapshot("cannot filter records", [&](record_tables& t) {
-          return t.select(c.id, o.where, o.where_document, true);
-        });
-      }
     }
     std::vector<std::vector<neighbor>> found;
     {
@@ -165,6 +162,29 @@ class read_path {
   }
 
  private:
+  /// After catching up, the row ids a filtered query may return: `where`
+  /// evaluated on the collection's metadata in memory, `where_document` by
+  /// SQL (documents stay in SQLite), intersected. Neither is in row id order.
+  std::vector<std::int64_t> filtered_rows(const collection_ref& c, const query_options& o) {
+    for (;;) {
+      std::optional<std::vector<std::int64_t>> documents;
+      {
+        std::lock_guard<std::mutex> db_guard(conn_.mutex());
+        keeper_.refresh_locked();
+        if (!o.where_document.empty()) {
+          documents = keeper_.read_snapshot("cannot filter records", [&](record_tables& t) {
+            return t.select(c.id, filter{}, o.where_document, true);
+          });
+        }
+        if (o.where.empty()) return std::move(*documents);
+        keeper_.ready_metadata_locked(c.id);
+      }
+      if (auto rows = keeper_.select_metadata(c.id, o.where, documents ? &*documents : nullptr)) return std::move(*rows);
+      // Another thread's refresh reloaded the collection in between (a
+      // replaced file, a compaction behind): prepare its metadata again.
+    }
+  }
+
   /// Refreshes, then runs `body(tables)` in one read snapshot on a collection that must exist.
   template <class Body>
   auto read_collection(const collection_ref& c, const std::string& what, Body&& body) {

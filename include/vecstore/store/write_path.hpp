@@ -242,7 +242,7 @@ class write_path {
       for (const auto& id : ids) {
         if (const auto found = t.find(c.id, id)) {
           t.remove(found->first, c.id, seq);
-          own_changes_.push_back({c.id, found->first, nullptr, -1});
+          own_changes_.push_back({c.id, found->first, nullptr, -1, false});
           ++removed;
         }
       }
@@ -263,7 +263,7 @@ class write_path {
       const auto rids = t.select(c.id, where, where_document, false);
       for (const auto rid : rids) {
         t.remove(rid, c.id, seq);
-        own_changes_.push_back({c.id, rid, nullptr, -1});
+        own_changes_.push_back({c.id, rid, nullptr, -1, false});
       }
       own_changes_complete_ = true;
       return rids.size();
@@ -308,11 +308,7 @@ class write_path {
     if constexpr (keeper_type::persistent_index) {
       if (!r.embedding.empty()) t.save_assignment(rid, list = keeper_.assign(c.id, r.embedding));
     }
-    if (!r.embedding.empty()) {
-      own_changes_.push_back({c.id, rid, &r, list});
-    } else if (kind == write_kind::upsert) {
-      own_changes_.push_back({c.id, rid, nullptr, -1});  // replaced by a record without an embedding
-    }
+    own_changes_.push_back({c.id, rid, &r, list, kind == write_kind::update});
   }
 
   /// After a write: (re)trains the collection's index when it asks for it,

@@ -2,8 +2,9 @@
 // The search of an ivf_index: probe (rank the centroids, keep each query's
 // nprobe nearest lists), group the (query, list) pairs by list, and scan each
 // list once for all the queries that probe it, with the shared kernel, into
-// per-query top-k; or, for a filter that allows fewer rows than the probed
-// lists hold, score exactly the rows it allows, and before training scan the
+// per-query top-k (under a filter, probing more lists the fewer rows it
+// allows); or, for a filter that allows fewer rows than the probed lists
+// hold, score exactly the rows it allows, and before training scan the
 // fallback list exactly. It reads the lists (ivf/lists.hpp) and the centroids
 // (ivf/quantizer.hpp) and changes neither, so it is what the const,
 // concurrent `ivf_index::search` runs.
@@ -97,7 +98,13 @@ class searcher {
         for (std::size_t q = 0; q < nq; ++q) members.push_back(static_cast<std::uint32_t>(q));
       }
     } else {
-      group_probes(qs, probes, items, members);
+      // A filter that keeps a share of the rows keeps about that share of
+      // each list: probe as many times more lists, so that about as many
+      // allowed rows are scanned as an unfiltered search scans (and recall
+      // holds), each list read only at its allowed rows.
+      const std::size_t filtered_probes =
+          allowed == nullptr ? probes : (probes * lists_.size() + allowed_count - 1) / allowed_count;
+      group_probes(qs, (std::min)(nlist, filtered_probes), items, members);
     }
     return scan_items(qs, k, items, members, allowed != nullptr ? &subsets : nullptr);
   }
