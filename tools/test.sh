@@ -12,6 +12,15 @@ jobs=${VECSTORE_JOBS:-2}
 total_passed=0
 total_failed=0
 failed_configs=()
+timings=()
+
+# timed NAME COMMAND...: runs a stage and notes how long it took.
+timed() {
+  local name=$1 start=$SECONDS
+  shift
+  "$@"
+  timings+=("$name $((SECONDS - start)) s")
+}
 
 # run_config NAME CMAKE_ARGS...: configure, build, run ctest; tally the result.
 run_config() {
@@ -90,23 +99,25 @@ stress=${VECSTORE_STRESS_SECONDS:-30}
 short_stress=$(( stress < 10 ? stress : 10 ))
 
 # g++, C++17, the headers in include/.
-VECSTORE_STRESS_SECONDS=$stress run_config gcc-cxx17 -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 \
+VECSTORE_STRESS_SECONDS=$stress timed gcc-cxx17 run_config gcc-cxx17 -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 \
   -DCMAKE_CXX_FLAGS=-O2
 # clang++, C++20, compiled against the generated single header instead.
-# (Benchmarks build, with -Werror, in the first configuration only; the
-# packaging and compile-fail checks, which do not depend on the compiler, run
-# there only too.)
-CTEST_EXCLUDE='^(consumer|compile_fail)[.]' VECSTORE_STRESS_SECONDS=$short_stress run_config clang-cxx20-single -DCMAKE_CXX_COMPILER=clang++ \
-  -DCMAKE_CXX_STANDARD=20 -DCMAKE_CXX_FLAGS=-O2 -DVECSTORE_USE_SINGLE_INCLUDE=ON -DVECSTORE_BUILD_BENCHMARKS=OFF
+# (Benchmarks and the CLI build, with -Werror, in the first configuration
+# only; the packaging and compile-fail checks, which do not depend on the
+# compiler, run there only too. The fuzzers build the CLI's readers with clang.)
+CTEST_EXCLUDE='^(consumer|compile_fail)[.]' VECSTORE_STRESS_SECONDS=$short_stress timed clang-cxx20-single run_config clang-cxx20-single -DCMAKE_CXX_COMPILER=clang++ \
+  -DCMAKE_CXX_STANDARD=20 -DCMAKE_CXX_FLAGS=-O2 -DVECSTORE_USE_SINGLE_INCLUDE=ON -DVECSTORE_BUILD_BENCHMARKS=OFF \
+  -DVECSTORE_BUILD_TOOLS=OFF
 # AddressSanitizer + UndefinedBehaviorSanitizer.
 # (The sanitizers instrument the test binaries: examples, tools and benchmarks are left out.)
-VECSTORE_STRESS_SECONDS=$short_stress run_config asan-ubsan -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 \
+VECSTORE_STRESS_SECONDS=$short_stress timed asan-ubsan run_config asan-ubsan -DCMAKE_CXX_COMPILER=g++ -DCMAKE_CXX_STANDARD=17 \
   -DCMAKE_CXX_FLAGS="-O1 -g" -DVECSTORE_SANITIZE=address,undefined -DVECSTORE_BUILD_EXAMPLES=OFF \
   -DVECSTORE_BUILD_TOOLS=OFF -DVECSTORE_BUILD_BENCHMARKS=OFF
-run_tsan
-run_fuzz
+timed tsan run_tsan
+timed fuzz run_fuzz
 
 echo
+echo "time per stage: ${timings[*]}; total $SECONDS s"
 if [ ${#failed_configs[@]} -ne 0 ]; then
   echo "failing configurations: ${failed_configs[*]}"
 fi

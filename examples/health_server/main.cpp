@@ -37,7 +37,6 @@
 #include <string>
 #include <thread>
 #include <utility>
-#include <vecstore/detail/validate.hpp>
 #include <vecstore/vecstore.hpp>
 #include <vector>
 // After vecstore: httplib.h includes <resolv.h>, whose `_res` macro breaks

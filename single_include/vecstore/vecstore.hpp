@@ -8950,6 +8950,14 @@ class salvager {
       throw_error<io_error>("cannot read the damaged store", damaged_, "SQLite cannot open it",
                             "Check its permissions; nothing was changed");
     }
+    // One read transaction for every read of the damaged file: otherwise
+    // SQLite begins and ends one (WAL locks, a stat of the file) for each of
+    // the thousands of range reads around the damage, most of the time a
+    // salvage takes. A read that fails does not end it; closing `src` does.
+    try {
+      src->exec("BEGIN");
+    } catch (const SQLite::Exception&) {  // then each read is its own transaction, as before
+    }
     held_ = count_records(*src);
     const std::optional<std::size_t>& held = held_;
     const std::optional<std::int64_t> damaged_seq = try_scalar(*src, "SELECT value FROM store_meta WHERE key = 'seq'");
@@ -9511,6 +9519,7 @@ inline backup_fill fill_from_backup(connection& out, const std::filesystem::path
                                     const salvage_gaps& gaps) {
   backup_fill filled;
   SQLite::Database src(backup.string(), SQLite::OPEN_READONLY);
+  src.exec("BEGIN");  // one snapshot for every read below, not a transaction (locks, a stat) per row
   write_transaction tx(out);
 
   const auto listed = [](const std::vector<std::int64_t>& sorted, std::int64_t key) {

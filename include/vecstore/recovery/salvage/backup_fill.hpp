@@ -49,6 +49,7 @@ inline backup_fill fill_from_backup(connection& out, const std::filesystem::path
                                     const salvage_gaps& gaps) {
   backup_fill filled;
   SQLite::Database src(backup.string(), SQLite::OPEN_READONLY);
+  src.exec("BEGIN");  // one snapshot for every read below, not a transaction (locks, a stat) per row
   write_transaction tx(out);
 
   const auto listed = [](const std::vector<std::int64_t>& sorted, std::int64_t key) {
