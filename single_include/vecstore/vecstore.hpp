@@ -2687,6 +2687,36 @@ class page_array {
 #include <cstdint>
 #include <vector>
 
+// #include <vecstore/detail/bitmap.hpp>
+// SPDX-License-Identifier: MIT
+// One bit per row: the allowed rows of a filtered search (index/kernel.hpp)
+// and a filter's matches over metadata columns (filter/metadata_columns.hpp).
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace vecstore {
+inline namespace v0 {
+namespace detail {
+
+/// Words of a bitmap over `rows` rows.
+inline std::size_t bitmap_words(std::size_t rows) noexcept { return (rows + 63) / 64; }
+
+/// `fn(row)` for every set bit, in ascending order.
+template <class Fn>
+void for_each_set_bit(const std::vector<std::uint64_t>& bits, Fn&& fn) {
+  for (std::size_t w = 0; w < bits.size(); ++w) {
+    for (std::uint64_t word = bits[w]; word != 0; word &= word - 1) {
+      fn(w * 64 + static_cast<std::size_t>(__builtin_ctzll(word)));
+    }
+  }
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace vecstore
+
 // #include <vecstore/detail/norm.hpp>
 // #include <vecstore/index/dot_rows.hpp>
 // SPDX-License-Identifier: MIT
@@ -4396,7 +4426,7 @@ inline std::vector<std::vector<scored_row>> search(const row_source& src, const 
   // One bit per row drops repeats and rows past the view and puts the rest
   // in ascending order (a forward sweep through memory) in O(rows / 64)
   // rather than a sort of every allowed row.
-  std::vector<std::uint64_t> bits((n_rows + 63) / 64, 0);
+  std::vector<std::uint64_t> bits(bitmap_words(n_rows), 0);
   std::size_t count = 0;
   for (const std::size_t r : allowed_rows) {
     if (r >= n_rows) continue;
@@ -4415,9 +4445,7 @@ inline std::vector<std::vector<scored_row>> search(const row_source& src, const 
     });
   } else if (count * gather_divisor <= n_rows) {
     allowed_rows.clear();
-    for (std::size_t w = 0; w < bits.size(); ++w)
-      for (std::uint64_t word = bits[w]; word != 0; word &= word - 1)
-        allowed_rows.push_back(w * 64 + static_cast<std::size_t>(__builtin_ctzll(word)));
+    for_each_set_bit(bits, [&](std::size_t row) { allowed_rows.push_back(row); });
     const std::size_t tasks = tasks_for(count * src.rows.dim * nq, threads);
     parallel_scan(count, src.rows.dim, tasks, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
       scan_subset(src, qs, allowed_rows.data() + begin, end - begin, into);
@@ -8953,11 +8981,9 @@ class salvager {
     // One read transaction for every read of the damaged file: otherwise
     // SQLite begins and ends one (WAL locks, a stat of the file) for each of
     // the thousands of range reads around the damage, most of the time a
-    // salvage takes. A read that fails does not end it; closing `src` does.
-    try {
-      src->exec("BEGIN");
-    } catch (const SQLite::Exception&) {  // then each read is its own transaction, as before
-    }
+    // salvage takes. BEGIN reads nothing, so damage cannot fail it; a read
+    // that fails does not end it; closing `src` does.
+    src->exec("BEGIN");
     held_ = count_records(*src);
     const std::optional<std::size_t>& held = held_;
     const std::optional<std::int64_t> damaged_seq = try_scalar(*src, "SELECT value FROM store_meta WHERE key = 'seq'");
@@ -11746,6 +11772,7 @@ class load_pipeline {
 #include <utility>
 #include <vector>
 
+// #include <vecstore/detail/bitmap.hpp>
 // #include <vecstore/filter/ast.hpp>
 // #include <vecstore/filter/node.hpp>
 // #include <vecstore/types.hpp>
@@ -11754,10 +11781,12 @@ namespace vecstore {
 inline namespace v0 {
 namespace detail {
 
+/// 2^63 as a double: the doubles in [-2^63, 2^63) are those an int64 holds.
+inline constexpr double two_63 = 9223372036854775808.0;
+
 /// Exact three-way comparison of an int64 with a finite double, as SQLite
 /// makes it (sqlite3IntFloatCompare): the integer is never rounded.
 inline int compare_int_double(std::int64_t i, double d) noexcept {
-  constexpr double two_63 = 9223372036854775808.0;
   if (d >= two_63) return -1;
   if (d < -two_63) return 1;
   const auto whole = static_cast<std::int64_t>(d);  // truncated toward zero, exact in this range
@@ -11780,8 +11809,8 @@ inline int compare_int_double(std::int64_t i, double d) noexcept {
 /// column), each distinct string once, and about 50 bytes per row for the
 /// row id maps.
 ///
-/// Not synchronized: the store changes it under its state held exclusively
-/// and reads it under the state held shared (store/index_keeper.hpp).
+/// Not synchronized: store/index_keeper.hpp says which of its locks guard
+/// reading and changing it.
 class metadata_columns {
  public:
   /// Makes `meta` the whole metadata of record `rid` (add, upsert, a row read back from SQLite).
@@ -11861,10 +11890,7 @@ class metadata_columns {
       }
       return out;
     }
-    for (std::size_t w = 0; w < bits.size(); ++w) {
-      for (std::uint64_t word = bits[w]; word != 0; word &= word - 1)
-        out.push_back(rid_of_row_[w * 64 + static_cast<std::size_t>(__builtin_ctzll(word))]);
-    }
+    for_each_set_bit(bits, [&](std::size_t row) { out.push_back(rid_of_row_[row]); });
     return out;
   }
 
@@ -11988,7 +12014,7 @@ class metadata_columns {
   // --- evaluation -------------------------------------------------------------------
 
   bitmap all_rows() const {
-    bitmap bits((rid_of_row_.size() + 63) / 64, ~std::uint64_t{0});
+    bitmap bits(bitmap_words(rid_of_row_.size()), ~std::uint64_t{0});
     if (const std::size_t tail = rid_of_row_.size() % 64; tail != 0) bits.back() = (std::uint64_t{1} << tail) - 1;
     return bits;
   }
@@ -11998,7 +12024,7 @@ class metadata_columns {
       case node_kind::all_of:
       case node_kind::any_of: {
         const bool all = n.kind == node_kind::all_of;
-        bitmap acc = all ? all_rows() : bitmap((rid_of_row_.size() + 63) / 64, 0);
+        bitmap acc = all ? all_rows() : bitmap(bitmap_words(rid_of_row_.size()), 0);
         for (const filter_node* child : n.children.items()) {
           const bitmap bits = evaluate(*child);
           for (std::size_t w = 0; w < acc.size(); ++w) acc[w] = all ? acc[w] & bits[w] : acc[w] | bits[w];
@@ -12011,7 +12037,7 @@ class metadata_columns {
       case node_kind::not_contains:
         break;  // document filters never reach here: `where` holds metadata comparisons only
     }
-    return bitmap((rid_of_row_.size() + 63) / 64, 0);
+    return bitmap(bitmap_words(rid_of_row_.size()), 0);
   }
 
   /// $gt/$gte/$lt/$lte against one number: true for a number cell that
@@ -12045,7 +12071,6 @@ class metadata_columns {
   static auto number_set(const std::vector<metadata_value>& operands) {
     std::vector<std::int64_t> ints;
     std::vector<double> doubles;
-    constexpr double two_63 = 9223372036854775808.0;
     for (const metadata_value& v : operands) {
       if (v.index() == 0) {
         const std::int64_t i = std::get<std::int64_t>(v);
@@ -12070,7 +12095,7 @@ class metadata_columns {
   /// One leaf, as its SQL: the key present and (not, for $ne/$nin) of the
   /// operand's class with a value that compares so.
   bitmap compare(const filter_node& n) const {
-    bitmap bits((rid_of_row_.size() + 63) / 64, 0);
+    bitmap bits(bitmap_words(rid_of_row_.size()), 0);
     const auto found = columns_.find(n.key);
     if (found == columns_.end()) return bits;
     const column& c = found->second;

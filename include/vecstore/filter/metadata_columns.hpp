@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include <vecstore/detail/bitmap.hpp>
 #include <vecstore/filter/ast.hpp>
 #include <vecstore/filter/node.hpp>
 #include <vecstore/types.hpp>
@@ -21,10 +22,12 @@ namespace vecstore {
 inline namespace v0 {
 namespace detail {
 
+/// 2^63 as a double: the doubles in [-2^63, 2^63) are those an int64 holds.
+inline constexpr double two_63 = 9223372036854775808.0;
+
 /// Exact three-way comparison of an int64 with a finite double, as SQLite
 /// makes it (sqlite3IntFloatCompare): the integer is never rounded.
 inline int compare_int_double(std::int64_t i, double d) noexcept {
-  constexpr double two_63 = 9223372036854775808.0;
   if (d >= two_63) return -1;
   if (d < -two_63) return 1;
   const auto whole = static_cast<std::int64_t>(d);  // truncated toward zero, exact in this range
@@ -47,8 +50,8 @@ inline int compare_int_double(std::int64_t i, double d) noexcept {
 /// column), each distinct string once, and about 50 bytes per row for the
 /// row id maps.
 ///
-/// Not synchronized: the store changes it under its state held exclusively
-/// and reads it under the state held shared (store/index_keeper.hpp).
+/// Not synchronized: store/index_keeper.hpp says which of its locks guard
+/// reading and changing it.
 class metadata_columns {
  public:
   /// Makes `meta` the whole metadata of record `rid` (add, upsert, a row read back from SQLite).
@@ -128,10 +131,7 @@ class metadata_columns {
       }
       return out;
     }
-    for (std::size_t w = 0; w < bits.size(); ++w) {
-      for (std::uint64_t word = bits[w]; word != 0; word &= word - 1)
-        out.push_back(rid_of_row_[w * 64 + static_cast<std::size_t>(__builtin_ctzll(word))]);
-    }
+    for_each_set_bit(bits, [&](std::size_t row) { out.push_back(rid_of_row_[row]); });
     return out;
   }
 
@@ -255,7 +255,7 @@ class metadata_columns {
   // --- evaluation -------------------------------------------------------------------
 
   bitmap all_rows() const {
-    bitmap bits((rid_of_row_.size() + 63) / 64, ~std::uint64_t{0});
+    bitmap bits(bitmap_words(rid_of_row_.size()), ~std::uint64_t{0});
     if (const std::size_t tail = rid_of_row_.size() % 64; tail != 0) bits.back() = (std::uint64_t{1} << tail) - 1;
     return bits;
   }
@@ -265,7 +265,7 @@ class metadata_columns {
       case node_kind::all_of:
       case node_kind::any_of: {
         const bool all = n.kind == node_kind::all_of;
-        bitmap acc = all ? all_rows() : bitmap((rid_of_row_.size() + 63) / 64, 0);
+        bitmap acc = all ? all_rows() : bitmap(bitmap_words(rid_of_row_.size()), 0);
         for (const filter_node* child : n.children.items()) {
           const bitmap bits = evaluate(*child);
           for (std::size_t w = 0; w < acc.size(); ++w) acc[w] = all ? acc[w] & bits[w] : acc[w] | bits[w];
@@ -278,7 +278,7 @@ class metadata_columns {
       case node_kind::not_contains:
         break;  // document filters never reach here: `where` holds metadata comparisons only
     }
-    return bitmap((rid_of_row_.size() + 63) / 64, 0);
+    return bitmap(bitmap_words(rid_of_row_.size()), 0);
   }
 
   /// $gt/$gte/$lt/$lte against one number: true for a number cell that
@@ -312,7 +312,6 @@ class metadata_columns {
   static auto number_set(const std::vector<metadata_value>& operands) {
     std::vector<std::int64_t> ints;
     std::vector<double> doubles;
-    constexpr double two_63 = 9223372036854775808.0;
     for (const metadata_value& v : operands) {
       if (v.index() == 0) {
         const std::int64_t i = std::get<std::int64_t>(v);
@@ -337,7 +336,7 @@ class metadata_columns {
   /// One leaf, as its SQL: the key present and (not, for $ne/$nin) of the
   /// operand's class with a value that compares so.
   bitmap compare(const filter_node& n) const {
-    bitmap bits((rid_of_row_.size() + 63) / 64, 0);
+    bitmap bits(bitmap_words(rid_of_row_.size()), 0);
     const auto found = columns_.find(n.key);
     if (found == columns_.end()) return bits;
     const column& c = found->second;

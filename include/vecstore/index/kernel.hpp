@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <vector>
 
+#include <vecstore/detail/bitmap.hpp>
 #include <vecstore/detail/norm.hpp>
 #include <vecstore/index/dot_rows.hpp>
 #include <vecstore/index/eigen_maps.hpp>
@@ -372,7 +373,7 @@ inline std::vector<std::vector<scored_row>> search(const row_source& src, const 
   // One bit per row drops repeats and rows past the view and puts the rest
   // in ascending order (a forward sweep through memory) in O(rows / 64)
   // rather than a sort of every allowed row.
-  std::vector<std::uint64_t> bits((n_rows + 63) / 64, 0);
+  std::vector<std::uint64_t> bits(bitmap_words(n_rows), 0);
   std::size_t count = 0;
   for (const std::size_t r : allowed_rows) {
     if (r >= n_rows) continue;
@@ -391,9 +392,7 @@ inline std::vector<std::vector<scored_row>> search(const row_source& src, const 
     });
   } else if (count * gather_divisor <= n_rows) {
     allowed_rows.clear();
-    for (std::size_t w = 0; w < bits.size(); ++w)
-      for (std::uint64_t word = bits[w]; word != 0; word &= word - 1)
-        allowed_rows.push_back(w * 64 + static_cast<std::size_t>(__builtin_ctzll(word)));
+    for_each_set_bit(bits, [&](std::size_t row) { allowed_rows.push_back(row); });
     const std::size_t tasks = tasks_for(count * src.rows.dim * nq, threads);
     parallel_scan(count, src.rows.dim, tasks, acc, [&](std::size_t begin, std::size_t end, topk_accumulator* into) {
       scan_subset(src, qs, allowed_rows.data() + begin, end - begin, into);

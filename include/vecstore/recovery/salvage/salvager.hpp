@@ -95,11 +95,9 @@ class salvager {
     // One read transaction for every read of the damaged file: otherwise
     // SQLite begins and ends one (WAL locks, a stat of the file) for each of
     // the thousands of range reads around the damage, most of the time a
-    // salvage takes. A read that fails does not end it; closing `src` does.
-    try {
-      src->exec("BEGIN");
-    } catch (const SQLite::Exception&) {  // then each read is its own transaction, as before
-    }
+    // salvage takes. BEGIN reads nothing, so damage cannot fail it; a read
+    // that fails does not end it; closing `src` does.
+    src->exec("BEGIN");
     held_ = count_records(*src);
     const std::optional<std::size_t>& held = held_;
     const std::optional<std::int64_t> damaged_seq = try_scalar(*src, "SELECT value FROM store_meta WHERE key = 'seq'");
